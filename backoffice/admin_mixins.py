@@ -1,0 +1,88 @@
+"""Admin building blocks shared by the apps."""
+
+from __future__ import annotations
+
+from django.contrib import admin
+
+from backoffice.masking import can_view_personal_data, display_personal
+
+
+class PersonalDataAdminMixin:
+    """Masks personal fields in lists, forms and read-only views for staff without the permission.
+
+    ``personal_fields`` maps a model field name to its mask kind (see backoffice.masking.MASKERS).
+    For such staff each of those fields is replaced, wherever the admin would show it, by a read-only
+    callable bound to the request's user, so the raw value is never rendered. Admins using this
+    mixin declare ``fields`` or ``fieldsets`` explicitly.
+    """
+
+    personal_fields: dict[str, str] = {}
+
+    def _masked(self, request, name: str):
+        # One callable per request and field: the form's fields and its read-only fields must name
+        # the very same object.
+        cache = request.__dict__.setdefault("_masked_fields", {})
+        key = (self.model, name)
+        if key not in cache:
+            kind = self.personal_fields[name]
+
+            def masked(obj):
+                return display_personal(request.user, getattr(obj, name), kind) if obj is not None else ""
+
+            masked.short_description = self.model._meta.get_field(name).verbose_name
+            masked.__name__ = f"masked_{name}"
+            cache[key] = masked
+        return cache[key]
+
+    def _replace(self, request, names):
+        if can_view_personal_data(request.user):
+            return list(names)
+        replaced = []
+        for name in names:
+            if isinstance(name, (list, tuple)):
+                replaced.append(tuple(self._replace(request, name)))
+            elif isinstance(name, str) and name in self.personal_fields:
+                replaced.append(self._masked(request, name))
+            else:
+                replaced.append(name)
+        return replaced
+
+    def get_list_display(self, request):
+        return self._replace(request, super().get_list_display(request))
+
+    def get_fields(self, request, obj=None):
+        return self._replace(request, super().get_fields(request, obj))
+
+    def get_fieldsets(self, request, obj=None):
+        return [
+            (title, {**options, "fields": self._replace(request, options["fields"])})
+            for title, options in super().get_fieldsets(request, obj)
+        ]
+
+    def get_readonly_fields(self, request, obj=None):
+        readonly = list(super().get_readonly_fields(request, obj))
+        if can_view_personal_data(request.user):
+            return readonly
+        return [n for n in readonly if n not in self.personal_fields] + [
+            self._masked(request, name) for name in self.personal_fields
+        ]
+
+    def get_export_resource_kwargs(self, request, **kwargs):
+        return {**super().get_export_resource_kwargs(request, **kwargs), "user": request.user}
+
+    def get_import_resource_kwargs(self, request, **kwargs):
+        return {**super().get_import_resource_kwargs(request, **kwargs), "user": request.user}
+
+
+class ReadOnlyInline(admin.TabularInline):
+    """An inline that lists related rows with links; they are edited on their own pages."""
+
+    extra = 0
+    can_delete = False
+    show_change_link = True
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False

@@ -1,0 +1,53 @@
+"""Import widgets and spreadsheet-safe exports.
+
+A cell that starts with = + - @ TAB or CR is read as a formula by spreadsheet programs (CSV/formula
+injection). Text cells starting so are prefixed with an apostrophe; numbers (Decimal, int) are left
+as numbers so amounts stay summable.
+"""
+
+from __future__ import annotations
+
+import tablib
+from django.utils.translation import gettext as _
+from import_export import resources, widgets
+
+FORMULA_TRIGGERS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def neutralise_cell(value):
+    if isinstance(value, str) and value.startswith(FORMULA_TRIGGERS):
+        return "'" + value
+    return value
+
+
+def neutralise_row(row) -> list:
+    return [neutralise_cell(value) for value in row]
+
+
+class SafeExportResource(resources.ModelResource):
+    """A ModelResource whose exports are neutralised and masked for the requesting user."""
+
+    def __init__(self, *, user=None, **kwargs):
+        super().__init__(**kwargs)
+        self.user = user
+
+    def export(self, *args, **kwargs) -> tablib.Dataset:
+        dataset = super().export(*args, **kwargs)
+        safe = tablib.Dataset(headers=dataset.headers)
+        for row in dataset:
+            safe.append(neutralise_row(row))
+        return safe
+
+
+
+class LookupWidget(widgets.ForeignKeyWidget):
+    """A foreign key given by a natural key; an unknown key is a field error naming the value."""
+
+    def clean(self, value, row=None, **kwargs):
+        try:
+            return super().clean(value, row, **kwargs)
+        except self.model.DoesNotExist:
+            raise ValueError(
+                _("No %(model)s with %(field)s '%(value)s'.")
+                % {"model": self.model._meta.verbose_name, "field": self.field, "value": value}
+            ) from None

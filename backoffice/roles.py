@@ -1,0 +1,106 @@
+"""Staff roles: clerk (经办), checker (复核), admin, auditor (read-only).
+
+Each role is a Django group. Its permissions are defined here, by app and codename, and synced by
+a data migration and again after every ``migrate`` so models added later are covered. Syncing
+only adds: a permission an administrator granted by hand is never taken away.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from django.utils.translation import gettext_lazy as _
+
+from backoffice.masking import PERSONAL_DATA_PERMISSION
+
+CLERK = "clerk"
+CHECKER = "checker"
+ADMIN = "admin"
+AUDITOR = "auditor"
+
+ROLE_LABELS = {CLERK: _("Clerk"), CHECKER: _("Checker"), ADMIN: _("Administrator"), AUDITOR: _("Auditor")}
+
+# Apps whose data every role may read.
+DOMAIN_APPS = ("accounts", "reconciliation")
+# Apps an administrator configures in full.
+ADMIN_APPS = ("accounts", "reconciliation", "django_celery_beat", "auth", "authtoken")
+# Apps an auditor reads besides the domain: the audit trail, schedules, task results, staff.
+AUDIT_APPS = ("pghistory", "django_celery_beat", "django_celery_results", "auth")
+PERSONAL_DATA_CODENAME = PERSONAL_DATA_PERMISSION.split(".")[1]
+
+
+@dataclass(frozen=True)
+class RoleSpec:
+    view_apps: tuple[str, ...] = ()
+    all_apps: tuple[str, ...] = ()
+    # (app_label, codename) pairs; ones whose model does not exist yet are skipped until it does.
+    extra: tuple[tuple[str, str], ...] = field(default_factory=tuple)
+
+
+ROLE_SPECS: dict[str, RoleSpec] = {
+    CLERK: RoleSpec(
+        view_apps=DOMAIN_APPS,
+        extra=(
+            ("reconciliation", "add_statementfile"),
+            ("reconciliation", "add_reconciliationrun"),
+            ("reconciliation", "add_platformtransaction"),
+            ("reconciliation", "change_platformtransaction"),
+            ("reconciliation", "propose_resolution"),
+            ("reconciliation", "add_savedfilter"),
+            ("reconciliation", "change_savedfilter"),
+            ("reconciliation", "delete_savedfilter"),
+        ),
+    ),
+    CHECKER: RoleSpec(
+        view_apps=DOMAIN_APPS,
+        extra=(
+            ("reconciliation", "approve_resolution"),
+            ("reconciliation", "add_savedfilter"),
+            ("reconciliation", "change_savedfilter"),
+            ("reconciliation", "delete_savedfilter"),
+        ),
+    ),
+    ADMIN: RoleSpec(
+        view_apps=AUDIT_APPS,
+        all_apps=ADMIN_APPS,
+        extra=(("reconciliation", "approve_above_threshold"),),
+    ),
+    AUDITOR: RoleSpec(view_apps=DOMAIN_APPS + AUDIT_APPS),
+}
+
+
+def _permissions_for(spec: RoleSpec, permission_model) -> list:
+    perms = permission_model.objects.select_related("content_type")
+    # Audit-trail event models (named *event) are append-only: nobody is granted to change them.
+    chosen = list(
+        perms.filter(content_type__app_label__in=spec.all_apps).exclude(
+            content_type__model__endswith="event", codename__regex=r"^(add|change|delete)_"
+        )
+    )
+    # "view_personal_data" also starts with view_, but is granted explicitly, never by app.
+    chosen += list(
+        perms.filter(content_type__app_label__in=spec.view_apps, codename__startswith="view_").exclude(
+            codename=PERSONAL_DATA_CODENAME
+        )
+    )
+    for app_label, codename in spec.extra:
+        chosen += list(perms.filter(content_type__app_label=app_label, codename=codename))
+    return chosen
+
+
+def roles_sync(*, group_model=None, permission_model=None) -> None:
+    """Create the four staff groups and grant each its permissions (add-only)."""
+    if group_model is None or permission_model is None:
+        from django.contrib.auth.models import Group, Permission
+
+        group_model, permission_model = Group, Permission
+    for name, spec in ROLE_SPECS.items():
+        group, _created = group_model.objects.get_or_create(name=name)
+        group.permissions.add(*_permissions_for(spec, permission_model))
+
+
+def sync_roles_after_migrate(sender, **kwargs) -> None:
+    # post_migrate fires once per app; sync once, after our last app's permissions exist.
+    if getattr(sender, "name", None) != "backoffice":
+        return
+    roles_sync()

@@ -1,0 +1,42 @@
+from django import template
+from django.utils.html import format_html
+
+from backoffice.masking import display_personal
+from backoffice.money import format_money
+from backoffice.roles import ROLE_LABELS
+
+register = template.Library()
+
+
+@register.filter
+def money(amount, currency=""):
+    """An amount with its currency, grouped and fixed to the currency's minor unit."""
+    return format_money(amount, currency)
+
+
+@register.simple_tag(takes_context=True)
+def personal(context, value, kind):
+    """A personal value as the current user may see it (masked without the permission)."""
+    return display_personal(context["request"].user, value, kind)
+
+
+@register.filter
+def percent(rate):
+    if rate is None:
+        return ""
+    return f"{(rate * 100).normalize():f}%"
+
+
+@register.simple_tag(takes_context=True)
+def user_roles(context):
+    user = context["request"].user
+    names = [str(ROLE_LABELS.get(g.name, g.name)) for g in user.groups.all()]
+    if user.is_superuser:
+        names.insert(0, "superuser")
+    return ", ".join(names)
+
+
+@register.simple_tag
+def state_badge(value, label):
+    """A state shown as text with a shape marker, readable without colour."""
+    return format_html('<span class="badge badge-{}">{}</span>', str(value).lower(), label)

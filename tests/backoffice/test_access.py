@@ -1,0 +1,86 @@
+"""Login everywhere, the four roles, and what each may do."""
+
+import pytest
+from django.contrib.auth.models import Group
+from django.urls import reverse
+
+from backoffice.roles import ADMIN, AUDITOR, CHECKER, CLERK
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("url", ["/", "/admin/", "/docs/api/", "/admin/reconciliation/channel/"])
+def test_every_page_but_login_needs_a_login(client, url):
+    response = client.get(url)
+    assert response.status_code == 302
+    assert "/login/" in response["Location"]
+
+
+@pytest.mark.django_db
+def test_login_page_and_language_switch_are_open(client):
+    assert client.get(reverse("login")).status_code == 200
+    response = client.post(reverse("set_language"), {"language": "en", "next": "/accounts/login/"})
+    assert response.status_code == 302
+    assert "Log in" in client.get(reverse("login")).content.decode()
+
+
+@pytest.mark.django_db
+def test_api_answers_401_instead_of_redirecting(client):
+    response = client.get("/api/schema/")
+    assert response.status_code in (401, 403)
+
+
+@pytest.mark.django_db
+def test_api_schema_for_a_token_holder(client, clerk):
+    from rest_framework.authtoken.models import Token
+
+    token = Token.objects.create(user=clerk)
+    response = client.get("/api/schema/", HTTP_AUTHORIZATION=f"Token {token.key}")
+    assert response.status_code == 200
+    assert b"openapi" in response.content
+
+
+@pytest.mark.django_db
+def test_the_four_groups_exist_with_their_permissions():
+    groups = {g.name: set(g.permissions.values_list("content_type__app_label", "codename")) for g in Group.objects.all()}
+    assert {CLERK, CHECKER, ADMIN, AUDITOR} <= set(groups)
+    assert ("reconciliation", "view_channel") in groups[CLERK]
+    assert ("reconciliation", "change_channel") not in groups[CLERK]
+    assert ("reconciliation", "change_feemodel") in groups[ADMIN]
+    assert ("accounts", "view_personal_data") in groups[ADMIN]
+    for role in (CLERK, CHECKER, AUDITOR):
+        assert ("accounts", "view_personal_data") not in groups[role]
+    # The auditor reads everything and changes nothing.
+    assert all(codename.startswith("view_") for _app, codename in groups[AUDITOR])
+    assert ("pghistory", "view_events") in groups[AUDITOR]
+    # Nobody may rewrite the audit trail.
+    for perms in groups.values():
+        assert not any(c.endswith("event") and not c.startswith("view_") for _a, c in perms)
+
+
+@pytest.mark.django_db
+def test_clerk_reads_configuration_but_cannot_change_it(client, clerk, channel):
+    client.force_login(clerk)
+    change_url = reverse("admin:reconciliation_channel_change", args=[channel.pk])
+    page = client.get(change_url)
+    assert page.status_code == 200
+    assert 'name="code"' not in page.content.decode()  # read-only view
+    response = client.post(change_url, {"code": "HACKED", "name": "x"})
+    assert response.status_code == 403
+    channel.refresh_from_db()
+    assert channel.code == "TESTCH"
+    assert client.get(reverse("admin:reconciliation_feemodel_add")).status_code == 403
+
+
+@pytest.mark.django_db
+def test_auditor_reads_the_audit_trail(client, auditor, admin_staff, channel):
+    # A change by the admin through the admin site is recorded with who made it.
+    client.force_login(admin_staff)
+    client.post(reverse("admin:reconciliation_bank_change", args=[channel.bank.pk]),
+                {"code": channel.bank.code, "name": "改名银行", "is_active": "on"})
+    client.force_login(auditor)
+    response = client.get(reverse("admin:pghistory_middlewareevents_changelist"))
+    assert response.status_code == 200
+    html = response.content.decode()
+    assert "改名银行" in html
+    assert admin_staff.username in html or str(admin_staff.pk) in html
+    assert client.post(reverse("admin:reconciliation_bank_change", args=[channel.bank.pk]), {}).status_code == 403

