@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+from decimal import Decimal
+
+from django import forms
 from django.contrib import admin
+from django.db import models
 
 from backoffice.masking import can_view_personal_data, display_personal
+from backoffice.money import plain_decimal
 
 
 class PersonalDataAdminMixin:
@@ -86,3 +91,15 @@ class ReadOnlyInline(admin.TabularInline):
 
     def has_change_permission(self, request, obj=None):
         return False
+
+
+class DecimalInput(forms.TextInput):
+    """Decimals as people write them: 0.006, 2.00, 0 (not 0E-8 or 2.0000)."""
+
+    def format_value(self, value):
+        if isinstance(value, Decimal):
+            return plain_decimal(value)
+        return super().format_value(value)
+
+
+DECIMAL_OVERRIDES = {models.DecimalField: {"widget": DecimalInput(attrs={"class": "vDecimalField", "inputmode": "decimal"})}}

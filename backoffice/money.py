@@ -61,3 +61,13 @@ def format_money(amount: Decimal | None, currency: str = "") -> str:
     places = MINOR_UNITS.get(currency, 2)
     text = f"{amount.quantize(Decimal(1).scaleb(-places), rounding=decimal.ROUND_HALF_UP):,.{places}f}"
     return f"{text} {currency}".strip()
+
+
+def plain_decimal(value: Decimal, min_places: int = 2) -> str:
+    """A decimal as people write it: no exponent, no trailing zeros beyond ``min_places``.
+
+    Decimal('0E-8') -> '0.00', Decimal('2.0000') -> '2.00', Decimal('0.00600000') -> '0.006'.
+    """
+    whole, _, fraction = f"{value.normalize():f}".partition(".")
+    fraction = fraction.ljust(min_places, "0")
+    return f"{whole}.{fraction}" if fraction else whole

@@ -25,7 +25,7 @@ DOMAIN_APPS = ("accounts", "reconciliation")
 # Apps an administrator configures in full.
 ADMIN_APPS = ("accounts", "reconciliation", "django_celery_beat", "auth", "authtoken")
 # Apps an auditor reads besides the domain: the audit trail, schedules, task results, staff.
-AUDIT_APPS = ("pghistory", "django_celery_beat", "django_celery_results", "auth")
+AUDIT_APPS = ("pghistory", "backoffice", "django_celery_beat", "django_celery_results", "auth")
 PERSONAL_DATA_CODENAME = PERSONAL_DATA_PERMISSION.split(".")[1]
 
 

@@ -62,7 +62,7 @@ INSTALLED_APPS = [
     "django_celery_results",
     "import_export",
     "pgtrigger",
-    "pghistory",
+    "backoffice.apps.AuditTrailConfig",  # pghistory, with a translated label
     "pghistory.admin",
     "accounts",
     "reconciliation",
@@ -132,6 +132,7 @@ AUTH_PASSWORD_VALIDATORS = [
 LANGUAGE_CODE = "zh-hans"
 LANGUAGES = [("zh-hans", _("Simplified Chinese")), ("en", _("English"))]
 LOCALE_PATHS = [BASE_DIR / "locale"]
+FORMAT_MODULE_PATH = ["backoffice.formats"]
 TIME_ZONE = "Asia/Shanghai"
 USE_I18N = True
 USE_TZ = True
@@ -222,7 +223,8 @@ CELERY_TASK_ALWAYS_EAGER = env_bool("CELERY_TASK_ALWAYS_EAGER")
 CELERY_TASK_EAGER_PROPAGATES = True
 
 # --- Audit trail (django-pghistory: database triggers, so bulk writes are recorded too) --------
-PGHISTORY_ADMIN_MODEL = "pghistory.MiddlewareEvents"
+PGHISTORY_ADMIN_MODEL = "backoffice.AuditEvent"
+PGHISTORY_ADMIN_CLASS = "backoffice.admin.AuditEventAdmin"
 
 # --- Product settings -------------------------------------------------------------------------
 # Largest statement file accepted (bytes); bigger files are refused before parsing.

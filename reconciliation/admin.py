@@ -5,8 +5,9 @@ from django.utils.html import format_html_join
 from django.utils.translation import gettext_lazy as _
 from import_export.admin import ImportExportModelAdmin
 
-from backoffice.admin_mixins import PersonalDataAdminMixin
+from backoffice.admin_mixins import DECIMAL_OVERRIDES, PersonalDataAdminMixin
 from backoffice.money import format_money
+from backoffice.templatetags.backoffice_tags import percent
 from reconciliation.models import Bank, BankAccount, Channel, FeeModel, FeeTier, Holiday
 from reconciliation.resources import BankAccountResource, BankResource, ChannelResource, FeeModelResource
 from reconciliation.services.fees import FeeSpec, fee_compute
@@ -43,6 +44,7 @@ class HolidayAdmin(admin.ModelAdmin):
 
 @admin.register(Channel)
 class ChannelAdmin(ImportExportModelAdmin):
+    formfield_overrides = DECIMAL_OVERRIDES
     resource_classes = [ChannelResource]
     list_display = (
         "code", "name", "bank", "kind", "currency", "settlement_cycle", "cutoff_time", "carry_over_days",
@@ -62,6 +64,7 @@ class ChannelAdmin(ImportExportModelAdmin):
 
 class FeeTierInline(admin.TabularInline):
     model = FeeTier
+    formfield_overrides = DECIMAL_OVERRIDES
     extra = 0
     fields = ("lower_bound", "rate", "fixed_amount")
     ordering = ("lower_bound",)
@@ -70,6 +73,7 @@ class FeeTierInline(admin.TabularInline):
 @admin.register(FeeModel)
 class FeeModelAdmin(ImportExportModelAdmin):
     resource_classes = [FeeModelResource]
+    formfield_overrides = DECIMAL_OVERRIDES
     inlines = [FeeTierInline]
     list_display = (
         "channel", "business_type", "rate_percent", "fixed_amount", "min_fee", "max_fee", "rounding",
@@ -90,7 +94,7 @@ class FeeModelAdmin(ImportExportModelAdmin):
 
     @admin.display(description=_("rate"), ordering="rate")
     def rate_percent(self, fee_model: FeeModel) -> str:
-        return f"{(fee_model.rate * 100).normalize():f}%"
+        return percent(fee_model.rate)
 
     @admin.display(description=_("fee for sample amounts"))
     def examples(self, fee_model: FeeModel):

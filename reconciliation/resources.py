@@ -10,6 +10,7 @@ from import_export import fields, widgets
 
 from backoffice.exports import LookupWidget, SafeExportResource
 from backoffice.masking import display_personal
+from backoffice.money import plain_decimal
 from reconciliation.models import Bank, BankAccount, Channel, FeeModel, FeeTier
 
 
@@ -131,7 +132,9 @@ class FeeModelResource(SafeExportResource):
 
     def dehydrate_tiers(self, fee_model: FeeModel) -> str:
         tiers = sorted(fee_model.tiers.all(), key=lambda t: t.lower_bound) if fee_model.pk else []
-        return "|".join(f"{t.lower_bound.normalize():f}:{t.rate.normalize():f}:{t.fixed_amount.normalize():f}" for t in tiers)
+        return "|".join(
+            f"{plain_decimal(t.lower_bound, 0)}:{plain_decimal(t.rate, 0)}:{plain_decimal(t.fixed_amount, 0)}" for t in tiers
+        )
 
     def import_instance(self, instance, row, **kwargs):
         errors: dict = {}

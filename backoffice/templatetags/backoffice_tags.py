@@ -2,7 +2,7 @@ from django import template
 from django.utils.html import format_html
 
 from backoffice.masking import display_personal
-from backoffice.money import format_money
+from backoffice.money import format_money, plain_decimal
 from backoffice.roles import ROLE_LABELS
 
 register = template.Library()
@@ -22,9 +22,10 @@ def personal(context, value, kind):
 
 @register.filter
 def percent(rate):
+    """0.006 -> '0.60%' (at least two decimals, more when the rate has them)."""
     if rate is None:
         return ""
-    return f"{(rate * 100).normalize():f}%"
+    return f"{plain_decimal(rate * 100)}%"
 
 
 @register.simple_tag(takes_context=True)

