@@ -32,7 +32,7 @@ class AccountInline(PersonalDataAdminMixin, ReadOnlyInline):
 class CustomerAdmin(PersonalDataAdminMixin, ImportExportModelAdmin):
     resource_classes = [CustomerResource]
     personal_fields = {"id_number": "id_number"}
-    list_display = ("customer_no", "name", "kind", "id_type", "id_number", "credit_code", "verification_status", "created_at")
+    list_display = ("customer_no", "name", "kind", "id_number", "credit_code", "verification_status", "created_at")
     list_filter = ("kind", "verification_status", "id_type")
     search_fields = ("customer_no", "name", "credit_code", "id_number", "users__phone", "users__email", "merchants__merchant_no")
     date_hierarchy = "created_at"
