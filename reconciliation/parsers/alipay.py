@@ -1,0 +1,330 @@
+"""Alipay merchant bills: 业务明细 (trade, business detail) and 账务明细 (account, fund detail).
+
+GBK text (decoded as GB18030, its superset), delivered as a CSV or a ZIP holding
+``…_业务明细.csv`` (plus ``…_业务明细(汇总).csv``, ignored: the footer of the detail file is
+checked instead) or ``…_账务明细.csv``. Layout:
+
+    #支付宝业务明细查询                          comment lines start with '#'
+    #账号：[20880…]                              -> metadata.account_ref
+    #起始日期：[2019年09月16日 00:00:00]   终止日期：[2019年09月17日 00:00:00]
+    #-----…业务明细列表…-----
+    header line (columns found by name)
+    rows; values carry a trailing tab before the comma ("2019…5453\t,")
+    #-----…业务明细列表结束…-----
+    #交易合计：6笔，商家实收共0.06元，商家优惠共0.00元     footers checked against the rows
+    #退款合计：4笔，商家实收退款共-0.04元，商家优惠退款共0.00元
+    #导出时间：[…]
+
+Trade rows: 业务类型 交易 -> COLLECTION, 退款 -> REFUND (others are an error). amount = |商家实收|,
+the amount Alipay settles to us; fee = -服务费 (Alipay writes a charged fee as negative);
+channel_txn_no = 支付宝交易号 (a refund keeps the order's, Alipay gives refunds no serial of their
+own); a refund's txn_no and refund_no = 退款批次号/请求号 (the refund request number we sent) and
+original_* = 支付宝交易号/商户订单号. Account rows: 收入金额 -> CREDIT, 支出金额 -> DEBIT (magnitude),
+balance_after = 账户余额, bank_ref = 账务流水号, business_ref = 业务流水号.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator, Sequence
+from datetime import date, datetime, timedelta, tzinfo
+from decimal import Decimal
+
+from .base import (
+    DEFAULT_TZ,
+    ZERO,
+    ControlCheck,
+    CsvRecords,
+    Direction,
+    FieldError,
+    FundMovementRow,
+    LineStatus,
+    LineType,
+    LocalDateTimeParser,
+    ParsedStatement,
+    ParseWarning,
+    Source,
+    StatementKind,
+    StatementLineRow,
+    StatementMetadata,
+    StatementParseError,
+    StatementTotals,
+    csv_raw_fields,
+    header_index,
+    is_zip,
+    open_source,
+    parse_amount,
+    require_columns,
+    zip_member,
+)
+
+ENCODING = "gb18030"
+TRADE_TYPES = {"交易": LineType.COLLECTION, "退款": LineType.REFUND}
+TRADE_REQUIRED = ("支付宝交易号", "商户订单号", "业务类型", "创建时间", "完成时间", "商家实收(元)", "服务费(元)")
+ACCOUNT_REQUIRED = ("账务流水号", "发生时间", "收入金额(+元)", "支出金额(-元)")
+_PERIOD = re.compile(
+    r"起始日期：\[(\d{4})年(\d{2})月(\d{2})日 ([\d:]{8})\]\s*终止日期：\[(\d{4})年(\d{2})月(\d{2})日 ([\d:]{8})\]"
+)
+_FOOTER = re.compile(r"^#(\S+?)合计：(\d+)笔，(.*)$")
+_FOOTER_AMOUNT = re.compile(r"([^，]*?)共(-?\d+(?:\.\d+)?)元")
+
+
+def raw_fields(raw: str, raw_columns: Sequence[str]) -> list[tuple[str, str]]:
+    """(column, value) pairs of a row, trailing tabs removed."""
+    return csv_raw_fields(raw, raw_columns, strip="\t ")
+
+
+def parse_trade(source: Source, *, tz: tzinfo = DEFAULT_TZ, strict_totals: bool = True, currency: str = "CNY") -> ParsedStatement:
+    """Parse an Alipay 业务明细 (trade) bill, as CSV bytes or the ZIP Alipay delivers."""
+    bill = _Bill.open(source, member_suffix="业务明细.csv", signature="支付宝交易号", what="Alipay 业务明细 (trade) bill")
+    require_columns(bill.index, TRADE_REQUIRED, bill.header_line)
+    return bill.statement(
+        "ALIPAY_TRADE", StatementKind.BUSINESS, currency, strict_totals, _TradeReader(bill, LocalDateTimeParser(tz), currency)
+    )
+
+
+def parse_account(
+    source: Source, *, tz: tzinfo = DEFAULT_TZ, strict_totals: bool = True, currency: str = "CNY"
+) -> ParsedStatement:
+    """Parse an Alipay 账务明细 (account / fund) bill, as CSV bytes or the ZIP Alipay delivers."""
+    bill = _Bill.open(source, member_suffix="账务明细.csv", signature="账务流水号", what="Alipay 账务明细 (account) bill")
+    require_columns(bill.index, ACCOUNT_REQUIRED, bill.header_line)
+    return bill.statement(
+        "ALIPAY_ACCOUNT", StatementKind.FUND, currency, strict_totals, _AccountReader(bill, LocalDateTimeParser(tz), currency)
+    )
+
+
+class _Bill:
+    """The comment header and the column header of an Alipay bill; rows follow in ``records``."""
+
+    def __init__(self, records: CsvRecords, header: list[str], header_line: int, metadata: StatementMetadata) -> None:
+        self.records = records
+        self.header = header
+        self.header_line = header_line
+        self.index = header_index(header)
+        self.metadata = metadata
+
+    @classmethod
+    def open(cls, source: Source, *, member_suffix: str, signature: str, what: str) -> _Bill:
+        stream = open_source(source)
+        if is_zip(stream):
+            stream = zip_member(stream, lambda names: _pick_member(names, member_suffix), f"…_{member_suffix} member")
+        records = CsvRecords(iter(stream), encoding=ENCODING)
+        metadata = StatementMetadata()
+        seen_any = False
+        for line_no, raw, fields in records:
+            seen_any = seen_any or bool(raw.strip())
+            if raw.startswith("#"):
+                _read_comment(raw, metadata)
+                continue
+            if not raw.strip():
+                continue
+            header = [name.strip() for name in fields]
+            if signature not in header_index(header):
+                raise StatementParseError(f"not an {what}: header row with {signature},… not found", line=line_no)
+            metadata.raw_columns = tuple(header)
+            records.header = header
+            return cls(records, header, line_no, metadata)
+        if not seen_any:
+            raise StatementParseError(f"empty file: not an {what}")
+        raise StatementParseError(f"not an {what}: no header row with {signature},… found")
+
+    def statement(self, code: str, kind: StatementKind, currency: str, strict: bool, reader: _Reader) -> ParsedStatement:
+        totals = StatementTotals()
+        warnings: list[ParseWarning] = []
+        reader.check = ControlCheck(strict=strict, warnings=warnings)
+        reader.totals = totals
+        return ParsedStatement(
+            format=code,
+            kind=kind,
+            currency=currency,
+            metadata=self.metadata,
+            rows=reader.rows(),
+            totals=totals,
+            warnings=warnings,
+        )
+
+
+def _pick_member(names: list[str], suffix: str) -> str | None:
+    for name in names:
+        if name.endswith(suffix) and "汇总" not in name:
+            return name
+    return None
+
+
+def _read_comment(raw: str, metadata: StatementMetadata) -> None:
+    text = raw.strip().rstrip(",")
+    if text.startswith("#账号："):
+        metadata.account_ref = text[len("#账号：") :].strip("[] ")
+        return
+    match = _PERIOD.search(text)
+    if match:
+        start = date(int(match[1]), int(match[2]), int(match[3]))
+        end = date(int(match[5]), int(match[6]), int(match[7]))
+        if match[8] == "00:00:00" and end > start:  # an end at midnight is exclusive
+            end -= timedelta(days=1)
+        metadata.period_start, metadata.period_end = start, end
+        metadata.statement_date = start if start == end else None
+
+
+class _Reader:
+    """Row loop shared by both bills: rows until the end marker, then footers to check."""
+
+    check: ControlCheck
+    totals: StatementTotals
+
+    def __init__(self, bill: _Bill, parse_dt: LocalDateTimeParser, currency: str) -> None:
+        self.bill = bill
+        self.parse_dt = parse_dt
+        self.currency = currency
+        self.index = bill.index
+        self.width = len(bill.header)
+
+    def value(self, fields: list[str], name: str) -> str:
+        position = self.index.get(name)
+        return fields[position].strip("\t ") if position is not None and position < len(fields) else ""
+
+    def amount(self, fields: list[str], name: str) -> Decimal:
+        text = self.value(fields, name)
+        return parse_amount(text, name) if text else ZERO
+
+    def time(self, fields: list[str], name: str) -> datetime | None:
+        text = self.value(fields, name)
+        return self.parse_dt(text, name) if text else None
+
+    def rows(self) -> Iterator:
+        records = self.bill.records
+        footers: dict[str, tuple[int, int, list[tuple[str, Decimal]]]] = {}
+        in_rows = True
+        for line_no, raw, fields in records:
+            if raw.startswith("#"):
+                in_rows = False
+                footer = _FOOTER.match(raw.strip())
+                if footer:
+                    amounts = [(label, Decimal(value)) for label, value in _FOOTER_AMOUNT.findall(footer[3])]
+                    footers[footer[1]] = (line_no, int(footer[2]), amounts)
+                continue
+            if not raw.strip():
+                continue
+            if not in_rows:
+                raise StatementParseError("row found after the end-of-list marker", line=line_no)
+            if len(fields) != self.width:
+                raise StatementParseError(f"row has {len(fields)} fields, the header has {self.width}", line=line_no)
+            try:
+                yield self.row(line_no, raw, fields)
+            except FieldError as exc:
+                raise exc.at(line_no) from None
+        self.check_footers(footers, records.line_no)
+        self.totals.complete = True
+
+    def row(self, line_no: int, raw: str, fields: list[str]):
+        raise NotImplementedError
+
+    def check_footers(self, footers: dict, last_line: int) -> None:
+        raise NotImplementedError
+
+    def require_footer(self, footers: dict, name: str, last_line: int):
+        found = footers.get(name)
+        if found is None:
+            self.check.fail(f"footer #{name}合计 is missing: the file may be truncated", line=last_line, field=None)
+        return found
+
+
+class _TradeReader(_Reader):
+    def __init__(self, bill: _Bill, parse_dt: LocalDateTimeParser, currency: str) -> None:
+        super().__init__(bill, parse_dt, currency)
+        # Signed sums as the footers state them: 商家实收 and 商家优惠 per 业务类型.
+        self.sums = {kind: [0, ZERO, ZERO] for kind in TRADE_TYPES}
+
+    def row(self, line_no: int, raw: str, fields: list[str]) -> StatementLineRow:
+        type_text = self.value(fields, "业务类型")
+        line_type = TRADE_TYPES.get(type_text)
+        if line_type is None:
+            raise FieldError("业务类型", f"unknown 业务类型 {type_text!r} (expected 交易 or 退款)")
+        received = self.amount(fields, "商家实收(元)")
+        sums = self.sums[type_text]
+        sums[0] += 1
+        sums[1] += received
+        sums[2] += self.amount(fields, "商家优惠(元)")
+        fee = -self.amount(fields, "服务费(元)")
+        amount = abs(received)
+        self.totals.add(line_type, amount, fee)
+        trade_no = self.value(fields, "支付宝交易号")
+        order_no = self.value(fields, "商户订单号")
+        refund_no = self.value(fields, "退款批次号/请求号") if line_type is LineType.REFUND else ""
+        is_refund = line_type is LineType.REFUND
+        return StatementLineRow(
+            source_line=line_no,
+            channel_txn_no=trade_no,
+            txn_no=refund_no if is_refund else order_no,
+            line_type=line_type,
+            status=LineStatus.SUCCESS,
+            amount=amount,
+            fee=fee,
+            currency=self.currency,
+            occurred_at=self.time(fields, "创建时间"),
+            completed_at=self.time(fields, "完成时间"),
+            refund_no=refund_no,
+            original_channel_txn_no=trade_no if is_refund else "",
+            original_txn_no=order_no if is_refund else "",
+            raw=raw,
+            type_code=type_text,
+        )
+
+    def check_footers(self, footers: dict, last_line: int) -> None:
+        for kind, name in (("交易", "交易"), ("退款", "退款")):
+            found = self.require_footer(footers, name, last_line)
+            if found is None:
+                continue
+            line, count, amounts = found
+            parsed_count, received, discount = self.sums[kind]
+            field = f"#{name}合计"
+            self.check.compare(count, parsed_count, what=f"footer {field} count", line=line, field=field)
+            for label, declared in amounts:
+                parsed = discount if "优惠" in label else received
+                self.check.compare(declared, parsed, what=f"footer {field} {label}", line=line, field=field)
+
+
+class _AccountReader(_Reader):
+    def row(self, line_no: int, raw: str, fields: list[str]) -> FundMovementRow:
+        income = self.amount(fields, "收入金额(+元)")
+        expense = self.amount(fields, "支出金额(-元)")
+        if income and expense:
+            raise FieldError("支出金额(-元)", "a row has both 收入金额 and 支出金额")
+        direction = Direction.DEBIT if expense else Direction.CREDIT
+        amount = abs(expense or income)
+        booked_at = self.time(fields, "发生时间")
+        if booked_at is None:
+            raise FieldError("发生时间", "is empty")
+        balance_text = self.value(fields, "账户余额(元)")
+        self.totals.add(direction, amount)
+        memo = " / ".join(part for part in (self.value(fields, "商品名称"), self.value(fields, "备注")) if part)
+        return FundMovementRow(
+            source_line=line_no,
+            account_ref=self.bill.metadata.account_ref,
+            booking_date=booked_at.date(),
+            booked_at=booked_at,
+            value_date=None,
+            direction=direction,
+            amount=amount,
+            balance_after=parse_amount(balance_text, "账户余额(元)") if balance_text else None,
+            currency=self.currency,
+            counterparty_account=self.value(fields, "对方账号"),
+            memo=memo,
+            bank_ref=self.value(fields, "账务流水号"),
+            raw=raw,
+            business_ref=self.value(fields, "业务流水号"),
+        )
+
+    def check_footers(self, footers: dict, last_line: int) -> None:
+        for name, direction in (("支出", Direction.DEBIT), ("收入", Direction.CREDIT)):
+            found = self.require_footer(footers, name, last_line)
+            if found is None:
+                continue
+            line, count, amounts = found
+            field = f"#{name}合计"
+            parsed_count = self.totals.count_by_type.get(direction, 0)
+            self.check.compare(count, parsed_count, what=f"footer {field} count", line=line, field=field)
+            parsed_sum = self.totals.amount_by_type.get(direction, ZERO)
+            for _label, declared in amounts:
+                self.check.compare(abs(declared), parsed_sum, what=f"footer {field} amount", line=line, field=field)
