@@ -1,5 +1,11 @@
 """API building blocks shared by the apps."""
 
+import json
+from decimal import Decimal
+
+from django.conf import settings
+from rest_framework.exceptions import ParseError
+from rest_framework.parsers import JSONParser
 from rest_framework.permissions import DjangoModelPermissions
 
 
@@ -12,3 +18,23 @@ class ModelPermissions(DjangoModelPermissions):
         "HEAD": ["%(app_label)s.view_%(model_name)s"],
         "OPTIONS": [],
     }
+
+
+class UpsertPermissions(ModelPermissions):
+    """A POST that creates or changes records needs both the add and the change permission."""
+
+    perms_map = {
+        **ModelPermissions.perms_map,
+        "POST": ["%(app_label)s.add_%(model_name)s", "%(app_label)s.change_%(model_name)s"],
+    }
+
+
+class DecimalJSONParser(JSONParser):
+    """JSON with numbers read as Decimal, never float: 100.1 stays exactly 100.1."""
+
+    def parse(self, stream, media_type=None, parser_context=None):
+        encoding = (parser_context or {}).get("encoding", settings.DEFAULT_CHARSET)
+        try:
+            return json.loads(stream.read().decode(encoding), parse_float=Decimal)
+        except (ValueError, UnicodeDecodeError) as exc:
+            raise ParseError(f"JSON parse error - {exc}") from None

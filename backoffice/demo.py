@@ -14,9 +14,12 @@ from zoneinfo import ZoneInfo
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
 from django.db import transaction
+from django.utils import timezone
+from rest_framework.authtoken.models import Token
 
 from accounts.models import Account, Customer, CustomerUser, Merchant
-from backoffice.roles import ADMIN, AUDITOR, CHECKER, CLERK, roles_sync
+from backoffice.demo_activity import demo_activity_seed
+from backoffice.roles import ADMIN, AUDITOR, CHECKER, CLERK, PAYMENT_CORE, roles_sync
 from reconciliation.models import Bank, BankAccount, BusinessType, Channel, FeeModel, Rounding
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
@@ -29,6 +32,10 @@ DEMO_STAFF = {
     ADMIN: ("admin", "admin-demo-2026"),
     AUDITOR: ("auditor", "auditor-demo-2026"),
 }
+
+
+DEMO_API_USER = "payment-core"
+DEMO_API_TOKEN = "demo0payment0core0token0000000000000000"
 
 
 @dataclass
@@ -58,6 +65,14 @@ def _seed_staff(summary: DemoSummary) -> None:
             user.save(update_fields=["password"])
         user.groups.add(Group.objects.get(name=role))
         summary.count("staff", created)
+    # The payment core calls the API with a token (no password, no admin access).
+    core, created = user_model.objects.get_or_create(username=DEMO_API_USER, defaults={"first_name": "Payment core"})
+    if created:
+        core.set_unusable_password()
+        core.save(update_fields=["password"])
+    core.groups.add(Group.objects.get(name=PAYMENT_CORE))
+    Token.objects.get_or_create(user=core, defaults={"key": DEMO_API_TOKEN})
+    summary.count("api user", created)
 
 
 def _seed_banks_and_channels(summary: DemoSummary) -> None:
@@ -158,10 +173,15 @@ def _seed_customer_parts(summary, customer, phone, email, merchant_no, merchant_
             {"customer": customer, "name": merchant_name, "mcc": mcc, "settlement_account": settlement})
 
 
-@transaction.atomic
-def demo_seed() -> DemoSummary:
+def demo_seed(*, now: datetime, activity_days: int = 3) -> DemoSummary:
+    """The demo world, then ``activity_days`` days of records and statements before today."""
     summary = DemoSummary()
-    _seed_staff(summary)
-    _seed_banks_and_channels(summary)
-    _seed_customers(summary)
+    with transaction.atomic():
+        _seed_staff(summary)
+        _seed_banks_and_channels(summary)
+        _seed_customers(summary)
+    # Statement intake manages its own transactions (a parse commits or fails as a whole).
+    for label, count in demo_activity_seed(today=timezone.localdate(now), days=activity_days, now=now).items():
+        if count:
+            summary.created[label] = summary.created.get(label, 0) + count
     return summary

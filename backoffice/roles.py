@@ -1,4 +1,4 @@
-"""Staff roles: clerk (经办), checker (复核), admin, auditor (read-only).
+"""Staff roles: clerk (经办), checker (复核), admin, auditor (read-only); and the payment core's API role.
 
 Each role is a Django group. Its permissions are defined here, by app and codename, and synced by
 a data migration and again after every ``migrate`` so models added later are covered. Syncing
@@ -17,8 +17,13 @@ CLERK = "clerk"
 CHECKER = "checker"
 ADMIN = "admin"
 AUDITOR = "auditor"
+# Not a person: the payment core's API identity (token authentication).
+PAYMENT_CORE = "payment_core"
 
-ROLE_LABELS = {CLERK: _("Clerk"), CHECKER: _("Checker"), ADMIN: _("Administrator"), AUDITOR: _("Auditor")}
+ROLE_LABELS = {
+    CLERK: _("Clerk"), CHECKER: _("Checker"), ADMIN: _("Administrator"), AUDITOR: _("Auditor"),
+    PAYMENT_CORE: _("Payment core (API)"),
+}
 
 # Apps whose data every role may read.
 DOMAIN_APPS = ("accounts", "reconciliation")
@@ -43,8 +48,6 @@ ROLE_SPECS: dict[str, RoleSpec] = {
         extra=(
             ("reconciliation", "add_statementfile"),
             ("reconciliation", "add_reconciliationrun"),
-            ("reconciliation", "add_platformtransaction"),
-            ("reconciliation", "change_platformtransaction"),
             ("reconciliation", "propose_resolution"),
             ("reconciliation", "add_savedfilter"),
             ("reconciliation", "change_savedfilter"),
@@ -66,6 +69,18 @@ ROLE_SPECS: dict[str, RoleSpec] = {
         extra=(("reconciliation", "approve_above_threshold"),),
     ),
     AUDITOR: RoleSpec(view_apps=DOMAIN_APPS + AUDIT_APPS),
+    PAYMENT_CORE: RoleSpec(
+        extra=(
+            ("reconciliation", "view_platformtransaction"),
+            ("reconciliation", "add_platformtransaction"),
+            ("reconciliation", "change_platformtransaction"),
+            ("reconciliation", "view_statementfile"),
+            ("reconciliation", "add_statementfile"),
+            ("reconciliation", "view_reconciliationrun"),
+            ("reconciliation", "add_reconciliationrun"),
+            ("reconciliation", "view_discrepancy"),
+        ),
+    ),
 }
 
 

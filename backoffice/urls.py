@@ -14,9 +14,11 @@ admin.site.index_title = _("Configuration")
 urlpatterns = [
     path("", views.dashboard, name="dashboard"),
     path("accounts/", include("django.contrib.auth.urls")),
+    path("", include("reconciliation.urls")),
     path("i18n/setlang/", login_not_required(set_language), name="set_language"),
     path("admin/", admin.site.urls),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
+    path("api/", include("reconciliation.urls_api")),
     # DRF views opt out of the login middleware (they authenticate themselves); the browsable docs
     # send a browser without a session to the login page instead.
     path("docs/api/", login_required(SpectacularSwaggerView.as_view(url_name="api-schema")), name="api-docs"),

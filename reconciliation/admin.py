@@ -1,6 +1,8 @@
 from decimal import Decimal
 
+from django import forms
 from django.contrib import admin
+from django.db import transaction
 from django.utils.html import format_html_join
 from django.utils.translation import gettext_lazy as _
 from import_export.admin import ImportExportModelAdmin
@@ -8,9 +10,25 @@ from import_export.admin import ImportExportModelAdmin
 from backoffice.admin_mixins import DECIMAL_OVERRIDES, PersonalDataAdminMixin
 from backoffice.money import format_money
 from backoffice.templatetags.backoffice_tags import percent
-from reconciliation.models import Bank, BankAccount, Channel, FeeModel, FeeTier, Holiday
+from reconciliation import parsers
+from reconciliation.models import (
+    Bank,
+    BankAccount,
+    Channel,
+    FeeModel,
+    FeeTier,
+    FormatCode,
+    Holiday,
+    PlatformTransaction,
+    StatementFile,
+    StatementFormat,
+    StatementSource,
+    TransactionConflict,
+)
 from reconciliation.resources import BankAccountResource, BankResource, ChannelResource, FeeModelResource
 from reconciliation.services.fees import FeeSpec, fee_compute
+from reconciliation.services.schedules import source_schedule_remove, source_schedule_sync
+from reconciliation.tasks import statements_fetch_task
 
 # Amounts shown as worked examples on a fee model's page.
 FEE_EXAMPLE_AMOUNTS = tuple(Decimal(a) for a in ("0.01", "1", "100", "10000", "100000", "1000000"))
@@ -109,3 +127,115 @@ class FeeModelAdmin(ImportExportModelAdmin):
         header = format_html_join("", "<th>{}</th>", [(_("amount"),), (_("fee"),), (_("net settlement"),)])
         body = format_html_join("", '<tr><td class="num">{}</td><td class="num">{}</td><td class="num">{}</td></tr>', rows)
         return format_html_join("", "<table><thead><tr>{}</tr></thead><tbody>{}</tbody></table>", [(header, body)])
+
+
+class StatementFormatForm(forms.ModelForm):
+    class Meta:
+        model = StatementFormat
+        fields = ("channel", "kind", "format_code", "name", "strict_totals", "is_default", "config")
+        widgets = {"config": forms.Textarea(attrs={"rows": 18, "cols": 90, "class": "mono"})}
+        help_texts = {"config": _(
+            "Only for the configurable CSV/XLSX format, as JSON: kind, file_type, encoding, delimiter, header_row, "
+            "columns {field: header name or [alternatives]}, debit_credit (separate_columns / signed / indicator), "
+            "date_formats, datetime_formats, amount_format, status_map, type_map, footer_prefixes, control_totals."
+        )}
+
+    def clean(self):
+        cleaned = super().clean()
+        if cleaned.get("format_code") == FormatCode.GENERIC:
+            try:
+                parsed = parsers.GenericFormatConfig.from_dict(cleaned.get("config") or {})
+            except parsers.FormatConfigError as exc:
+                self.add_error("config", _("Setting %(key)s: %(reason)s") % {"key": exc.key, "reason": exc.reason})
+            else:
+                if parsed.kind != cleaned.get("kind"):
+                    self.add_error("kind", _("The mapping reads %(kind)s statements.") % {"kind": parsed.kind})
+        elif cleaned.get("config"):
+            self.add_error("config", _("Only the configurable format takes a mapping; leave it empty."))
+        return cleaned
+
+
+@admin.register(StatementFormat)
+class StatementFormatAdmin(admin.ModelAdmin):
+    form = StatementFormatForm
+    list_display = ("channel", "kind", "format_code", "name", "strict_totals", "is_default")
+    list_filter = ("kind", "format_code", "channel")
+    list_select_related = ("channel",)
+
+
+@admin.register(StatementSource)
+class StatementSourceAdmin(admin.ModelAdmin):
+    list_display = ("channel", "kind", "transport", "path", "filename_pattern", "fetch_time", "is_active", "last_fetched_at")
+    list_filter = ("transport", "kind", "is_active", "channel")
+    list_select_related = ("channel",)
+    readonly_fields = ("last_fetched_at", "last_result")
+    fieldsets = (
+        (None, {"fields": ("channel", "kind", "transport", "path", "filename_pattern", "fetch_time", "is_active")}),
+        (_("SFTP"), {"fields": ("host", "port", "username", "password_env", "private_key_path", "host_key")}),
+        (_("Last fetch"), {"fields": ("last_fetched_at", "last_result")}),
+    )
+    actions = ["fetch_now"]
+
+    def save_model(self, request, obj, form, change):
+        super().save_model(request, obj, form, change)
+        transaction.on_commit(lambda: source_schedule_sync(source=obj))
+
+    def delete_model(self, request, obj):
+        source_schedule_remove(source=obj)
+        super().delete_model(request, obj)
+
+    def delete_queryset(self, request, queryset):
+        for source in queryset:
+            source_schedule_remove(source=source)
+        super().delete_queryset(request, queryset)
+
+    @admin.action(description=_("Fetch yesterday's files now"))
+    def fetch_now(self, request, queryset):
+        for source in queryset:
+            transaction.on_commit(lambda pk=source.pk: statements_fetch_task.delay(source_id=pk))
+        self.message_user(request, _("%(n)d fetch(es) queued; see each source's last result.") % {"n": queryset.count()})
+
+
+class ReadOnlyAdmin(admin.ModelAdmin):
+    """Records written by services only: the admin shows them, never edits them."""
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(StatementFile)
+class StatementFileAdmin(ReadOnlyAdmin):
+    list_display = ("id", "channel", "kind", "statement_date", "format_code", "status", "line_count", "source", "received_at")
+    list_filter = ("status", "kind", "format_code", "source", "channel")
+    list_select_related = ("channel",)
+    search_fields = ("original_name", "sha256")
+    date_hierarchy = "statement_date"
+    exclude = ("raw_file",)
+
+
+@admin.register(PlatformTransaction)
+class PlatformTransactionAdmin(PersonalDataAdminMixin, ReadOnlyAdmin):
+    personal_fields = {"counterparty_account": "account_number"}
+    list_display = ("txn_no", "channel", "business_type", "amount", "currency", "status", "business_date", "channel_txn_no")
+    list_filter = ("status", "business_type", "channel", "business_date")
+    list_select_related = ("channel",)
+    search_fields = ("txn_no", "channel_txn_no", "batch_no")
+    date_hierarchy = "business_date"
+    fields = (
+        "txn_no", "channel", "channel_txn_no", "business_type", "original", "batch_no", "amount", "currency", "fee",
+        "status", "created_at", "completed_at", "business_date", "merchant", "account", "counterparty_account",
+        "counterparty_name", "received_at", "updated_at",
+    )
+
+
+@admin.register(TransactionConflict)
+class TransactionConflictAdmin(ReadOnlyAdmin):
+    list_display = ("received_at", "txn_no", "field", "current_value", "incoming_value", "reason", "source", "received_by")
+    list_filter = ("source", "field")
+    search_fields = ("txn_no",)

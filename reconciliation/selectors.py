@@ -6,7 +6,7 @@ from datetime import datetime
 
 from django.db.models import Prefetch, Q, QuerySet
 
-from reconciliation.models import Channel, FeeModel
+from reconciliation.models import Channel, FeeModel, StatementFile
 
 
 def channels_with_current_fees(*, at: datetime) -> QuerySet[Channel]:
@@ -24,3 +24,19 @@ def channels_with_current_fees(*, at: datetime) -> QuerySet[Channel]:
         .prefetch_related(Prefetch("fee_models", queryset=current, to_attr="current_fee_models"))
         .order_by("code", "id")
     )
+
+
+def statement_files(*, filters: dict) -> QuerySet[StatementFile]:
+    """Statement files for the list screen, newest first, with who uploaded them."""
+    files = StatementFile.objects.select_related("channel", "uploaded_by").order_by("-received_at", "-id")
+    if filters.get("channel"):
+        files = files.filter(channel=filters["channel"])
+    if filters.get("kind"):
+        files = files.filter(kind=filters["kind"])
+    if filters.get("status"):
+        files = files.filter(status=filters["status"])
+    if filters.get("date_from"):
+        files = files.filter(statement_date__gte=filters["date_from"])
+    if filters.get("date_to"):
+        files = files.filter(statement_date__lte=filters["date_to"])
+    return files

@@ -1,3 +1,5 @@
+from decimal import Decimal, InvalidOperation
+
 from django import template
 from django.utils.html import format_html
 
@@ -10,8 +12,16 @@ register = template.Library()
 
 @register.filter
 def money(amount, currency=""):
-    """An amount with its currency, grouped and fixed to the currency's minor unit."""
-    return format_money(amount, currency)
+    """An amount with its currency, grouped and fixed to the currency's minor unit. Accepts the decimal
+    strings stored in JSON totals; anything else that is not a Decimal is shown empty, never as a float."""
+    if isinstance(amount, str) and amount:
+        try:
+            amount = Decimal(amount)
+        except InvalidOperation:
+            return amount
+    if not isinstance(amount, Decimal | int):
+        return ""
+    return format_money(Decimal(amount), currency)
 
 
 @register.simple_tag(takes_context=True)

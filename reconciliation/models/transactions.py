@@ -1,0 +1,122 @@
+"""Our own transaction records, pushed by the payment core (API) or imported from its journal."""
+
+from __future__ import annotations
+
+import pghistory
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+from django.utils.translation import gettext_lazy as _
+
+from accounts.models import Account, Merchant
+from backoffice.db import choices_check
+from backoffice.money import CURRENCY_CHOICES
+from reconciliation.models.channels import Channel, money_field
+from reconciliation.models.choices import BusinessType
+
+
+class TransactionStatus(models.TextChoices):
+    PROCESSING = "PROCESSING", _("Processing")
+    UNKNOWN = "UNKNOWN", _("Unknown (timed out)")
+    SUCCESS = "SUCCESS", _("Success")
+    FAILED = "FAILED", _("Failed")
+
+
+# Allowed status moves. A timeout is UNKNOWN, never FAILED; only the terminal states are final.
+STATUS_MOVES: dict[str, frozenset[str]] = {
+    TransactionStatus.PROCESSING: frozenset({TransactionStatus.UNKNOWN, TransactionStatus.SUCCESS, TransactionStatus.FAILED}),
+    TransactionStatus.UNKNOWN: frozenset({TransactionStatus.PROCESSING, TransactionStatus.SUCCESS, TransactionStatus.FAILED}),
+    TransactionStatus.SUCCESS: frozenset(),
+    TransactionStatus.FAILED: frozenset(),
+}
+
+
+@pghistory.track(pghistory.InsertEvent(), pghistory.UpdateEvent())
+class PlatformTransaction(models.Model):
+    Status = TransactionStatus
+
+    txn_no = models.CharField(_("transaction number"), max_length=64, unique=True)
+    channel = models.ForeignKey(Channel, on_delete=models.PROTECT, related_name="transactions", verbose_name=_("channel"))
+    channel_txn_no = models.CharField(
+        _("channel serial"), max_length=64, blank=True, help_text=_("The bank's or institution's serial; empty until known.")
+    )
+    business_type = models.CharField(_("business type"), max_length=16, choices=BusinessType.choices)
+    original = models.ForeignKey(
+        "self", on_delete=models.PROTECT, null=True, blank=True, related_name="refunds",
+        verbose_name=_("original transaction"), help_text=_("For a refund: the transaction refunded."),
+    )
+    batch_no = models.CharField(_("batch number"), max_length=64, blank=True)
+    amount = money_field(_("amount"))
+    currency = models.CharField(_("currency"), max_length=3, choices=CURRENCY_CHOICES)
+    fee = money_field(_("fee"), null=True, blank=True)
+    status = models.CharField(_("status"), max_length=16, choices=TransactionStatus.choices)
+    created_at = models.DateTimeField(_("created at"))
+    completed_at = models.DateTimeField(_("completed at"), null=True, blank=True)
+    business_date = models.DateField(_("business date"))
+    merchant = models.ForeignKey(
+        Merchant, on_delete=models.PROTECT, null=True, blank=True, related_name="transactions", verbose_name=_("merchant")
+    )
+    account = models.ForeignKey(
+        Account, on_delete=models.PROTECT, null=True, blank=True, related_name="transactions", verbose_name=_("account")
+    )
+    counterparty_account = models.CharField(_("counterparty account"), max_length=64, blank=True)
+    counterparty_name = models.CharField(_("counterparty name"), max_length=200, blank=True)
+    received_at = models.DateTimeField(_("received at"))
+    updated_at = models.DateTimeField(_("updated at"))
+
+    class Meta:
+        verbose_name = _("platform transaction")
+        verbose_name_plural = _("platform transactions")
+        constraints = [
+            choices_check("business_type", BusinessType, "platformtxn_business_type_valid"),
+            choices_check("status", TransactionStatus, "platformtxn_status_valid"),
+            models.CheckConstraint(condition=Q(amount__gt=0), name="platformtxn_amount_positive"),
+            models.UniqueConstraint(
+                fields=["channel", "channel_txn_no"], condition=~Q(channel_txn_no=""), name="platformtxn_unique_channel_serial"
+            ),
+            models.CheckConstraint(
+                condition=Q(original__isnull=True) | Q(business_type="REFUND"), name="platformtxn_only_refunds_have_original"
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["channel", "business_date"], name="platformtxn_channel_date"),
+            models.Index(fields=["batch_no"], name="platformtxn_batch", condition=~Q(batch_no="")),
+        ]
+
+    def __str__(self) -> str:
+        return self.txn_no
+
+
+class ConflictSource(models.TextChoices):
+    API = "API", _("API")
+    FILE = "FILE", _("File import")
+
+
+class TransactionConflict(models.Model):
+    """A change to a transaction that was refused (status moving back, a different amount, …).
+
+    Kept so the payment core's team and the clerks can see what was sent and why it was refused;
+    written in its own transaction so the record survives the rollback of the refused batch.
+    """
+
+    Source = ConflictSource
+
+    txn_no = models.CharField(_("transaction number"), max_length=64, db_index=True)
+    field = models.CharField(_("field"), max_length=64)
+    current_value = models.TextField(_("current value"), blank=True)
+    incoming_value = models.TextField(_("incoming value"), blank=True)
+    reason = models.TextField(_("reason"))
+    source = models.CharField(_("source"), max_length=8, choices=Source.choices)
+    source_ref = models.CharField(_("source reference"), max_length=255, blank=True, help_text=_("File name and line."))
+    received_at = models.DateTimeField(_("received at"))
+    received_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+", verbose_name=_("sent by")
+    )
+
+    class Meta:
+        verbose_name = _("refused transaction change")
+        verbose_name_plural = _("refused transaction changes")
+        constraints = [choices_check("source", ConflictSource, "txnconflict_source_valid")]
+
+    def __str__(self) -> str:
+        return f"{self.txn_no}.{self.field}"

@@ -1,0 +1,38 @@
+"""Celery tasks: thin wrappers that load by id and call one service (STYLE.md §4)."""
+
+from __future__ import annotations
+
+from datetime import date, timedelta
+
+from celery import shared_task
+from django.utils import timezone
+
+from reconciliation.models import StatementFile, StatementSource
+from reconciliation.services.fetch import FetchFailed, statements_fetch
+from reconciliation.services.ingest import StatementRefused, statement_parse
+
+
+@shared_task(name="reconciliation.statement_parse", acks_late=True)
+def statement_parse_task(*, statement_file_id: int) -> str:
+    statement_file = StatementFile.objects.select_related("channel", "statement_format", "bank_account").get(
+        pk=statement_file_id
+    )
+    try:
+        statement_file = statement_parse(statement_file=statement_file, now=timezone.now())
+    except StatementRefused as exc:
+        # A refused file is an outcome, not a task failure: it is recorded on the file for the clerk.
+        return f"refused: {exc}"
+    return statement_file.status
+
+
+@shared_task(name="reconciliation.statements_fetch", acks_late=True)
+def statements_fetch_task(*, source_id: int, statement_date: str | None = None) -> str:
+    source = StatementSource.objects.select_related("channel").get(pk=source_id)
+    now = timezone.now()
+    # Scheduled runs fetch yesterday's statements (in the product's time zone) unless told a date.
+    day = date.fromisoformat(statement_date) if statement_date else timezone.localdate(now) - timedelta(days=1)
+    try:
+        return statements_fetch(source=source, statement_date=day, now=now).summary()
+    except FetchFailed as exc:
+        # Recorded on the source (last_result) for the admin; an outcome, not a crashed task.
+        return f"failed: {exc}"

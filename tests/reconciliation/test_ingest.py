@@ -1,0 +1,203 @@
+"""Statement intake through the one service: good files land whole, bad files leave nothing behind."""
+
+import io
+import json
+from datetime import date
+from decimal import Decimal
+
+import pytest
+from django.core.management import CommandError, call_command
+from django.db import DatabaseError, IntegrityError, transaction
+from django.utils import timezone
+from helpers import local_dt, wechat_bill, wechat_rows
+
+from reconciliation.models import BankAccount, FundMovement, StatementFile, StatementFormat, StatementLine
+from reconciliation.parsers.base import Direction, FundMovementRow
+from reconciliation.services.ingest import StatementRefused, statement_parse, statement_receive
+from reconciliation.statement_writers import render, write_mt940
+
+DAY = date(2026, 11, 24)
+
+
+def take_in(channel, data: bytes, *, name="bill.csv", **kwargs) -> StatementFile:
+    statement_file = statement_receive(
+        channel=channel, content=io.BytesIO(data), original_name=name, source=StatementFile.Source.UPLOAD,
+        acting_user=None, now=timezone.now(), **kwargs,
+    )
+    return statement_parse(statement_file=statement_file, now=timezone.now())
+
+
+@pytest.mark.django_db
+def test_a_good_bill_lands_whole_with_its_totals_and_raw_text(channel):
+    statement_file = take_in(channel, wechat_bill(wechat_rows(3)))
+    assert statement_file.status == StatementFile.Status.PARSED
+    assert (statement_file.kind, statement_file.format_code, statement_file.statement_date) == ("BUSINESS", "WECHAT_TRADE", DAY)
+    assert statement_file.line_count == 3
+    assert statement_file.totals["by_type"]["COLLECTION"] == {"count": 3, "amount": "18.00"}
+    lines = list(StatementLine.objects.filter(file=statement_file).order_by("line_no"))
+    assert [line.line_no for line in lines] == [2, 3, 4]  # physical lines: the header is line 1
+    first = lines[0]
+    assert (first.txn_no, first.amount, first.fee, first.status) == ("P00000001", Decimal("6.00"), Decimal("0.04"), "SUCCESS")
+    assert first.occurred_at == local_dt(2026, 11, 24, 10, 0, 0)
+    assert first.raw.startswith("`2026-11-24 10:00:00,")
+    assert statement_file.raw_file.name.startswith("statements/TESTCH/2026/11/24/")
+    assert "bill" not in statement_file.raw_file.name  # never the uploaded name
+
+
+@pytest.mark.django_db
+def test_the_same_bytes_twice_are_refused_naming_the_earlier_upload(channel):
+    data = wechat_bill(wechat_rows(2))
+    first = take_in(channel, data, name="first.csv")
+    with pytest.raises(StatementRefused) as excinfo:
+        take_in(channel, data, name="renamed.csv")
+    assert excinfo.value.duplicate_of == first
+    assert f"#{first.pk} first.csv" in str(excinfo.value)
+    assert StatementFile.objects.count() == 1
+
+
+@pytest.mark.django_db
+def test_bad_amount_fails_the_file_naming_line_and_field_and_writes_nothing(channel):
+    data = wechat_bill(wechat_rows(3)).replace(b"`6.00,`0.00,`0,", b"`6.0x,`0.00,`0,", 1)
+    with pytest.raises(StatementRefused) as excinfo:
+        take_in(channel, data)
+    refused = excinfo.value
+    assert (refused.line, refused.field) == (2, "应结订单金额")
+    statement_file = refused.statement_file
+    assert statement_file.status == StatementFile.Status.FAILED
+    assert statement_file.errors == [{"line": 2, "field": "应结订单金额", "reason": "'6.0x' is not an amount"}]
+    assert not StatementLine.objects.exists()
+
+
+@pytest.mark.django_db
+def test_footer_mismatch_refuses_unless_the_format_tolerates_it(channel):
+    rows = wechat_rows(3)
+    data = wechat_bill(rows).replace(b"`3,`18.00", b"`4,`18.00")
+    with pytest.raises(StatementRefused, match="declares 4, parsed rows give 3"):
+        take_in(channel, data)
+    assert not StatementLine.objects.exists()
+
+    lenient = StatementFormat.objects.create(channel=channel, kind="BUSINESS", format_code="WECHAT_TRADE", strict_totals=False)
+    statement_file = take_in(channel, data + b"\n", statement_format=lenient)
+    assert statement_file.status == StatementFile.Status.PARSED and statement_file.line_count == 3
+    assert "declares 4" in statement_file.warnings[0]["reason"]
+
+
+@pytest.mark.django_db
+def test_a_line_repeated_exactly_is_refused(channel):
+    (row,) = wechat_rows(1)
+    data = wechat_bill([row, row])
+    with pytest.raises(StatementRefused, match="repeats line 2 exactly") as excinfo:
+        take_in(channel, data)
+    assert excinfo.value.line == 3
+    assert not StatementLine.objects.exists()
+
+
+@pytest.mark.django_db
+def test_an_overlong_value_is_located_at_its_line_and_field(channel):
+    rows = wechat_rows(3)
+    rows[1] = rows[1]._replace(txn_no="X" * 80)
+    with pytest.raises(StatementRefused) as excinfo:
+        take_in(channel, wechat_bill(rows))
+    assert (excinfo.value.line, excinfo.value.field) == (3, "txn_no")
+    assert "too long" in excinfo.value.reason
+    assert not StatementLine.objects.exists()
+
+
+@pytest.mark.django_db
+def test_refusals_before_parsing(channel, settings):
+    with pytest.raises(StatementRefused, match="empty"):
+        take_in(channel, b"")
+    with pytest.raises(StatementRefused, match="not recognised"):
+        take_in(channel, b"some,columns\n1,2\n")
+    with pytest.raises(StatementRefused, match="not the declared type"):
+        take_in(channel, wechat_bill(wechat_rows(1)), kind="FUND")
+    settings.STATEMENT_MAX_BYTES = 100
+    with pytest.raises(StatementRefused, match="too big"):
+        take_in(channel, wechat_bill(wechat_rows(5)))
+    assert not StatementFile.objects.exists()
+
+
+@pytest.mark.django_db
+def test_parsing_twice_changes_nothing(channel):
+    statement_file = take_in(channel, wechat_bill(wechat_rows(2)))
+    again = statement_parse(statement_file=statement_file, now=timezone.now())
+    assert again.status == StatementFile.Status.PARSED
+    assert StatementLine.objects.filter(file=statement_file).count() == 2
+
+
+@pytest.mark.django_db
+def test_statement_rows_are_immutable_and_must_belong_to_their_file(channel):
+    statement_file = take_in(channel, wechat_bill(wechat_rows(1)))
+    line = StatementLine.objects.get()
+    with pytest.raises(DatabaseError), transaction.atomic():
+        StatementLine.objects.filter(pk=line.pk).update(amount=Decimal("1"))
+    with pytest.raises(IntegrityError), transaction.atomic():
+        StatementLine.objects.create(
+            file_id=statement_file.pk + 999, channel=channel, statement_date=DAY, line_no=9, line_type="COLLECTION",
+            status="SUCCESS", amount=1, fee=0, currency="CNY", raw="x",
+        )
+    with pytest.raises(IntegrityError), transaction.atomic():  # right file, wrong date
+        StatementLine.objects.create(
+            file=statement_file, channel=channel, statement_date=date(2020, 1, 1), line_no=9, line_type="COLLECTION",
+            status="SUCCESS", amount=1, fee=0, currency="CNY", raw="x",
+        )
+    with pytest.raises(DatabaseError), transaction.atomic():
+        statement_file.delete()
+
+
+@pytest.mark.django_db
+def test_fund_statement_maps_movements_to_our_bank_account(channel, reserve_account):
+    rows = [
+        FundMovementRow(0, reserve_account.account_no, DAY, None, DAY, Direction.CREDIT, Decimal("1000.00"), None, "CNY",
+                        memo="WECHAT settlement", bank_ref="B1"),
+        FundMovementRow(0, reserve_account.account_no, DAY, None, DAY, Direction.DEBIT, Decimal("2.50"), None, "CNY",
+                        memo="bank charge", bank_ref="B2"),
+    ]
+    data = render(write_mt940, rows, account_ref=reserve_account.account_no, currency="CNY",
+                  opening_balance=Decimal("500.00"), opening_date=DAY)
+    statement_file = take_in(channel, data, name="stmt.sta", kind="FUND")
+    assert (statement_file.format_code, statement_file.line_count) == ("MT940", 2)
+    movements = list(FundMovement.objects.order_by("line_no"))
+    assert [m.direction for m in movements] == ["CREDIT", "DEBIT"]
+    assert all(m.bank_account == reserve_account for m in movements)
+    assert statement_file.metadata["closing_balance"] == "1497.50"
+    assert BankAccount.objects.count() == 1
+
+
+@pytest.mark.django_db
+def test_import_statement_command_prints_json_and_fails_on_refusal(channel, tmp_path, capsys):
+    path = tmp_path / "wx.csv"
+    path.write_bytes(wechat_bill(wechat_rows(4)))
+    call_command("import_statement", "--channel", "TESTCH", "--kind", "business", "--date", "2026-11-24", str(path), "--json")
+    out = json.loads(capsys.readouterr().out)
+    assert out["status"] == "PARSED" and out["lines"] == 4 and out["file_id"] > 0
+    assert out["totals"]["by_type"]["COLLECTION"]["amount"] == "24.00"
+
+    with pytest.raises(CommandError, match="already received"):
+        call_command("import_statement", "--channel", "TESTCH", "--kind", "business", "--date", "2026-11-24", str(path), "--json")
+    assert json.loads(capsys.readouterr().out)["duplicate_of"] == out["file_id"]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_progress_is_visible_to_other_sessions_while_parsing(channel, monkeypatch):
+    """The counter is written on a second connection, so a browser polling the file sees it move
+    although the rows themselves appear only at the commit."""
+    from reconciliation.services import progress, statement_copy
+
+    monkeypatch.setattr(statement_copy, "PROGRESS_EVERY", 1000)
+    monkeypatch.setattr(progress, "MIN_INTERVAL", 0.0)
+    seen = []
+    real_report = progress.ProgressReporter.report
+
+    def report_and_look(self, lines):
+        real_report(self, lines)
+        with progress.independent_connection() as browser:
+            seen.append(browser.execute(
+                "SELECT status, progress_lines, (SELECT count(*) FROM reconciliation_statementline) "
+                "FROM reconciliation_statementfile WHERE id = %s", [self.statement_file_id],
+            ).fetchone())
+
+    monkeypatch.setattr(progress.ProgressReporter, "report", report_and_look)
+    take_in(channel, wechat_bill(wechat_rows(3000)))
+    assert ("PARSING", 1000, 0) in seen and ("PARSING", 3000, 0) in seen
+    assert StatementLine.objects.count() == 3000
