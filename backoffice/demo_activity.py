@@ -14,10 +14,19 @@ from datetime import date, datetime, time, timedelta
 from decimal import ROUND_HALF_UP, Decimal
 from zoneinfo import ZoneInfo
 
-from reconciliation.models import BankAccount, Channel, StatementFile, StatementFormat, TransactionConflict
+from reconciliation.models import (
+    BankAccount,
+    Channel,
+    ReconciliationRun,
+    RunTrigger,
+    StatementFile,
+    StatementFormat,
+    TransactionConflict,
+)
 from reconciliation.parsers import GenericFormatConfig
 from reconciliation.parsers.base import Direction, FundMovementRow, LineStatus, LineType, StatementLineRow
 from reconciliation.services.ingest import StatementRefused, statement_parse, statement_receive
+from reconciliation.services.runs import run_execute, run_start
 from reconciliation.services.transactions import transaction_input_read, transactions_upsert
 from reconciliation.statement_writers import render, write_alipay_trade, write_generic_csv, write_mt940, write_wechat_trade
 
@@ -131,7 +140,7 @@ def _take_in(channel: Channel, data: bytes, name: str, day: date, now: datetime,
         if exc.duplicate_of is not None:
             return False  # already seeded
         raise
-    statement_parse(statement_file=statement_file, now=now)
+    statement_parse(statement_file=statement_file, now=now, reconcile=False)
     return True
 
 
@@ -156,7 +165,7 @@ def demo_activity_seed(*, today: date, days: int, now: datetime) -> dict[str, in
     # written file (hence its bytes and SHA-256) must not change between runs.
     config = GenericFormatConfig.from_dict(BANKDIRECT_FORMAT)
     reserve = BankAccount.objects.get(bank__code="ICBC", kind=BankAccount.Kind.RESERVE)
-    created = {"transactions": 0, "statement files": 0}
+    created = {"transactions": 0, "statement files": 0, "reconciliation runs": 0}
     for offset in range(days, 0, -1):
         day = today - timedelta(days=offset)
         stamp = day.strftime("%Y%m%d")
@@ -183,4 +192,10 @@ def demo_activity_seed(*, today: date, days: int, now: datetime) -> dict[str, in
         ), f"icbc_{stamp}.sta", {"kind": "FUND", "bank_account": reserve}))
         for channel, data, name, kwargs in files:
             created["statement files"] += _take_in(channel, data, name, day, now, **kwargs)
+        # Reconciled here, day by day in order, so carry-over works as it does in production.
+        for channel in channels.values():
+            if not ReconciliationRun.objects.filter(channel=channel, business_date=day).exists():
+                run = run_start(channel=channel, business_date=day, trigger=RunTrigger.COMMAND, now=now, execute=False)
+                run_execute(run=run, now=now)
+                created["reconciliation runs"] += 1
     return created

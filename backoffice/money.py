@@ -71,3 +71,10 @@ def plain_decimal(value: Decimal, min_places: int = 2) -> str:
     whole, _, fraction = f"{value.normalize():f}".partition(".")
     fraction = fraction.ljust(min_places, "0")
     return f"{whole}.{fraction}" if fraction else whole
+
+
+def money_str(amount: Decimal | None, currency: str) -> str | None:
+    """An amount as a plain decimal string on the currency's minor unit (API and JSON output)."""
+    if amount is None:
+        return None
+    return str(amount.quantize(minor_unit(currency), rounding=decimal.ROUND_HALF_UP))

@@ -12,15 +12,19 @@ from rest_framework.decorators import action
 from rest_framework.parsers import FormParser, MultiPartParser
 from rest_framework.response import Response
 
-from backoffice.api import UpsertPermissions
+from backoffice.api import DecimalJSONParser, UpsertPermissions
 from reconciliation.models import (
     Channel,
+    Discrepancy,
     PlatformTransaction,
+    ReconciliationRun,
     StatementFile,
     StatementKind,
     TransactionConflict,
 )
+from reconciliation.presenters import discrepancy_summary, run_summary
 from reconciliation.services.ingest import StatementRefused, statement_receive
+from reconciliation.services.runs import RunAlreadyActive, run_start
 from reconciliation.services.transactions import (
     TransactionBatchRefused,
     transaction_input_read,
@@ -185,3 +189,90 @@ class StatementFileViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mix
             return Response(body, status=status.HTTP_400_BAD_REQUEST)
         statement_file.refresh_from_db()
         return Response(StatementFileSerializer(statement_file).data, status=status.HTTP_201_CREATED)
+
+
+class RunSerializer(serializers.ModelSerializer):
+    channel = serializers.SlugRelatedField(slug_field="code", read_only=True)
+    started_by = serializers.SlugRelatedField(slug_field="username", read_only=True)
+
+    class Meta:
+        model = ReconciliationRun
+        fields = ("id", "channel", "business_date", "stage", "status", "phase", "trigger", "started_by", "counts",
+                  "created_at", "started_at", "finished_at", "error")
+        read_only_fields = fields
+
+
+class RunRequestSerializer(serializers.Serializer):
+    channel = serializers.SlugRelatedField(slug_field="code", queryset=Channel.objects.filter(is_active=True))
+    business_date = serializers.DateField()
+
+
+class RunFilter(django_filters.FilterSet):
+    channel = django_filters.CharFilter(field_name="channel__code")
+    business_date = django_filters.DateFilter()
+    status = django_filters.ChoiceFilter(choices=ReconciliationRun.Status.choices)
+
+    class Meta:
+        model = ReconciliationRun
+        fields = ("channel", "business_date", "status")
+
+
+class RunViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.CreateModelMixin, viewsets.GenericViewSet):
+    """Reconciliation runs. POST requests a run (a worker executes it); GET a run for its outcome."""
+
+    serializer_class = RunSerializer
+    filterset_class = RunFilter
+    parser_classes = (DecimalJSONParser, FormParser)
+    queryset = ReconciliationRun.objects.select_related("channel", "started_by").order_by("-id")
+
+    @extend_schema(
+        request=RunRequestSerializer, responses={202: RunSerializer, 409: OpenApiResponse(description="a run is active")}
+    )
+    def create(self, request, *args, **kwargs):
+        data = RunRequestSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        try:
+            with transaction.atomic():
+                run = run_start(channel=data.validated_data["channel"], business_date=data.validated_data["business_date"],
+                                trigger=ReconciliationRun.Trigger.API, acting_user=request.user, now=timezone.now())
+        except RunAlreadyActive as exc:
+            return Response({"detail": str(exc), "run_id": exc.run.pk}, status=status.HTTP_409_CONFLICT)
+        run.refresh_from_db()
+        return Response(RunSerializer(run).data, status=status.HTTP_202_ACCEPTED)
+
+    @extend_schema(
+        responses={200: OpenApiResponse(description="the run with its discrepancies, as `manage.py reconcile --json`")}
+    )
+    @action(detail=True, methods=["get"])
+    def outcome(self, request, pk=None):
+        return Response(run_summary(self.get_object()))
+
+
+class DiscrepancyFilter(django_filters.FilterSet):
+    channel = django_filters.CharFilter(field_name="channel__code")
+    business_date = django_filters.DateFilter()
+    business_date_from = django_filters.DateFilter(field_name="business_date", lookup_expr="gte")
+    business_date_to = django_filters.DateFilter(field_name="business_date", lookup_expr="lte")
+    type = django_filters.ChoiceFilter(choices=Discrepancy.Type.choices)
+    state = django_filters.ChoiceFilter(choices=Discrepancy.State.choices)
+    direction = django_filters.ChoiceFilter(choices=Discrepancy.Direction.choices)
+    run = django_filters.NumberFilter(field_name="run_id")
+
+    class Meta:
+        model = Discrepancy
+        fields = ("channel", "business_date", "type", "state", "direction", "run")
+
+
+class DiscrepancyViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
+    filterset_class = DiscrepancyFilter
+    queryset = Discrepancy.objects.select_related("platform_txn", "statement_line", "related_txn", "channel").order_by("-id")
+
+    def get_serializer_class(self):
+        return serializers.Serializer  # responses are built by the shared presenter
+
+    def list(self, request, *args, **kwargs):
+        page = self.paginate_queryset(self.filter_queryset(self.get_queryset()))
+        return self.get_paginated_response([discrepancy_summary(d) for d in page])
+
+    def retrieve(self, request, *args, **kwargs):
+        return Response(discrepancy_summary(self.get_object()))

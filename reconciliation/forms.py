@@ -1,7 +1,7 @@
 from django import forms
 from django.utils.translation import gettext_lazy as _
 
-from reconciliation.models import Channel, StatementFile, StatementKind
+from reconciliation.models import Channel, Discrepancy, ReconciliationRun, StatementFile, StatementKind
 
 
 class MultipleFileInput(forms.ClearableFileInput):
@@ -40,3 +40,43 @@ class StatementFilterForm(forms.Form):
     )
     date_from = forms.DateField(label=_("From"), required=False, widget=forms.DateInput(attrs={"type": "date"}))
     date_to = forms.DateField(label=_("To"), required=False, widget=forms.DateInput(attrs={"type": "date"}))
+
+
+class RunStartForm(forms.Form):
+    channel = forms.ModelChoiceField(
+        label=_("Channel"), queryset=Channel.objects.filter(is_active=True).order_by("code"), empty_label=None
+    )
+    business_date = forms.DateField(label=_("Business date"), widget=forms.DateInput(attrs={"type": "date"}))
+
+
+class RunFilterForm(forms.Form):
+    channel = forms.ModelChoiceField(
+        label=_("Channel"), required=False, queryset=Channel.objects.order_by("code"), empty_label=_("All channels")
+    )
+    status = forms.ChoiceField(
+        label=_("Status"), required=False, choices=[("", _("All statuses"))] + list(ReconciliationRun.Status.choices)
+    )
+    date_from = forms.DateField(label=_("From"), required=False, widget=forms.DateInput(attrs={"type": "date"}))
+    date_to = forms.DateField(label=_("To"), required=False, widget=forms.DateInput(attrs={"type": "date"}))
+
+
+class DiscrepancyFilterForm(forms.Form):
+    channel = forms.ModelChoiceField(
+        label=_("Channel"), required=False, queryset=Channel.objects.order_by("code"), empty_label=_("All channels")
+    )
+    type = forms.ChoiceField(label=_("Type"), required=False, choices=[("", _("All types"))] + list(Discrepancy.Type.choices))
+    state = forms.ChoiceField(label=_("State"), required=False, choices=[("", _("All states"))] + list(Discrepancy.State.choices))
+    direction = forms.ChoiceField(
+        label=_("Overage/shortage"), required=False, choices=[("", _("Both"))] + list(Discrepancy.Direction.choices)
+    )
+    date_from = forms.DateField(label=_("From"), required=False, widget=forms.DateInput(attrs={"type": "date"}))
+    date_to = forms.DateField(label=_("To"), required=False, widget=forms.DateInput(attrs={"type": "date"}))
+    amount_min = forms.DecimalField(label=_("Effect at least"), required=False, min_value=0,
+                                    widget=forms.NumberInput(attrs={"step": "0.01", "class": "short"}))
+    amount_max = forms.DecimalField(label=_("Effect at most"), required=False, min_value=0,
+                                    widget=forms.NumberInput(attrs={"step": "0.01", "class": "short"}))
+    age_min = forms.IntegerField(label=_("Age from (days)"), required=False, min_value=0,
+                                 widget=forms.NumberInput(attrs={"class": "short"}))
+    age_max = forms.IntegerField(label=_("Age to (days)"), required=False, min_value=0,
+                                 widget=forms.NumberInput(attrs={"class": "short"}))
+    run = forms.IntegerField(required=False, widget=forms.HiddenInput)

@@ -7,9 +7,10 @@ from datetime import date, timedelta
 from celery import shared_task
 from django.utils import timezone
 
-from reconciliation.models import StatementFile, StatementSource
+from reconciliation.models import Channel, ReconciliationRun, StatementFile, StatementSource
 from reconciliation.services.fetch import FetchFailed, statements_fetch
 from reconciliation.services.ingest import StatementRefused, statement_parse
+from reconciliation.services.runs import RunAlreadyActive, discrepancies_open_expired, run_execute, run_start
 
 
 @shared_task(name="reconciliation.statement_parse", acks_late=True)
@@ -36,3 +37,29 @@ def statements_fetch_task(*, source_id: int, statement_date: str | None = None) 
     except FetchFailed as exc:
         # Recorded on the source (last_result) for the admin; an outcome, not a crashed task.
         return f"failed: {exc}"
+
+
+@shared_task(name="reconciliation.run_execute", acks_late=True)
+def run_execute_task(*, run_id: int) -> str:
+    run = ReconciliationRun.objects.select_related("channel").get(pk=run_id)
+    return run_execute(run=run, now=timezone.now()).status
+
+
+@shared_task(name="reconciliation.run_start", bind=True, acks_late=True, max_retries=40)
+def run_start_task(self, *, channel_id: int, trigger: str, business_date: str | None = None) -> str:
+    """Start a run for a channel (the schedule: yesterday; a parsed file: its date). If one is already
+    active, try again shortly: its result may not include what has just arrived."""
+    channel = Channel.objects.get(pk=channel_id)
+    now = timezone.now()
+    day = date.fromisoformat(business_date) if business_date else timezone.localdate(now) - timedelta(days=1)
+    try:
+        run = run_start(channel=channel, business_date=day, trigger=trigger, now=now)
+    except RunAlreadyActive as exc:
+        raise self.retry(countdown=30, exc=exc) from None
+    return f"run #{run.pk} requested"
+
+
+@shared_task(name="reconciliation.discrepancies_open_expired", acks_late=True)
+def discrepancies_open_expired_task() -> int:
+    now = timezone.now()
+    return discrepancies_open_expired(today=timezone.localdate(now), now=now)

@@ -2,19 +2,39 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+from decimal import Decimal
+
+from django.contrib import messages
 from django.contrib.auth.decorators import permission_required
 from django.core.paginator import Paginator
 from django.db import transaction
-from django.shortcuts import get_object_or_404, render
+from django.db.models import Q, Sum
+from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy as _lazy
 from django.views.decorators.http import require_http_methods
 
 from backoffice.masking import can_view_personal_data, mask_account_number
-from reconciliation import parsers
-from reconciliation.forms import StatementFilterForm, StatementUploadForm
-from reconciliation.models import FundMovement, StatementFile, StatementKind, StatementLine
-from reconciliation.selectors import statement_files
+from reconciliation import parsers, selectors
+from reconciliation.forms import (
+    DiscrepancyFilterForm,
+    RunFilterForm,
+    RunStartForm,
+    StatementFilterForm,
+    StatementUploadForm,
+)
+from reconciliation.models import (
+    Discrepancy,
+    FundMovement,
+    ReconciliationRun,
+    StatementFile,
+    StatementKind,
+    StatementLine,
+)
 from reconciliation.services.ingest import StatementRefused, statement_receive
+from reconciliation.services.runs import RunAlreadyActive, run_start
 from reconciliation.tasks import statement_parse_task
 
 LIST_PAGE_SIZE = 50
@@ -28,7 +48,7 @@ PERSONAL_RAW_SUFFIXES = ("DbtrAcct/Id/IBAN", "CdtrAcct/Id/IBAN", "DbtrAcct/Id/Ot
 def statement_list(request):
     form = StatementFilterForm(request.GET or None)
     filters = form.cleaned_data if form.is_valid() else {}
-    page = Paginator(statement_files(filters=filters), LIST_PAGE_SIZE).get_page(request.GET.get("page"))
+    page = Paginator(selectors.statement_files(filters=filters), LIST_PAGE_SIZE).get_page(request.GET.get("page"))
     query = request.GET.copy()
     query.pop("page", None)
     return render(request, "reconciliation/statement_list.html", {
@@ -108,3 +128,119 @@ def statement_detail(request, pk: int):
         "f": statement_file, "page": page, "business": statement_file.kind == StatementKind.BUSINESS,
     })
 
+
+
+# --- Reconciliation runs -------------------------------------------------------------------------
+
+CHART_DAYS = 14
+
+
+@permission_required("reconciliation.view_reconciliationrun", raise_exception=True)
+def run_list(request):
+    form = RunFilterForm(request.GET or None)
+    filters = form.cleaned_data if form.is_valid() else {}
+    page = Paginator(selectors.runs(filters=filters), LIST_PAGE_SIZE).get_page(request.GET.get("page"))
+    query = request.GET.copy()
+    query.pop("page", None)
+    start_form = RunStartForm(initial={"business_date": timezone.localdate() - timedelta(days=1)})
+    return render(request, "reconciliation/run_list.html", {
+        "form": form, "page": page, "query": query.urlencode(), "start_form": start_form,
+    })
+
+
+@permission_required("reconciliation.add_reconciliationrun", raise_exception=True)
+@require_http_methods(["POST"])
+def run_request(request):
+    form = RunStartForm(request.POST)
+    if not form.is_valid():
+        messages.error(request, _("Choose a channel and a business date."))
+        return redirect("reconciliation:run_list")
+    try:
+        with transaction.atomic():
+            run = run_start(
+                channel=form.cleaned_data["channel"], business_date=form.cleaned_data["business_date"],
+                trigger=ReconciliationRun.Trigger.CLERK, acting_user=request.user, now=timezone.now(),
+            )
+    except RunAlreadyActive as exc:
+        messages.warning(request, _("A run of this channel and date is already waiting or running; here it is."))
+        return redirect("reconciliation:run_detail", pk=exc.run.pk)
+    messages.success(request, _("Reconciliation requested; this page follows its progress."))
+    return redirect("reconciliation:run_detail", pk=run.pk)
+
+
+@permission_required("reconciliation.view_reconciliationrun", raise_exception=True)
+def run_detail(request, pk: int):
+    run = get_object_or_404(ReconciliationRun.objects.select_related("channel", "started_by"), pk=pk)
+    outcomes = [
+        {
+            "key": key, "label": _outcome_label(key), "count": values["count"], "amount": values["amount"],
+            "is_discrepancy": "overage" in values,
+            "overage": Decimal(values.get("overage", "0")) or None, "shortage": Decimal(values.get("shortage", "0")) or None,
+        }
+        for key, values in sorted(run.counts.get("outcomes", {}).items(), key=lambda kv: _OUTCOME_ORDER.get(kv[0], 99))
+    ]
+    superseded_by = (
+        ReconciliationRun.objects.filter(channel=run.channel, business_date=run.business_date, stage=run.stage,
+                                         status=ReconciliationRun.Status.SUCCEEDED, pk__gt=run.pk).order_by("pk").first()
+    )
+    found = selectors.run_discrepancies(run=run)
+    return render(request, "reconciliation/run_detail.html", {
+        "run": run, "outcomes": outcomes, "discrepancies": found[:100], "discrepancy_count": found.count(),
+        "superseded_by": superseded_by,
+        "chart": selectors.channel_daily_effects(channel=run.channel, until=run.business_date, days=CHART_DAYS),
+        "rerun_form": RunStartForm(initial={"channel": run.channel, "business_date": run.business_date}),
+        "earlier_runs": ReconciliationRun.objects.filter(
+            channel=run.channel, business_date=run.business_date).exclude(pk=run.pk).order_by("-id")[:10],
+    })
+
+
+@permission_required("reconciliation.view_reconciliationrun", raise_exception=True)
+def run_progress(request, pk: int):
+    run = get_object_or_404(ReconciliationRun.objects.select_related("channel"), pk=pk)
+    response = render(request, "reconciliation/_run_progress.html", {"run": run})
+    if not run.is_active and request.htmx:
+        # Finished: reload the page once so the outcome tables appear.
+        response["HX-Refresh"] = "true"
+    return response
+
+
+_OUTCOME_ORDER = {key: n for n, key in enumerate((
+    "MATCHED", "MATCHED_CROSS_DAY", "AGREED_FAILED", *Discrepancy.Type.values,
+))}
+_EXTRA_OUTCOMES = {
+    "MATCHED": _lazy("Matched"), "MATCHED_CROSS_DAY": _lazy("Matched across days"),
+    "AGREED_FAILED": _lazy("Failed on both sides"),
+}
+
+
+def _outcome_label(key: str) -> str:
+    if key in _EXTRA_OUTCOMES:
+        return _EXTRA_OUTCOMES[key]
+    return Discrepancy.Type(key).label if key in Discrepancy.Type.values else key
+
+
+# --- Discrepancies -------------------------------------------------------------------------------
+
+
+@permission_required("reconciliation.view_discrepancy", raise_exception=True)
+def discrepancy_list(request):
+    form = DiscrepancyFilterForm(request.GET or None)
+    filters = form.cleaned_data if form.is_valid() else {}
+    sort = request.GET.get("sort", "-date")
+    found = selectors.discrepancies(filters=filters, today=timezone.localdate(), sort=sort)
+    page = Paginator(found, LIST_PAGE_SIZE).get_page(request.GET.get("page"))
+    # Per currency: amounts of different currencies are never added together.
+    totals = found.order_by().values("currency").annotate(
+        overage=Sum("effect", filter=Q(effect__gt=0), default=0), shortage=Sum("effect", filter=Q(effect__lt=0), default=0)
+    ).order_by("currency")
+    query = request.GET.copy()
+    query.pop("page", None)
+    sort_query = query.copy()
+    sort_query.pop("sort", None)
+    today = timezone.localdate()
+    for d in page.object_list:
+        d.age_days = (today - d.business_date).days
+    return render(request, "reconciliation/discrepancy_list.html", {
+        "form": form, "page": page, "query": query.urlencode(), "sort": sort, "sort_query": sort_query.urlencode(),
+        "totals": totals,
+    })

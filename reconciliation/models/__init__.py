@@ -1,5 +1,16 @@
 from reconciliation.models.channels import Bank, BankAccount, Channel, FeeModel, FeeTier, Holiday
 from reconciliation.models.choices import BusinessType, Rounding
+from reconciliation.models.runs import (
+    ACTIVE_RUN_STATUSES,
+    Discrepancy,
+    DiscrepancyState,
+    DiscrepancyType,
+    EffectDirection,
+    ReconciliationRun,
+    RunStage,
+    RunStatus,
+    RunTrigger,
+)
 from reconciliation.models.statements import (
     Direction,
     FormatCode,
@@ -15,7 +26,16 @@ from reconciliation.models.statements import (
 from reconciliation.models.transactions import STATUS_MOVES, PlatformTransaction, TransactionConflict, TransactionStatus
 
 __all__ = [
+    "ACTIVE_RUN_STATUSES",
     "STATUS_MOVES",
+    "Discrepancy",
+    "DiscrepancyState",
+    "DiscrepancyType",
+    "EffectDirection",
+    "ReconciliationRun",
+    "RunStage",
+    "RunStatus",
+    "RunTrigger",
     "Bank",
     "BankAccount",
     "BusinessType",

@@ -31,7 +31,8 @@ STATUS_MOVES: dict[str, frozenset[str]] = {
 }
 
 
-@pghistory.track(pghistory.InsertEvent(), pghistory.UpdateEvent())
+# Changes are tracked (a status moving on, a serial filled in); the insert itself is the row.
+@pghistory.track(pghistory.UpdateEvent())
 class PlatformTransaction(models.Model):
     Status = TransactionStatus
 

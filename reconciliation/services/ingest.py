@@ -293,9 +293,11 @@ def _parse_into_database(statement_file: StatementFile, progress: ProgressReport
             statement_file.currency = parsed.currency
 
 
-def statement_parse(*, statement_file: StatementFile, now: datetime) -> StatementFile:
+def statement_parse(*, statement_file: StatementFile, now: datetime, reconcile: bool = True) -> StatementFile:
     """Parse a received file into its rows, all or nothing. Safe to call twice or concurrently: a file
-    already parsed, or being parsed by another worker, is left alone (an advisory lock decides)."""
+    already parsed, or being parsed by another worker, is left alone (an advisory lock decides).
+    A parsed business-detail file then starts its date's reconciliation (``reconcile=False``: the
+    caller reconciles itself)."""
     moved = StatementFile.objects.filter(pk=statement_file.pk).exclude(status=StatementFile.Status.PARSED).update(
         status=StatementFile.Status.PARSING, parse_started_at=now, progress_lines=0, errors=[], warnings=[]
     )
@@ -316,6 +318,8 @@ def statement_parse(*, statement_file: StatementFile, now: datetime) -> Statemen
             statement_file.save(update_fields=[
                 "status", "parsed_at", "progress_lines", "line_count", "totals", "metadata", "warnings", "currency",
             ])
+            if reconcile and statement_file.kind == StatementKind.BUSINESS:
+                _reconcile_when_committed(statement_file)
     except (parsers.StatementParseError, parsers.FormatConfigError, zipfile.BadZipFile) as exc:
         error = _failure(statement_file, exc)
         raise StatementRefused(
@@ -327,6 +331,17 @@ def statement_parse(*, statement_file: StatementFile, now: datetime) -> Statemen
         _failure(statement_file, exc)
         raise
     return statement_file
+
+
+def _reconcile_when_committed(statement_file: StatementFile) -> None:
+    """A business-detail file for a date starts (or, if one is running, queues) that date's run."""
+    from reconciliation.models import RunTrigger
+    from reconciliation.tasks import run_start_task
+
+    channel_id, day = statement_file.channel_id, statement_file.statement_date.isoformat()
+    transaction.on_commit(
+        lambda: run_start_task.delay(channel_id=channel_id, trigger=RunTrigger.FILE, business_date=day)
+    )
 
 
 def _failure(statement_file: StatementFile, exc: Exception) -> dict:

@@ -1,0 +1,39 @@
+import json
+from datetime import date
+
+from django.core.management.base import BaseCommand, CommandError
+from django.utils import timezone
+
+from reconciliation.models import Channel, ReconciliationRun
+from reconciliation.presenters import run_summary
+from reconciliation.services.runs import RunAlreadyActive, run_execute, run_start
+
+
+class Command(BaseCommand):
+    help = "Reconcile one channel and business date now (stage 1) and print the outcome."
+
+    def add_arguments(self, parser):
+        parser.add_argument("--channel", required=True, help="channel code, e.g. WECHAT")
+        parser.add_argument("--date", required=True, type=date.fromisoformat, help="business date YYYY-MM-DD")
+        parser.add_argument("--json", action="store_true", help="print one JSON object")
+
+    def handle(self, *args, **options):
+        try:
+            channel = Channel.objects.get(code=options["channel"])
+        except Channel.DoesNotExist:
+            raise CommandError(f"no channel with code {options['channel']!r}") from None
+        try:
+            run = run_start(channel=channel, business_date=options["date"], trigger=ReconciliationRun.Trigger.COMMAND,
+                            now=timezone.now(), execute=False)
+        except RunAlreadyActive as exc:
+            raise CommandError(str(exc)) from None
+        run = run_execute(run=run, now=timezone.now())
+        summary = run_summary(run)
+        if options["json"]:
+            self.stdout.write(json.dumps(summary, ensure_ascii=False))
+        else:
+            counts = ", ".join(f"{k} {v}" for k, v in summary["counts"].items())
+            self.stdout.write(f"run #{run.pk} {run.status}: {counts}; overage {summary['overage']}, "
+                              f"shortage {summary['shortage']}")
+        if run.status != ReconciliationRun.Status.SUCCEEDED:
+            raise CommandError(f"run #{run.pk} failed: {run.error}")

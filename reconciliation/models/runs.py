@@ -1,0 +1,203 @@
+"""Reconciliation runs and the discrepancies they find."""
+
+from __future__ import annotations
+
+import pghistory
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+from django.utils.translation import gettext_lazy as _
+
+from backoffice.db import choices_check
+from reconciliation.models.channels import Channel, money_field
+from reconciliation.models.statements import StatementLine
+from reconciliation.models.transactions import PlatformTransaction
+
+
+class RunStage(models.TextChoices):
+    # Stage 1 (流水对账): our transactions against the channel's business-detail lines.
+    TRANSACTION = "TRANSACTION", _("Transaction reconciliation")
+
+
+class RunStatus(models.TextChoices):
+    PENDING = "PENDING", _("Waiting for a worker")
+    RUNNING = "RUNNING", _("Running")
+    SUCCEEDED = "SUCCEEDED", _("Done")
+    FAILED = "FAILED", _("Failed")
+
+
+ACTIVE_RUN_STATUSES = (RunStatus.PENDING, RunStatus.RUNNING)
+
+
+class RunTrigger(models.TextChoices):
+    SCHEDULE = "SCHEDULE", _("Schedule")
+    CLERK = "CLERK", _("Clerk")
+    API = "API", _("API")
+    FILE = "FILE", _("File parsed")
+    COMMAND = "COMMAND", _("Command line")
+
+
+class ReconciliationRun(models.Model):
+    Stage = RunStage
+    Status = RunStatus
+    Trigger = RunTrigger
+
+    channel = models.ForeignKey(Channel, on_delete=models.PROTECT, related_name="runs", verbose_name=_("channel"))
+    business_date = models.DateField(_("business date"))
+    stage = models.CharField(_("stage"), max_length=16, choices=RunStage.choices, default=RunStage.TRANSACTION)
+    status = models.CharField(_("status"), max_length=16, choices=RunStatus.choices, default=RunStatus.PENDING)
+    trigger = models.CharField(_("started by"), max_length=16, choices=RunTrigger.choices)
+    started_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+", verbose_name=_("staff user")
+    )
+    # {"MATCHED": {"count": n, "amount": "…"}, "BANK_ONLY": {...}, …}: every outcome of the run, amounts as
+    # decimal strings; plus "overage"/"shortage" totals of the money effect.
+    counts = models.JSONField(_("outcomes"), default=dict, blank=True)
+    phase = models.CharField(_("phase"), max_length=64, blank=True)
+    created_at = models.DateTimeField(_("requested at"))
+    started_at = models.DateTimeField(_("started at"), null=True, blank=True)
+    finished_at = models.DateTimeField(_("finished at"), null=True, blank=True)
+    error = models.TextField(_("error"), blank=True)
+
+    class Meta:
+        verbose_name = _("reconciliation run")
+        verbose_name_plural = _("reconciliation runs")
+        constraints = [
+            choices_check("stage", RunStage, "run_stage_valid"),
+            choices_check("status", RunStatus, "run_status_valid"),
+            choices_check("trigger", RunTrigger, "run_trigger_valid"),
+            # At most one run per channel, date and stage waiting or running: the database decides who wins.
+            models.UniqueConstraint(
+                fields=["channel", "business_date", "stage"], condition=Q(status__in=ACTIVE_RUN_STATUSES),
+                name="run_one_active_per_channel_date_stage",
+            ),
+        ]
+        indexes = [models.Index(fields=["channel", "business_date", "stage"], name="run_channel_date_stage")]
+
+    def __str__(self) -> str:
+        return f"{self.channel.code} {self.business_date} #{self.pk}"
+
+    @property
+    def is_active(self) -> bool:
+        return self.status in ACTIVE_RUN_STATUSES
+
+
+class DiscrepancyType(models.TextChoices):
+    BANK_ONLY = "BANK_ONLY", _("Bank only")
+    PLATFORM_ONLY = "PLATFORM_ONLY", _("Platform only")
+    STATUS_MISMATCH = "STATUS_MISMATCH", _("Status mismatch")
+    AMOUNT_MISMATCH = "AMOUNT_MISMATCH", _("Amount mismatch")
+    FEE_MISMATCH = "FEE_MISMATCH", _("Fee mismatch")
+    DUPLICATE = "DUPLICATE", _("Duplicate")
+    DOUBLE_PAYMENT_RISK = "DOUBLE_PAYMENT_RISK", _("Double-payment risk")
+
+
+class DiscrepancyState(models.TextChoices):
+    CARRIED_OVER = "CARRIED_OVER", _("Carried over")
+    OPEN = "OPEN", _("Open")
+    PROPOSED = "PROPOSED", _("Proposed")
+    APPROVED = "APPROVED", _("Approved")
+    RESOLVED = "RESOLVED", _("Resolved")
+
+
+class EffectDirection(models.TextChoices):
+    OVERAGE = "OVERAGE", _("Overage (长款)")
+    SHORTAGE = "SHORTAGE", _("Shortage (短款)")
+
+
+class Resolution(models.TextChoices):
+    CROSS_DAY_MATCH = "CROSS_DAY_MATCH", _("Matched on a later day")
+
+
+@pghistory.track(pghistory.InsertEvent(), pghistory.UpdateEvent(), pghistory.DeleteEvent())
+class Discrepancy(models.Model):
+    """One difference found by a run, with both sides, both amounts and its money effect.
+
+    effect = (the bank's signed effect on our funds) − (our books' signed effect): positive is an
+    overage (长款), negative a shortage (短款), zero has no direction (e.g. a status still unknown).
+    """
+
+    Type = DiscrepancyType
+    State = DiscrepancyState
+    Direction = EffectDirection
+    Resolution = Resolution
+
+    run = models.ForeignKey(ReconciliationRun, on_delete=models.PROTECT, related_name="discrepancies", verbose_name=_("run"))
+    channel = models.ForeignKey(Channel, on_delete=models.PROTECT, related_name="discrepancies", verbose_name=_("channel"))
+    business_date = models.DateField(_("business date"), help_text=_("The date of the item that differs."))
+    type = models.CharField(_("type"), max_length=24, choices=DiscrepancyType.choices)
+    state = models.CharField(_("state"), max_length=16, choices=DiscrepancyState.choices)
+    match_key = models.CharField(_("match key"), max_length=64, blank=True)
+    platform_txn = models.ForeignKey(
+        PlatformTransaction, on_delete=models.PROTECT, null=True, blank=True, related_name="discrepancies",
+        verbose_name=_("our transaction"),
+    )
+    statement_line = models.ForeignKey(
+        StatementLine, on_delete=models.PROTECT, null=True, blank=True, related_name="discrepancies",
+        verbose_name=_("channel's line"),
+    )
+    related_txn = models.ForeignKey(
+        PlatformTransaction, on_delete=models.PROTECT, null=True, blank=True, related_name="related_discrepancies",
+        verbose_name=_("related transaction"), help_text=_("For a double-payment risk: the later, successful retry."),
+    )
+    batch_no = models.CharField(_("batch number"), max_length=64, blank=True)
+    currency = models.CharField(_("currency"), max_length=3)
+    platform_amount = money_field(_("our amount"), null=True, blank=True)
+    bank_amount = money_field(_("channel's amount"), null=True, blank=True)
+    platform_status = models.CharField(_("our status"), max_length=16, blank=True)
+    bank_status = models.CharField(_("channel's status"), max_length=16, blank=True)
+    bank_fee = money_field(_("channel's fee"), null=True, blank=True)
+    expected_fee = money_field(_("fee by our fee model"), null=True, blank=True)
+    effect = money_field(_("money effect"))
+    direction = models.CharField(_("overage/shortage"), max_length=8, choices=EffectDirection.choices, blank=True)
+    carry_until = models.DateField(_("carried over until"), null=True, blank=True)
+    resolution = models.CharField(_("resolution"), max_length=24, choices=Resolution.choices, blank=True)
+    matched_run = models.ForeignKey(
+        ReconciliationRun, on_delete=models.PROTECT, null=True, blank=True, related_name="closed_discrepancies",
+        verbose_name=_("matched by run"),
+    )
+    created_at = models.DateTimeField(_("found at"))
+    updated_at = models.DateTimeField(_("updated at"))
+    resolved_at = models.DateTimeField(_("resolved at"), null=True, blank=True)
+    # Set as soon as a person acts on the item (assigns, notes, proposes): from then on a re-run of its
+    # date leaves it alone.
+    workflow_started_at = models.DateTimeField(_("workflow started"), null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("discrepancy")
+        verbose_name_plural = _("discrepancies")
+        constraints = [
+            choices_check("type", DiscrepancyType, "discrepancy_type_valid"),
+            choices_check("state", DiscrepancyState, "discrepancy_state_valid"),
+            models.CheckConstraint(condition=Q(direction__in=["", *EffectDirection.values]), name="discrepancy_direction_valid"),
+            models.CheckConstraint(
+                condition=(Q(effect__gt=0) & Q(direction="OVERAGE")) | (Q(effect__lt=0) & Q(direction="SHORTAGE"))
+                | (Q(effect=0) & Q(direction="")),
+                name="discrepancy_direction_follows_effect",
+            ),
+            models.CheckConstraint(
+                condition=Q(platform_txn__isnull=False) | Q(statement_line__isnull=False) | ~Q(batch_no=""),
+                name="discrepancy_has_a_side",
+            ),
+            models.CheckConstraint(
+                condition=~Q(state="CARRIED_OVER") | Q(carry_until__isnull=False), name="discrepancy_carry_has_deadline"
+            ),
+            # One live discrepancy per item and type: a re-run or a later day never duplicates it.
+            models.UniqueConstraint(
+                fields=["type", "platform_txn"], condition=Q(platform_txn__isnull=False) & ~Q(state="RESOLVED"),
+                name="discrepancy_one_live_per_txn",
+            ),
+            models.UniqueConstraint(
+                fields=["type", "statement_line"],
+                condition=Q(statement_line__isnull=False, platform_txn__isnull=True) & ~Q(state="RESOLVED"),
+                name="discrepancy_one_live_per_line",
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["channel", "state", "business_date"], name="discrepancy_channel_state"),
+            models.Index(fields=["run"], name="discrepancy_run"),
+            models.Index(fields=["state", "type"], name="discrepancy_state_type"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_type_display()} #{self.pk}"
