@@ -21,6 +21,7 @@ from accounts.models import Account, Customer, CustomerUser, Merchant
 from backoffice.demo_activity import demo_activity_seed
 from backoffice.roles import ADMIN, AUDITOR, CHECKER, CLERK, PAYMENT_CORE, roles_sync
 from reconciliation.models import Bank, BankAccount, BusinessType, Channel, FeeModel, Rounding
+from reconciliation.services.schedules import channel_schedule_sync
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 FEES_VALID_FROM = datetime(2025, 1, 1, tzinfo=SHANGHAI)
@@ -180,6 +181,8 @@ def demo_seed(*, now: datetime, activity_days: int = 3) -> DemoSummary:
         _seed_staff(summary)
         _seed_banks_and_channels(summary)
         _seed_customers(summary)
+        for channel in Channel.objects.filter(is_active=True):
+            channel_schedule_sync(channel=channel)
     # Statement intake manages its own transactions (a parse commits or fails as a whole).
     for label, count in demo_activity_seed(today=timezone.localdate(now), days=activity_days, now=now).items():
         if count:

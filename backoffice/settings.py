@@ -13,6 +13,7 @@ import os
 from pathlib import Path
 
 import dj_database_url
+from celery.schedules import crontab
 from django.core.exceptions import ImproperlyConfigured
 from django.utils.translation import gettext_lazy as _
 
@@ -225,6 +226,14 @@ CELERY_TASK_TRACK_STARTED = True
 CELERY_TIMEZONE = TIME_ZONE
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 CELERY_TASK_ALWAYS_EAGER = env_bool("CELERY_TASK_ALWAYS_EAGER")
+# Housekeeping that does not depend on configuration; per-channel and per-source schedules are rows
+# in the database (django-celery-beat), kept in step with channels and statement sources.
+CELERY_BEAT_SCHEDULE = {
+    "open expired carry-overs": {
+        "task": "reconciliation.discrepancies_open_expired",
+        "schedule": crontab(minute=15, hour="*"),
+    },
+}
 CELERY_TASK_EAGER_PROPAGATES = True
 
 # --- Audit trail (django-pghistory: database triggers, so bulk writes are recorded too) --------

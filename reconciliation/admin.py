@@ -27,7 +27,7 @@ from reconciliation.models import (
 )
 from reconciliation.resources import BankAccountResource, BankResource, ChannelResource, FeeModelResource
 from reconciliation.services.fees import FeeSpec, fee_compute
-from reconciliation.services.schedules import source_schedule_remove, source_schedule_sync
+from reconciliation.services.schedules import channel_schedule_sync, source_schedule_remove, source_schedule_sync
 from reconciliation.tasks import statements_fetch_task
 
 # Amounts shown as worked examples on a fee model's page.
@@ -62,6 +62,11 @@ class HolidayAdmin(admin.ModelAdmin):
 
 @admin.register(Channel)
 class ChannelAdmin(ImportExportModelAdmin):
+    def save_model(self, request, obj, form, change):
+        super().save_model(request, obj, form, change)
+        # The channel's daily run follows its statement time and active flag.
+        transaction.on_commit(lambda: channel_schedule_sync(channel=obj))
+
     formfield_overrides = DECIMAL_OVERRIDES
     resource_classes = [ChannelResource]
     list_display = (

@@ -1,4 +1,7 @@
-"""One django-celery-beat schedule per statement source, kept in step with the source.
+"""django-celery-beat schedules kept in step with the configuration: one fetch per statement source,
+one daily reconciliation per channel.
+
+For sources:
 
 The source is the authority: every sync writes its fetch time and active flag to its PeriodicTask,
 whatever was edited in Periodic tasks since. Crontab rows are shared between tasks (beat's admin
@@ -10,13 +13,13 @@ leave a second schedule behind.
 from __future__ import annotations
 
 import json
-from datetime import time
+from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 from django.db import transaction
 from django_celery_beat.models import CrontabSchedule, PeriodicTask
 
-from reconciliation.models import StatementSource
+from reconciliation.models import Channel, StatementSource
 
 FETCH_TASK = "reconciliation.statements_fetch"
 # StatementSource.fetch_time is a wall-clock time in the product's time zone.
@@ -65,3 +68,34 @@ def source_schedule_remove(*, source: StatementSource) -> None:
     """Delete the source's fetch task (crontab rows stay: other tasks may use them)."""
     # django-celery-beat's pre_delete signal tells the beat scheduler, for a queryset delete too.
     PeriodicTask.objects.filter(name__startswith=_name_prefix(source)).delete()
+
+
+RECONCILE_TASK = "reconciliation.run_start"
+# A channel's daily run starts this long after its statements are due, leaving the fetch time to land them.
+RUN_DELAY_MINUTES = 30
+
+
+def _channel_prefix(channel: Channel) -> str:
+    return f"reconcile: {channel.pk} "
+
+
+def channel_schedule_sync(*, channel: Channel) -> PeriodicTask:
+    """The channel's daily stage-1 run of yesterday, shortly after its statements are due."""
+    at = (datetime.combine(date(2000, 1, 1), channel.statement_ready_time) + timedelta(minutes=RUN_DELAY_MINUTES)).time()
+    with transaction.atomic():
+        prefix = _channel_prefix(channel)
+        task = (
+            PeriodicTask.objects.select_for_update().filter(name__startswith=prefix).order_by("id").first()
+            or PeriodicTask()
+        )
+        task.name = f"{prefix}{channel.code}"
+        task.task = RECONCILE_TASK
+        task.args = "[]"
+        task.kwargs = json.dumps({"channel_id": channel.pk, "trigger": "SCHEDULE"})
+        task.crontab = _daily_crontab(at)
+        task.interval = task.solar = task.clocked = None
+        task.one_off = False
+        task.enabled = channel.is_active
+        task.description = f"Kept in step with channel {channel.code}: its statement ready time plus {RUN_DELAY_MINUTES} min."
+        task.save()
+    return task

@@ -105,3 +105,22 @@ def test_openapi_schema_documents_the_endpoints(core):
     schema = core.get("/api/schema/", HTTP_ACCEPT="application/vnd.oai.openapi+json").json()
     assert "/api/transactions/bulk/" in schema["paths"]
     assert "/api/statements/" in schema["paths"]
+
+
+@pytest.mark.django_db
+def test_runs_requested_through_the_api(core, channel, django_capture_on_commit_callbacks):
+    with django_capture_on_commit_callbacks(execute=True):
+        response = core.post("/api/runs/", {"channel": "TESTCH", "business_date": "2026-11-24"}, format="json")
+    assert response.status_code == 202, response.content
+    run_id = response.json()["id"]
+    outcome = core.get(f"/api/runs/{run_id}/outcome/").json()
+    assert outcome["status"] == "SUCCEEDED" and outcome["counts"] == {}
+    assert core.get("/api/discrepancies/", {"channel": "TESTCH"}).json()["results"] == []
+
+
+@pytest.mark.django_db
+def test_a_second_request_while_a_run_is_active_is_409(core, channel):
+    first = core.post("/api/runs/", {"channel": "TESTCH", "business_date": "2026-11-24"}, format="json")
+    assert first.status_code == 202  # not executed: the request's commit never happens in this test
+    second = core.post("/api/runs/", {"channel": "TESTCH", "business_date": "2026-11-24"}, format="json")
+    assert second.status_code == 409 and second.json()["run_id"] == first.json()["id"]

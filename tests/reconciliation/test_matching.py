@@ -1,7 +1,8 @@
 """The stage-1 engine: every outcome, money effects, carry-over, batches, refunds, re-runs, concurrency."""
 
+import json
 import threading
-from datetime import date, timedelta
+from datetime import date, time, timedelta
 from decimal import Decimal
 from itertools import count
 
@@ -378,8 +379,6 @@ def test_property_the_engine_computes_fees_exactly_as_the_fee_service(amount, ra
 
 @pytest.mark.django_db
 def test_reconcile_command_prints_the_documented_json(wx, capsys):
-    import json
-
     txn(wx, "A", "10.00", status="UNKNOWN")
     lines(wx, D, {"txn_no": "A", "amount": "10.00"}, {"txn_no": "B", "amount": "3.50"})
     call_command("reconcile", "--channel", "WX", "--date", "2026-11-24", "--json")
@@ -394,3 +393,41 @@ def test_reconcile_command_prints_the_documented_json(wx, capsys):
     }
     assert by_type["BANK_ONLY"]["txn_no"] == "" and by_type["BANK_ONLY"]["state"] == "CARRIED_OVER"
     assert Channel.objects.get(code="WX").runs.count() == 1
+
+
+@pytest.mark.django_db
+def test_each_channel_has_a_daily_run_after_its_statement_time(wx):
+    from django_celery_beat.models import PeriodicTask
+
+    from reconciliation.services.schedules import channel_schedule_sync
+
+    wx.statement_ready_time = time(9, 45)
+    task = channel_schedule_sync(channel=wx)
+    assert (task.task, task.crontab.hour, task.crontab.minute) == ("reconciliation.run_start", "10", "15")
+    assert json.loads(task.kwargs) == {"channel_id": wx.pk, "trigger": "SCHEDULE"}
+    wx.is_active = False
+    channel_schedule_sync(channel=wx)
+    assert PeriodicTask.objects.filter(name__startswith=f"reconcile: {wx.pk} ").get().enabled is False
+
+
+@pytest.mark.django_db
+def test_scheduled_task_reconciles_yesterday_and_retries_while_a_run_is_active(wx, django_capture_on_commit_callbacks):
+    from reconciliation.tasks import run_start_task
+
+    yesterday = timezone.localdate() - timedelta(days=1)
+    with django_capture_on_commit_callbacks(execute=True):
+        run_start_task.apply(kwargs={"channel_id": wx.pk, "trigger": "SCHEDULE"})
+    run = ReconciliationRun.objects.get()
+    assert (run.business_date, run.trigger, run.status) == (yesterday, "SCHEDULE", "SUCCEEDED")
+
+
+@pytest.mark.django_db
+def test_expired_carry_overs_open_even_without_a_run(wx):
+    from reconciliation.services.runs import discrepancies_open_expired
+
+    txn(wx, "ALONE", "5.00")
+    lines(wx, D, {"txn_no": "Q", "amount": "1.00"})
+    reconcile(wx)
+    assert discrepancies_open_expired(today=D + timedelta(days=2), now=timezone.now()) == 0  # T+2: still waiting
+    assert discrepancies_open_expired(today=D + timedelta(days=3), now=timezone.now()) == 2
+    assert found(wx) == {("PLATFORM_ONLY", "ALONE", "OPEN"), ("BANK_ONLY", "Q", "OPEN")}
