@@ -162,3 +162,115 @@ def make_fee_model(db):
         return FeeModel.objects.create(channel=channel, **fields)
 
     return make
+
+
+# --- Real services for end-to-end tests --------------------------------------------------------------
+
+CHROMIUM = "/usr/bin/chromium"
+
+
+@pytest.fixture
+def celery_worker(transactional_db, tmp_path):
+    """A real Celery worker (in a thread of this process) on a real broker: Redis when TEST_REDIS_URL is
+    set (CI), else kombu's filesystem transport in a temporary directory (a machine with no Redis).
+    Tasks stop running eagerly for the test's duration; everything is stopped and restored after."""
+    import os
+
+    from celery.contrib.testing.worker import start_worker
+    from celery.signals import task_postrun
+
+    from backoffice.celery import app
+
+    saved = {key: app.conf.get(key) for key in ("task_always_eager", "broker_url", "broker_transport_options")}
+    app.conf.task_always_eager = False
+    if os.environ.get("TEST_REDIS_URL"):
+        app.conf.broker_url = os.environ["TEST_REDIS_URL"]
+        app.conf.broker_transport_options = {}
+    else:
+        queue = tmp_path / "broker"
+        for sub in ("queue", "processed", "control"):
+            (queue / sub).mkdir(parents=True)
+        app.conf.broker_url = "filesystem://"
+        app.conf.broker_transport_options = {
+            "data_folder_in": str(queue / "queue"), "data_folder_out": str(queue / "queue"),
+            "processed_folder": str(queue / "processed"), "control_folder": str(queue / "control"),
+        }
+    _reset_broker_pools(app)
+    # The worker's thread keeps its own database connection: close it after every task, or the test
+    # database could not be dropped at the end of the session.
+    task_postrun.connect(_close_worker_connection, dispatch_uid="tests.close_worker_connection")
+    try:
+        with start_worker(app, pool="solo", perform_ping_check=False, shutdown_timeout=30):
+            yield app
+    finally:
+        task_postrun.disconnect(dispatch_uid="tests.close_worker_connection")
+        app.conf.update(saved)
+        _reset_broker_pools(app)
+
+
+def _close_worker_connection(**kwargs):
+    from django.db import connections
+
+    connections.close_all()
+
+
+def _reset_broker_pools(app) -> None:
+    """Forget broker connections made with the previous broker settings: Celery keeps them per app, and
+    kombu in process-wide pools keyed by connection (a closed pool would otherwise be handed out again)."""
+    from kombu import pools
+
+    pools.reset()
+    app._pool = None
+    app.amqp._producer_pool = None
+
+
+@pytest.fixture
+def browser(monkeypatch):
+    """Debian's Chromium driven by Playwright (its own browser download does not work here)."""
+    import os
+
+    if not os.path.exists(CHROMIUM):
+        pytest.skip(f"{CHROMIUM} is not installed (apt-get install chromium)")
+    # Playwright's sync API keeps an event loop in this thread; the test's own database calls are
+    # ordinary synchronous ones, which Django would otherwise refuse next to a running loop.
+    monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(
+            executable_path=CHROMIUM,
+            args=["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+                  "--disable-sync", "--no-first-run"],
+        )
+        yield chromium
+        # Database connections opened by the test body while Playwright's loop ran are kept apart from
+        # pytest-django's (asgiref's context-local storage): close them here, in the same context.
+        from django.db import connections
+
+        connections.close_all()
+        chromium.close()
+
+
+@pytest.fixture
+def login_page(browser, live_server):
+    """A logged-in English page for a user with a known password. Pages are closed after the test, so
+    none keeps polling the server while the test database is torn down."""
+    contexts = []
+
+    def open_as(user, password="pw-for-tests-1", locale="en-US"):
+        context = browser.new_context(locale=locale, extra_http_headers={"Accept-Language": locale},
+                                      viewport={"width": 1400, "height": 900})
+        contexts.append(context)
+        page = context.new_page()
+        page.set_default_timeout(30000)
+        page.goto(f"{live_server.url}/accounts/login/")
+        page.fill("input[name=username]", user.username)
+        page.fill("input[name=password]", password)
+        page.click("main button[type=submit]")
+        page.wait_for_url(f"{live_server.url}/")
+        return page
+
+    yield open_as
+    for context in contexts:
+        context.close()
+

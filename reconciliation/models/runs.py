@@ -7,6 +7,7 @@ from django.conf import settings
 from django.db import models
 from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import pgettext_lazy
 
 from backoffice.db import choices_check
 from reconciliation.models.channels import Channel, money_field
@@ -94,7 +95,7 @@ class DiscrepancyType(models.TextChoices):
 
 class DiscrepancyState(models.TextChoices):
     CARRIED_OVER = "CARRIED_OVER", _("Carried over")
-    OPEN = "OPEN", _("Open")
+    OPEN = "OPEN", pgettext_lazy("discrepancy state", "Open")
     PROPOSED = "PROPOSED", _("Proposed")
     APPROVED = "APPROVED", _("Approved")
     RESOLVED = "RESOLVED", _("Resolved")

@@ -6,7 +6,7 @@ from django.utils.safestring import mark_safe
 from django.utils.translation import gettext as _
 
 from backoffice.money import format_money
-from reconciliation.models import Direction, LineType
+from reconciliation.models import Direction, LineStatus, LineType, TransactionStatus
 from reconciliation.services.matching import MATCHED_OUTCOMES
 
 register = template.Library()
@@ -19,6 +19,15 @@ def type_label(key: str) -> str:
         if key in choices.values:
             return choices(key).label
     return key
+
+
+@register.filter
+def status_label(value: str) -> str:
+    """A transaction or line status code (SUCCESS, UNKNOWN, …) as its translated label."""
+    for choices in (TransactionStatus, LineStatus):
+        if value in choices.values:
+            return choices(value).label
+    return value
 
 
 @register.filter
