@@ -13,6 +13,7 @@ import os
 from pathlib import Path
 
 import dj_database_url
+import pgtrigger
 from celery.schedules import crontab
 from django.core.exceptions import ImproperlyConfigured
 from django.utils.translation import gettext_lazy as _
@@ -239,12 +240,17 @@ CELERY_BEAT_SCHEDULE = {
 CELERY_TASK_EAGER_PROPAGATES = True
 
 # --- Audit trail (django-pghistory: database triggers, so bulk writes are recorded too) --------
+# Statement-level triggers: a statement's events are written in one set-based insert (transition tables),
+# where row-level ones cost ~0.4 ms per row, too dear for the engine's bulk writes.
+PGHISTORY_LEVEL = pgtrigger.Statement
 PGHISTORY_ADMIN_MODEL = "backoffice.AuditEvent"
 PGHISTORY_ADMIN_CLASS = "backoffice.admin.AuditEventAdmin"
 
 # --- Product settings -------------------------------------------------------------------------
 # Largest statement file accepted (bytes); bigger files are refused before parsing.
 STATEMENT_MAX_BYTES = int(os.environ.get("STATEMENT_MAX_BYTES", 512 * 1024 * 1024))
+# PostgreSQL work_mem of a reconciliation run's transaction: enough to hash a day's lines in memory.
+RECONCILE_WORK_MEM = os.environ.get("RECONCILE_WORK_MEM", "256MB")
 
 LOGGING = {
     "version": 1,

@@ -129,7 +129,9 @@ def simulate_day(*, channel: Channel, business_date: date, count: int, differenc
             later = at + timedelta(seconds=30)
             w.txn(retry_no, retry_serial, "PAYOUT", amount, "SUCCESS", later, payee=payee, fee=payout_fee)
             w.line(retry_no, retry_serial, LineType.PAYOUT, amount, payout_fee, LineStatus.SUCCESS, later)
-    rng.shuffle(w.lines)  # channels list in their own order, not ours
+    # Channels list in their own order, not ours; line numbers follow the file's order.
+    rng.shuffle(w.lines)
+    w.lines = [row._replace(source_line=number) for number, row in enumerate(w.lines, 2)]
     with connection.cursor() as cursor:
         with cursor.cursor.copy(f"COPY {PlatformTransaction._meta.db_table} ({', '.join(TXN_COLUMNS)}) FROM STDIN") as copy:
             for start_at in range(0, len(w.txns), 50000):

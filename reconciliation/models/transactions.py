@@ -82,6 +82,11 @@ class PlatformTransaction(models.Model):
         indexes = [
             models.Index(fields=["channel", "business_date"], name="platformtxn_channel_date"),
             models.Index(fields=["batch_no"], name="platformtxn_batch", condition=~Q(batch_no="")),
+            # Finding the retry of a failed payout (double-payment risk): same channel, payee and amount.
+            models.Index(
+                fields=["channel", "counterparty_account", "amount"], name="platformtxn_payee",
+                condition=~Q(counterparty_account=""),
+            ),
         ]
 
     def __str__(self) -> str:

@@ -369,7 +369,7 @@ def test_property_the_engine_computes_fees_exactly_as_the_fee_service(amount, ra
         cursor.execute(
             f"SELECT {matching.expected_fee_sql('%(amount)s::numeric')} FROM rc_fee f "
             "WHERE %(amount)s::numeric >= f.lower_bound AND (f.upper_bound IS NULL OR %(amount)s::numeric < f.upper_bound)",
-            {"amount": amount, "places": 2},
+            {"amount": amount, "places": 2, "scale": Decimal(100)},
         )
         (sql_fee,) = cursor.fetchone()
         cursor.execute("ROLLBACK TO SAVEPOINT fee_check")
