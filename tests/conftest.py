@@ -153,6 +153,19 @@ def channel(make_channel) -> Channel:
 
 
 @pytest.fixture
+def wx(make_channel, make_fee_model, general_account):
+    """A WeChat-like channel matching on our order number: 0.6% half-up on collections and refunds,
+    a fixed 2.00 per payout billed to our general account, 1.00 per batch item."""
+    channel = make_channel("WX", carry_over_days=2)
+    make_fee_model(channel, business_type=BusinessType.COLLECTION, rate=Decimal("0.006"))
+    make_fee_model(channel, business_type=BusinessType.REFUND, rate=Decimal("0.006"))
+    external = {"rate": Decimal(0), "charging_mode": FeeModel.ChargingMode.EXTERNAL, "charged_account": general_account}
+    make_fee_model(channel, business_type=BusinessType.PAYOUT, fixed_amount=Decimal("2.00"), **external)
+    make_fee_model(channel, business_type=BusinessType.BATCH_PAYOUT, fixed_amount=Decimal("1.00"), **external)
+    return channel
+
+
+@pytest.fixture
 def make_fee_model(db):
     def make(channel: Channel, **overrides) -> FeeModel:
         fields = {

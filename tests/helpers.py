@@ -1,7 +1,11 @@
 """Plain helpers for tests (fixtures live in conftest.py)."""
 
-from datetime import datetime
+from datetime import date, datetime
+from decimal import Decimal
+from itertools import count
 from zoneinfo import ZoneInfo
+
+from django.utils import timezone
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 
@@ -31,3 +35,53 @@ def wechat_bill(rows) -> bytes:
     from reconciliation.statement_writers import render, write_wechat_trade
 
     return render(write_wechat_trade, rows)
+
+
+# --- Reconciliation scenarios: our transactions, the channel's lines, a run ----------------------------
+
+from reconciliation.models import PlatformTransaction, ReconciliationRun, StatementFile, StatementLine  # noqa: E402
+from reconciliation.services.fees import FeeSpec, fee_compute  # noqa: E402
+from reconciliation.services.runs import run_execute, run_start  # noqa: E402
+
+D = date(2026, 11, 24)
+_serial = count(1)
+
+
+def txn(channel, txn_no, amount, status="SUCCESS", business_type="COLLECTION", day=D, **fields):
+    at = local_dt(day.year, day.month, day.day, 12, 0)
+    return PlatformTransaction.objects.create(
+        txn_no=txn_no, channel=channel, business_type=business_type, amount=Decimal(amount), currency="CNY",
+        status=status, created_at=at, business_date=day, received_at=at, updated_at=at, **fields,
+    )
+
+
+def fee_of(amount, rate="0.006"):
+    return fee_compute(spec=FeeSpec("CNY", Decimal(rate), Decimal(0), None, None, "ROUND_HALF_UP", "INTERNAL"),
+                       amount=Decimal(amount)).fee
+
+
+def lines(channel, day, *rows):
+    """A parsed business-detail file of ``day`` holding ``rows`` (dicts of StatementLine fields)."""
+    now = timezone.now()
+    statement_file = StatementFile.objects.create(
+        channel=channel, kind="BUSINESS", statement_date=day, format_code="WECHAT_TRADE", sha256=f"{next(_serial):064d}",
+        raw_file="test", size=1, source="COMMAND", status="PARSED", received_at=now,
+    )
+    StatementLine.objects.bulk_create(
+        StatementLine(
+            file=statement_file, channel=channel, statement_date=day, line_no=n, currency="CNY", raw=f"line {n}",
+            **{"line_type": "COLLECTION", "status": "SUCCESS", "channel_txn_no": f"42{n:06d}{next(_serial)}", **row,
+               "amount": Decimal(row["amount"]), "fee": Decimal(row.get("fee", fee_of(row["amount"])))},
+        )
+        for n, row in enumerate(rows, 2)
+    )
+    return statement_file
+
+
+def reconcile(channel, day=D):
+    run = run_start(channel=channel, business_date=day, trigger="COMMAND", now=timezone.now(), execute=False)
+    run = run_execute(run=run, now=timezone.now())
+    assert run.status == ReconciliationRun.Status.SUCCEEDED, run.error
+    return run
+
+

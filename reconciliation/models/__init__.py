@@ -24,8 +24,26 @@ from reconciliation.models.statements import (
     StatementSource,
 )
 from reconciliation.models.transactions import STATUS_MOVES, PlatformTransaction, TransactionConflict, TransactionStatus
+from reconciliation.models.workflow import (
+    Action,
+    Adjustment,
+    Approval,
+    Claim,
+    RefundOrder,
+    Resolution,
+    SavedFilter,
+    WorkflowEvent,
+)
 
 __all__ = [
+    "Action",
+    "Adjustment",
+    "Approval",
+    "Claim",
+    "WorkflowEvent",
+    "RefundOrder",
+    "Resolution",
+    "SavedFilter",
     "ACTIVE_RUN_STATUSES",
     "STATUS_MOVES",
     "Discrepancy",

@@ -188,6 +188,14 @@ class Channel(models.Model):
         _("fee tolerance"), default=0, validators=[MinValueValidator(0)],
         help_text=_("Largest difference between the channel's fee and our fee model still treated as equal."),
     )
+    approval_threshold = money_field(
+        _("second approval above"), default=50000, validators=[MinValueValidator(0)],
+        help_text=_("Resolutions of more than this amount need a second approval by an administrator."),
+    )
+    write_off_threshold = money_field(
+        _("write-off limit"), default=10, validators=[MinValueValidator(0)],
+        help_text=_("Largest discrepancy that may be written off."),
+    )
     is_active = models.BooleanField(_("active"), default=True)
 
     class Meta:

@@ -106,8 +106,17 @@ class EffectDirection(models.TextChoices):
     SHORTAGE = "SHORTAGE", _("Shortage (短款)")
 
 
-class Resolution(models.TextChoices):
+class ClosedAs(models.TextChoices):
+    """How a discrepancy ended: matched later by a run, or by an executed resolution."""
+
     CROSS_DAY_MATCH = "CROSS_DAY_MATCH", _("Matched on a later day")
+    SUPPLEMENTED = "SUPPLEMENTED", _("Supplemented (补单)")
+    REFUNDED = "REFUNDED", _("Refunded")
+    ADJUSTED = "ADJUSTED", _("Adjusted (调账)")
+    ACCEPTED_BANK = "ACCEPTED_BANK", _("Channel's version accepted")
+    CLAIM_RECOVERED = "CLAIM_RECOVERED", _("Recovered from the bank")
+    PAYEE_RECOVERED = "PAYEE_RECOVERED", _("Recovered from the payee")
+    WRITTEN_OFF = "WRITTEN_OFF", _("Written off")
 
 
 @pghistory.track(pghistory.InsertEvent(), pghistory.UpdateEvent(), pghistory.DeleteEvent())
@@ -121,7 +130,7 @@ class Discrepancy(models.Model):
     Type = DiscrepancyType
     State = DiscrepancyState
     Direction = EffectDirection
-    Resolution = Resolution
+    ClosedAs = ClosedAs
 
     run = models.ForeignKey(ReconciliationRun, on_delete=models.PROTECT, related_name="discrepancies", verbose_name=_("run"))
     channel = models.ForeignKey(Channel, on_delete=models.PROTECT, related_name="discrepancies", verbose_name=_("channel"))
@@ -152,7 +161,7 @@ class Discrepancy(models.Model):
     effect = money_field(_("money effect"))
     direction = models.CharField(_("overage/shortage"), max_length=8, choices=EffectDirection.choices, blank=True)
     carry_until = models.DateField(_("carried over until"), null=True, blank=True)
-    resolution = models.CharField(_("resolution"), max_length=24, choices=Resolution.choices, blank=True)
+    closed_as = models.CharField(_("closed as"), max_length=24, choices=ClosedAs.choices, blank=True)
     matched_run = models.ForeignKey(
         ReconciliationRun, on_delete=models.PROTECT, null=True, blank=True, related_name="closed_discrepancies",
         verbose_name=_("matched by run"),
@@ -163,6 +172,10 @@ class Discrepancy(models.Model):
     # Set as soon as a person acts on the item (assigns, notes, proposes): from then on a re-run of its
     # date leaves it alone.
     workflow_started_at = models.DateTimeField(_("workflow started"), null=True, blank=True)
+    assigned_to = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="assigned_discrepancies",
+        verbose_name=_("assigned to"),
+    )
 
     class Meta:
         verbose_name = _("discrepancy")
@@ -182,6 +195,10 @@ class Discrepancy(models.Model):
             ),
             models.CheckConstraint(
                 condition=~Q(state="CARRIED_OVER") | Q(carry_until__isnull=False), name="discrepancy_carry_has_deadline"
+            ),
+            models.CheckConstraint(
+                condition=Q(state="RESOLVED", resolved_at__isnull=False) | (~Q(state="RESOLVED") & Q(closed_as="")),
+                name="discrepancy_resolved_has_time_others_no_outcome",
             ),
             # One live discrepancy per item and type: a re-run or a later day never duplicates it.
             models.UniqueConstraint(

@@ -61,6 +61,11 @@ class PlatformTransaction(models.Model):
         Account, on_delete=models.PROTECT, null=True, blank=True, related_name="transactions", verbose_name=_("account")
     )
     counterparty_account = models.CharField(_("counterparty account"), max_length=64, blank=True)
+    # Set when the record was created or completed by a supplement (补单) from the channel's line.
+    source_line = models.ForeignKey(
+        "reconciliation.StatementLine", on_delete=models.PROTECT, null=True, blank=True, related_name="+",
+        verbose_name=_("supplemented from the channel's line"),
+    )
     counterparty_name = models.CharField(_("counterparty name"), max_length=200, blank=True)
     received_at = models.DateTimeField(_("received at"))
     updated_at = models.DateTimeField(_("updated at"))

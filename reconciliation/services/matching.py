@@ -383,7 +383,7 @@ def write_results(p: DayParams) -> None:
     effect = "(CASE WHEN o.outcome = 'FEE_MISMATCH' THEN o.expected_fee - o.l_fee ELSE o.money_effect END)"
     # 1. Carried-over items matched today: resolved as cross-day matches, linked to their counterpart.
     _execute(f"""
-        UPDATE {T_DISC} d SET state = 'RESOLVED', resolution = 'CROSS_DAY_MATCH', matched_run_id = %(run)s,
+        UPDATE {T_DISC} d SET state = 'RESOLVED', closed_as = 'CROSS_DAY_MATCH', matched_run_id = %(run)s,
                platform_txn_id = COALESCE(d.platform_txn_id, o.txn_id),
                statement_line_id = COALESCE(d.statement_line_id, o.line_id),
                bank_amount = COALESCE(d.bank_amount, o.l_amount), platform_amount = COALESCE(d.platform_amount, o.p_amount),
@@ -406,7 +406,7 @@ def write_results(p: DayParams) -> None:
     """, base)
     # 2b. Both sides were carried over (e.g. our serial arrived late): the bank-only item merges into ours.
     _execute(f"""
-        UPDATE {T_DISC} d SET state = 'RESOLVED', resolution = 'CROSS_DAY_MATCH', matched_run_id = %(run)s,
+        UPDATE {T_DISC} d SET state = 'RESOLVED', closed_as = 'CROSS_DAY_MATCH', matched_run_id = %(run)s,
                platform_txn_id = o.txn_id, resolved_at = %(now)s, updated_at = %(now)s
         FROM rc_out o
         WHERE o.outcome NOT IN ('MATCHED', 'MATCHED_CROSS_DAY', 'AGREED_FAILED', 'PLATFORM_ONLY', 'BANK_ONLY')
@@ -431,7 +431,7 @@ def write_results(p: DayParams) -> None:
         INSERT INTO {T_DISC} (run_id, channel_id, business_date, type, state, match_key, platform_txn_id,
                               statement_line_id, related_txn_id, batch_no, currency, platform_amount, bank_amount,
                               platform_status, bank_status, bank_fee, expected_fee, effect, direction, carry_until,
-                              resolution, created_at, updated_at)
+                              closed_as, created_at, updated_at)
         SELECT %(run)s, %(channel)s, o.item_date, o.outcome,
                CASE WHEN {WAITS} THEN {carried_state} ELSE 'OPEN' END,
                COALESCE(o.k, ''), o.txn_id, o.line_id, o.related_txn_id,

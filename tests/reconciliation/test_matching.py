@@ -2,7 +2,7 @@
 
 import json
 import threading
-from datetime import date, time, timedelta
+from datetime import time, timedelta
 from decimal import Decimal
 from itertools import count
 
@@ -10,7 +10,7 @@ import pytest
 from django.core.management import call_command
 from django.db import connection
 from django.utils import timezone
-from helpers import local_dt
+from helpers import D, lines, local_dt, reconcile, txn
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -19,69 +19,12 @@ from reconciliation.models import (
     Channel,
     Discrepancy,
     FeeModel,
-    PlatformTransaction,
     ReconciliationRun,
-    StatementFile,
-    StatementLine,
 )
 from reconciliation.services import matching
 from reconciliation.services.fees import FeeSpec, fee_compute
 from reconciliation.services.runs import RunAlreadyActive, run_execute, run_start
 from reconciliation.simulation import simulate_day
-
-D = date(2026, 11, 24)
-_serial = count(1)
-
-
-@pytest.fixture
-def wx(make_channel, make_fee_model, general_account):
-    """A WeChat-like channel matching on our order number: 0.6% half-up on collections and refunds,
-    a fixed 2.00 per payout billed to our general account, 1.00 per batch item."""
-    channel = make_channel("WX", carry_over_days=2)
-    make_fee_model(channel, business_type=BusinessType.COLLECTION, rate=Decimal("0.006"))
-    make_fee_model(channel, business_type=BusinessType.REFUND, rate=Decimal("0.006"))
-    external = {"rate": Decimal(0), "charging_mode": FeeModel.ChargingMode.EXTERNAL, "charged_account": general_account}
-    make_fee_model(channel, business_type=BusinessType.PAYOUT, fixed_amount=Decimal("2.00"), **external)
-    make_fee_model(channel, business_type=BusinessType.BATCH_PAYOUT, fixed_amount=Decimal("1.00"), **external)
-    return channel
-
-
-def txn(channel, txn_no, amount, status="SUCCESS", business_type="COLLECTION", day=D, **fields):
-    at = local_dt(day.year, day.month, day.day, 12, 0)
-    return PlatformTransaction.objects.create(
-        txn_no=txn_no, channel=channel, business_type=business_type, amount=Decimal(amount), currency="CNY",
-        status=status, created_at=at, business_date=day, received_at=at, updated_at=at, **fields,
-    )
-
-
-def fee_of(amount, rate="0.006"):
-    return fee_compute(spec=FeeSpec("CNY", Decimal(rate), Decimal(0), None, None, "ROUND_HALF_UP", "INTERNAL"),
-                       amount=Decimal(amount)).fee
-
-
-def lines(channel, day, *rows):
-    """A parsed business-detail file of ``day`` holding ``rows`` (dicts of StatementLine fields)."""
-    now = timezone.now()
-    statement_file = StatementFile.objects.create(
-        channel=channel, kind="BUSINESS", statement_date=day, format_code="WECHAT_TRADE", sha256=f"{next(_serial):064d}",
-        raw_file="test", size=1, source="COMMAND", status="PARSED", received_at=now,
-    )
-    StatementLine.objects.bulk_create(
-        StatementLine(
-            file=statement_file, channel=channel, statement_date=day, line_no=n, currency="CNY", raw=f"line {n}",
-            **{"line_type": "COLLECTION", "status": "SUCCESS", "channel_txn_no": f"42{n:06d}{next(_serial)}", **row,
-               "amount": Decimal(row["amount"]), "fee": Decimal(row.get("fee", fee_of(row["amount"])))},
-        )
-        for n, row in enumerate(rows, 2)
-    )
-    return statement_file
-
-
-def reconcile(channel, day=D):
-    run = run_start(channel=channel, business_date=day, trigger="COMMAND", now=timezone.now(), execute=False)
-    run = run_execute(run=run, now=timezone.now())
-    assert run.status == ReconciliationRun.Status.SUCCEEDED, run.error
-    return run
 
 
 def found(channel, **filters):
@@ -181,7 +124,7 @@ def test_carry_over_matched_on_t_plus_1_and_expired_after_t_plus_2(wx):
     run = reconcile(wx, D + timedelta(days=1))
     assert counts(run) == {"MATCHED_CROSS_DAY": 2, "PLATFORM_ONLY": 1}
     late = Discrepancy.objects.get(match_key="LATE")
-    assert (late.state, late.resolution, late.matched_run) == ("RESOLVED", "CROSS_DAY_MATCH", run)
+    assert (late.state, late.closed_as, late.matched_run) == ("RESOLVED", "CROSS_DAY_MATCH", run)
     assert late.statement_line.txn_no == "LATE"
     assert Discrepancy.objects.get(match_key="BLATE").state == "RESOLVED"
     assert Discrepancy.objects.get(match_key="NEVER").state == "CARRIED_OVER"
@@ -209,7 +152,7 @@ def test_an_unknown_transaction_moves_on_by_itself_once_confirmed(wx):
     lines(wx, D + timedelta(days=1), {"txn_no": "U1", "amount": "18.00"}, {"txn_no": "U2", "amount": "25.00"})
     reconcile(wx, D + timedelta(days=1))
     u1, u2 = Discrepancy.objects.get(match_key="U1"), Discrepancy.objects.get(match_key="U2")
-    assert (u1.state, u1.resolution) == ("RESOLVED", "CROSS_DAY_MATCH")
+    assert (u1.state, u1.closed_as) == ("RESOLVED", "CROSS_DAY_MATCH")
     assert (u2.type, u2.state, u2.direction) == ("STATUS_MISMATCH", "OPEN", "OVERAGE")  # still unknown here: 补单
 
 
@@ -231,7 +174,7 @@ def test_batch_payout_matches_one_to_many_and_waits_for_a_late_return(wx):
     lines(wx, D + timedelta(days=1), {"batch_ref": "B2", "amount": "70.00", "line_type": "REFUND", "fee": "0"})
     reconcile(wx, D + timedelta(days=1))
     b2.refresh_from_db()
-    assert (b2.state, b2.resolution) == ("RESOLVED", "CROSS_DAY_MATCH")
+    assert (b2.state, b2.closed_as) == ("RESOLVED", "CROSS_DAY_MATCH")
 
 
 @pytest.mark.django_db
