@@ -44,7 +44,9 @@ class Resolution(models.Model):
     Action = Action
     Status = ResolutionStatus
 
-    discrepancy = models.ForeignKey(Discrepancy, on_delete=models.PROTECT, related_name="resolutions", verbose_name=_("discrepancy"))
+    discrepancy = models.ForeignKey(
+        Discrepancy, on_delete=models.PROTECT, related_name="resolutions", verbose_name=_("discrepancy")
+    )
     action = models.CharField(_("action"), max_length=24, choices=Action.choices)
     status = models.CharField(_("status"), max_length=16, choices=ResolutionStatus.choices, default=ResolutionStatus.PROPOSED)
     reason = models.TextField(_("reason"))
@@ -53,7 +55,9 @@ class Resolution(models.Model):
     amount = money_field(_("amount at stake"))
     currency = models.CharField(_("currency"), max_length=3)
     needs_second_approval = models.BooleanField(_("needs a second approval"), default=False)
-    proposed_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+", verbose_name=_("proposed by"))
+    proposed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+", verbose_name=_("proposed by")
+    )
     proposed_at = models.DateTimeField(_("proposed at"))
     decided_at = models.DateTimeField(_("decided at"), null=True, blank=True)
     executed_at = models.DateTimeField(_("executed at"), null=True, blank=True)
@@ -74,7 +78,9 @@ class Resolution(models.Model):
             models.CheckConstraint(condition=~Q(reason=""), name="resolution_has_reason"),
             # A discrepancy has at most one proposal under way.
             models.UniqueConstraint(
-                fields=["discrepancy"], condition=Q(status__in=OPEN_RESOLUTION_STATUSES), name="resolution_one_open_per_item",
+                fields=["discrepancy"],
+                condition=Q(status__in=OPEN_RESOLUTION_STATUSES),
+                name="resolution_one_open_per_item",
                 violation_error_message=_("This discrepancy already has a proposal waiting for approval."),
             ),
             models.CheckConstraint(
@@ -106,7 +112,9 @@ class Approval(models.Model):
     level = models.CharField(_("level"), max_length=8, choices=ApprovalLevel.choices)
     decision = models.CharField(_("decision"), max_length=8, choices=Decision.choices)
     comment = models.TextField(_("comment"), blank=True)
-    decided_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+", verbose_name=_("decided by"))
+    decided_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+", verbose_name=_("decided by")
+    )
     decided_at = models.DateTimeField(_("decided at"))
 
     class Meta:
@@ -144,7 +152,9 @@ class WorkflowEvent(models.Model):
 
     Kind = EventKind
 
-    discrepancy = models.ForeignKey(Discrepancy, on_delete=models.PROTECT, related_name="workflow_events", verbose_name=_("discrepancy"))
+    discrepancy = models.ForeignKey(
+        Discrepancy, on_delete=models.PROTECT, related_name="workflow_events", verbose_name=_("discrepancy")
+    )
     resolution = models.ForeignKey(
         Resolution, on_delete=models.PROTECT, null=True, blank=True, related_name="workflow_events", verbose_name=_("resolution")
     )
@@ -184,13 +194,17 @@ class Adjustment(models.Model):
 
     Status = AdjustmentStatus
 
-    resolution = models.OneToOneField(Resolution, on_delete=models.PROTECT, related_name="adjustment", verbose_name=_("resolution"))
+    resolution = models.OneToOneField(
+        Resolution, on_delete=models.PROTECT, related_name="adjustment", verbose_name=_("resolution")
+    )
     debit_account = models.CharField(_("debit account"), max_length=64)
     credit_account = models.CharField(_("credit account"), max_length=64)
     amount = money_field(_("amount"))
     currency = models.CharField(_("currency"), max_length=3)
     memo = models.CharField(_("memo"), max_length=200)
-    status = models.CharField(_("status"), max_length=16, choices=AdjustmentStatus.choices, default=AdjustmentStatus.PENDING_POSTING)
+    status = models.CharField(
+        _("status"), max_length=16, choices=AdjustmentStatus.choices, default=AdjustmentStatus.PENDING_POSTING
+    )
     created_at = models.DateTimeField(_("created at"))
 
     class Meta:
@@ -218,10 +232,16 @@ class RefundOrder(models.Model):
 
     Status = RefundOrderStatus
 
-    resolution = models.OneToOneField(Resolution, on_delete=models.PROTECT, related_name="refund_order", verbose_name=_("resolution"))
+    resolution = models.OneToOneField(
+        Resolution, on_delete=models.PROTECT, related_name="refund_order", verbose_name=_("resolution")
+    )
     refund_no = models.CharField(_("refund number"), max_length=64, unique=True)
     original_txn = models.ForeignKey(
-        PlatformTransaction, on_delete=models.PROTECT, null=True, blank=True, related_name="refund_orders",
+        PlatformTransaction,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="refund_orders",
         verbose_name=_("original transaction"),
     )
     original_channel_txn_no = models.CharField(_("original channel serial"), max_length=64, blank=True)
@@ -231,7 +251,11 @@ class RefundOrder(models.Model):
     created_at = models.DateTimeField(_("created at"))
     reported_at = models.DateTimeField(_("outcome reported at"), null=True, blank=True)
     refund_txn = models.OneToOneField(
-        PlatformTransaction, on_delete=models.PROTECT, null=True, blank=True, related_name="refund_order_of",
+        PlatformTransaction,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="refund_order_of",
         verbose_name=_("refund transaction"),
     )
 
@@ -291,7 +315,9 @@ class Claim(models.Model):
 class SavedFilter(models.Model):
     """A clerk's named queue filter (the query string of the discrepancy list)."""
 
-    owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="saved_filters", verbose_name=_("owner"))
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="saved_filters", verbose_name=_("owner")
+    )
     name = models.CharField(_("name"), max_length=80)
     query = models.CharField(_("filter"), max_length=1000)
     created_at = models.DateTimeField(_("created at"))

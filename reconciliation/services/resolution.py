@@ -50,8 +50,14 @@ ALLOWED_ACTIONS: dict[str, tuple[str, ...]] = {
     Type.BANK_ONLY: (Action.SUPPLEMENT, Action.REFUND, Action.ADJUSTMENT, Action.WRITE_OFF, Action.EXTEND_CARRY_OVER),
     Type.PLATFORM_ONLY: (Action.ACCEPT_BANK, Action.CLAIM, Action.ADJUSTMENT, Action.WRITE_OFF, Action.EXTEND_CARRY_OVER),
     Type.STATUS_MISMATCH: (Action.SUPPLEMENT, Action.ACCEPT_BANK, Action.CLAIM, Action.ADJUSTMENT, Action.WRITE_OFF),
-    Type.AMOUNT_MISMATCH: (Action.ACCEPT_BANK, Action.CLAIM, Action.REFUND, Action.ADJUSTMENT, Action.WRITE_OFF,
-                           Action.EXTEND_CARRY_OVER),
+    Type.AMOUNT_MISMATCH: (
+        Action.ACCEPT_BANK,
+        Action.CLAIM,
+        Action.REFUND,
+        Action.ADJUSTMENT,
+        Action.WRITE_OFF,
+        Action.EXTEND_CARRY_OVER,
+    ),
     Type.FEE_MISMATCH: (Action.ACCEPT_BANK, Action.CLAIM, Action.ADJUSTMENT, Action.WRITE_OFF),
     Type.DUPLICATE: (Action.REFUND, Action.CLAIM, Action.ADJUSTMENT, Action.WRITE_OFF),
     Type.DOUBLE_PAYMENT_RISK: (Action.RECOVERY, Action.ADJUSTMENT, Action.WRITE_OFF),
@@ -81,22 +87,37 @@ def _source(source: str) -> str:
 
 def _event(discrepancy, kind, *, actor, now, source, reason="", before=None, after=None, resolution=None):
     WorkflowEvent.objects.create(
-        discrepancy=discrepancy, resolution=resolution, kind=kind, actor=actor, at=now, source=_source(source),
-        reason=reason, before=before or {}, after=after or {},
+        discrepancy=discrepancy,
+        resolution=resolution,
+        kind=kind,
+        actor=actor,
+        at=now,
+        source=_source(source),
+        reason=reason,
+        before=before or {},
+        after=after or {},
     )
 
 
 def _snapshot(discrepancy: Discrepancy) -> dict:
-    return {"state": discrepancy.state, "assigned_to": discrepancy.assigned_to_id,
-            "carry_until": discrepancy.carry_until.isoformat() if discrepancy.carry_until else None,
-            "closed_as": discrepancy.closed_as}
+    return {
+        "state": discrepancy.state,
+        "assigned_to": discrepancy.assigned_to_id,
+        "carry_until": discrepancy.carry_until.isoformat() if discrepancy.carry_until else None,
+        "closed_as": discrepancy.closed_as,
+    }
 
 
 def _txn_snapshot(txn: PlatformTransaction | None) -> dict:
     if txn is None:
         return {}
-    return {"txn_no": txn.txn_no, "status": txn.status, "amount": str(txn.amount), "fee": None if txn.fee is None else str(txn.fee),
-            "channel_txn_no": txn.channel_txn_no}
+    return {
+        "txn_no": txn.txn_no,
+        "status": txn.status,
+        "amount": str(txn.amount),
+        "fee": None if txn.fee is None else str(txn.fee),
+        "channel_txn_no": txn.channel_txn_no,
+    }
 
 
 # --- suggestions ---------------------------------------------------------------------------------
@@ -106,36 +127,66 @@ def suggest(discrepancy: Discrepancy) -> Suggestion | None:
     """What the engine proposes for a discrepancy, and why (shown to the clerk; never applied by itself)."""
     d = discrepancy
     if d.state == State.CARRIED_OVER:
-        return Suggestion(Action.EXTEND_CARRY_OVER if d.carry_until else "", _(
-            "Wait: items alone on one side are re-matched automatically until the end of the carry-over window."
-        ))
+        return Suggestion(
+            Action.EXTEND_CARRY_OVER if d.carry_until else "",
+            _("Wait: items alone on one side are re-matched automatically until the end of the carry-over window."),
+        )
     if d.type == Type.STATUS_MISMATCH and d.bank_status == "SUCCESS" and d.platform_status != "SUCCESS":
-        return Suggestion(Action.SUPPLEMENT, _(
-            "The channel confirms the payment succeeded while our record says %(status)s: supplement (补单) our record."
-        ) % {"status": d.platform_status.lower()})
+        return Suggestion(
+            Action.SUPPLEMENT,
+            _("The channel confirms the payment succeeded while our record says %(status)s: supplement (补单) our record.")
+            % {"status": d.platform_status.lower()},
+        )
     if d.type == Type.STATUS_MISMATCH:
-        return Suggestion(Action.ACCEPT_BANK, _("The channel reports %(bank)s while we recorded success: check the order "
-                                                "with the channel, then accept its status or claim.") % {"bank": d.bank_status.lower()})
+        return Suggestion(
+            Action.ACCEPT_BANK,
+            _(
+                "The channel reports %(bank)s while we recorded success: check the order "
+                "with the channel, then accept its status or claim."
+            )
+            % {"bank": d.bank_status.lower()},
+        )
     if d.type == Type.BANK_ONLY and d.effect > 0:
-        return Suggestion(Action.SUPPLEMENT, _("Money came in that we have no order for: create the missing order (补单) "
-                                               "if it is ours, or refund it."))
+        return Suggestion(
+            Action.SUPPLEMENT,
+            _("Money came in that we have no order for: create the missing order (补单) if it is ours, or refund it."),
+        )
     if d.type == Type.PLATFORM_ONLY:
-        return Suggestion(Action.ACCEPT_BANK, _("The channel never listed this order after the carry-over window: "
-                                                "mark it failed (accept the channel's version) or claim from the bank."))
+        return Suggestion(
+            Action.ACCEPT_BANK,
+            _(
+                "The channel never listed this order after the carry-over window: "
+                "mark it failed (accept the channel's version) or claim from the bank."
+            ),
+        )
     if d.type == Type.AMOUNT_MISMATCH:
-        return Suggestion(Action.ACCEPT_BANK if abs(d.effect) <= d.channel.write_off_threshold else Action.CLAIM, _(
-            "The amounts differ by %(diff)s: accept the channel's amount if our record is wrong, else claim."
-        ) % {"diff": abs(d.effect)})
+        return Suggestion(
+            Action.ACCEPT_BANK if abs(d.effect) <= d.channel.write_off_threshold else Action.CLAIM,
+            _("The amounts differ by %(diff)s: accept the channel's amount if our record is wrong, else claim.")
+            % {"diff": abs(d.effect)},
+        )
     if d.type == Type.FEE_MISMATCH:
-        return Suggestion(Action.CLAIM, _("The channel charged %(fee)s where our fee model expects %(expected)s: claim "
-                                          "the difference, or accept the channel's fee.") % {"fee": d.bank_fee, "expected": d.expected_fee})
+        return Suggestion(
+            Action.CLAIM,
+            _(
+                "The channel charged %(fee)s where our fee model expects %(expected)s: claim "
+                "the difference, or accept the channel's fee."
+            )
+            % {"fee": d.bank_fee, "expected": d.expected_fee},
+        )
     if d.type == Type.DUPLICATE:
-        return Suggestion(Action.REFUND if d.effect > 0 else Action.CLAIM, _(
-            "The channel lists the same transaction twice: refund the second payment, or claim it back."
-        ))
+        return Suggestion(
+            Action.REFUND if d.effect > 0 else Action.CLAIM,
+            _("The channel lists the same transaction twice: refund the second payment, or claim it back."),
+        )
     if d.type == Type.DOUBLE_PAYMENT_RISK:
-        return Suggestion(Action.RECOVERY, _("We recorded this payout as failed but the bank paid it, and the retry paid "
-                                             "again: recover the second payment from the payee (追款)."))
+        return Suggestion(
+            Action.RECOVERY,
+            _(
+                "We recorded this payout as failed but the bank paid it, and the retry paid "
+                "again: recover the second payment from the payee (追款)."
+            ),
+        )
     return None
 
 
@@ -152,8 +203,7 @@ def discrepancies_assign(*, discrepancies: QuerySet[Discrepancy], assignee, acti
             d.workflow_started_at = d.workflow_started_at or now
             d.updated_at = now
             d.save(update_fields=["assigned_to", "workflow_started_at", "updated_at"])
-            _event(d, WorkflowEvent.Kind.ASSIGNED, actor=acting_user, now=now, source=source,
-                   before=before, after=_snapshot(d))
+            _event(d, WorkflowEvent.Kind.ASSIGNED, actor=acting_user, now=now, source=source, before=before, after=_snapshot(d))
             count += 1
     return count
 
@@ -221,8 +271,10 @@ def _validated(discrepancy: Discrepancy, action: str, params: dict) -> tuple[dic
         if effect == 0:
             raise WorkflowRefused(_("Nothing to write off: the money effect is zero."))
         if effect > d.channel.write_off_threshold:
-            raise WorkflowRefused(_("%(effect)s is above the write-off limit of channel %(channel)s (%(limit)s).") % {
-                "effect": effect, "channel": d.channel.code, "limit": d.channel.write_off_threshold})
+            raise WorkflowRefused(
+                _("%(effect)s is above the write-off limit of channel %(channel)s (%(limit)s).")
+                % {"effect": effect, "channel": d.channel.code, "limit": d.channel.write_off_threshold}
+            )
         return {}, effect
     if action == Action.EXTEND_CARRY_OVER:
         try:
@@ -236,7 +288,13 @@ def _validated(discrepancy: Discrepancy, action: str, params: dict) -> tuple[dic
 
 
 def discrepancy_propose(
-    *, discrepancy: Discrepancy, action: str, reason: str, params: dict | None = None, acting_user, now: datetime,
+    *,
+    discrepancy: Discrepancy,
+    action: str,
+    reason: str,
+    params: dict | None = None,
+    acting_user,
+    now: datetime,
     source: str,
 ) -> Resolution:
     """A clerk proposes how to resolve an item; it waits for a checker."""
@@ -250,18 +308,28 @@ def discrepancy_propose(
     with transaction.atomic():
         d = Discrepancy.objects.select_for_update(of=("self",)).select_related("channel").get(pk=discrepancy.pk)
         if d.state not in PROPOSABLE_STATES:
-            raise AlreadyDecided(_("This discrepancy is %(state)s: it cannot take a new proposal.") % {
-                "state": d.get_state_display().lower()})
+            raise AlreadyDecided(
+                _("This discrepancy is %(state)s: it cannot take a new proposal.") % {"state": d.get_state_display().lower()}
+            )
         if action not in ALLOWED_ACTIONS.get(d.type, ()):
-            raise WorkflowRefused(_("%(action)s does not apply to a %(type)s.") % {
-                "action": Action(action).label, "type": d.get_type_display().lower()})
+            raise WorkflowRefused(
+                _("%(action)s does not apply to a %(type)s.")
+                % {"action": Action(action).label, "type": d.get_type_display().lower()}
+            )
         clean, amount = _validated(d, action, params or {})
         before = _snapshot(d)
         try:
             with transaction.atomic():
                 resolution = Resolution.objects.create(
-                    discrepancy=d, action=action, reason=reason, params=clean, amount=amount, currency=d.currency,
-                    needs_second_approval=amount > d.channel.approval_threshold, proposed_by=acting_user, proposed_at=now,
+                    discrepancy=d,
+                    action=action,
+                    reason=reason,
+                    params=clean,
+                    amount=amount,
+                    currency=d.currency,
+                    needs_second_approval=amount > d.channel.approval_threshold,
+                    proposed_by=acting_user,
+                    proposed_at=now,
                 )
         except IntegrityError:
             raise AlreadyDecided(_("This discrepancy already has a proposal waiting for approval.")) from None
@@ -269,9 +337,17 @@ def discrepancy_propose(
         d.workflow_started_at = d.workflow_started_at or now
         d.updated_at = now
         d.save(update_fields=["state", "workflow_started_at", "updated_at"])
-        _event(d, WorkflowEvent.Kind.PROPOSED, actor=acting_user, now=now, source=source, reason=reason,
-               before=before, after={**_snapshot(d), "action": action, "params": clean, "amount": str(amount)},
-               resolution=resolution)
+        _event(
+            d,
+            WorkflowEvent.Kind.PROPOSED,
+            actor=acting_user,
+            now=now,
+            source=source,
+            reason=reason,
+            before=before,
+            after={**_snapshot(d), "action": action, "params": clean, "amount": str(amount)},
+            resolution=resolution,
+        )
     return resolution
 
 
@@ -280,8 +356,10 @@ def discrepancy_propose(
 
 def _locked(resolution: Resolution) -> tuple[Resolution, Discrepancy]:
     r = Resolution.objects.select_for_update().get(pk=resolution.pk)
-    d = Discrepancy.objects.select_for_update(of=("self",)).select_related("channel__bank", "platform_txn", "statement_line").get(
-        pk=r.discrepancy_id
+    d = (
+        Discrepancy.objects.select_for_update(of=("self",))
+        .select_related("channel__bank", "platform_txn", "statement_line")
+        .get(pk=r.discrepancy_id)
     )
     return r, d
 
@@ -290,8 +368,7 @@ def _already_decided(r: Resolution) -> AlreadyDecided:
     last = r.approvals.select_related("decided_by").order_by("-decided_at").first()
     if last is None:
         return AlreadyDecided(_("This proposal is no longer waiting for a decision."))
-    facts = {"user": last.decided_by.get_username(),
-             "when": timezone.localtime(last.decided_at).strftime("%Y-%m-%d %H:%M:%S")}
+    facts = {"user": last.decided_by.get_username(), "when": timezone.localtime(last.decided_at).strftime("%Y-%m-%d %H:%M:%S")}
     if last.decision == Approval.Decision.REJECT:
         return AlreadyDecided(_("Already rejected by %(user)s at %(when)s; nothing was done twice.") % facts)
     return AlreadyDecided(_("Already approved by %(user)s at %(when)s; nothing was done twice.") % facts)
@@ -316,13 +393,26 @@ def resolution_approve(*, resolution: Resolution, comment: str = "", acting_user
             if r.approvals.filter(decided_by=acting_user).exists():
                 raise WorkflowRefused(_("You gave the first approval: another administrator must give the second."))
             level = Approval.Level.SECOND
-        Approval.objects.create(resolution=r, level=level, decision=Approval.Decision.APPROVE, comment=comment.strip(),
-                                decided_by=acting_user, decided_at=now)
+        Approval.objects.create(
+            resolution=r,
+            level=level,
+            decision=Approval.Decision.APPROVE,
+            comment=comment.strip(),
+            decided_by=acting_user,
+            decided_at=now,
+        )
         if level == Approval.Level.CHECKER and r.needs_second_approval:
             r.status = Resolution.Status.FIRST_APPROVED
             r.save(update_fields=["status"])
-            _event(d, WorkflowEvent.Kind.SECOND_APPROVAL_NEEDED, actor=acting_user, now=now, source=source,
-                   reason=comment, resolution=r)
+            _event(
+                d,
+                WorkflowEvent.Kind.SECOND_APPROVAL_NEEDED,
+                actor=acting_user,
+                now=now,
+                source=source,
+                reason=comment,
+                resolution=r,
+            )
             return r
         _event(d, WorkflowEvent.Kind.APPROVED, actor=acting_user, now=now, source=source, reason=comment, resolution=r)
         _execute(r, d, acting_user=acting_user, now=now, source=source)
@@ -344,15 +434,30 @@ def resolution_reject(*, resolution: Resolution, comment: str, acting_user, now:
         if not acting_user.has_perm(needed):
             raise WorkflowRefused(_("Only a checker can reject resolutions."))
         level = Approval.Level.CHECKER if r.status == Resolution.Status.PROPOSED else Approval.Level.SECOND
-        Approval.objects.create(resolution=r, level=level, decision=Approval.Decision.REJECT, comment=comment.strip(),
-                                decided_by=acting_user, decided_at=now)
+        Approval.objects.create(
+            resolution=r,
+            level=level,
+            decision=Approval.Decision.REJECT,
+            comment=comment.strip(),
+            decided_by=acting_user,
+            decided_at=now,
+        )
         r.status, r.decided_at = Resolution.Status.REJECTED, now
         r.save(update_fields=["status", "decided_at"])
         before = _snapshot(d)
         d.state, d.updated_at = State.OPEN, now
         d.save(update_fields=["state", "updated_at"])
-        _event(d, WorkflowEvent.Kind.REJECTED, actor=acting_user, now=now, source=source, reason=comment.strip(),
-               before=before, after=_snapshot(d), resolution=r)
+        _event(
+            d,
+            WorkflowEvent.Kind.REJECTED,
+            actor=acting_user,
+            now=now,
+            source=source,
+            reason=comment.strip(),
+            before=before,
+            after=_snapshot(d),
+            resolution=r,
+        )
     return r
 
 
@@ -368,13 +473,26 @@ def _supplement(r: Resolution, d: Discrepancy, now: datetime) -> dict:
     txn = d.platform_txn
     before = _txn_snapshot(txn)
     if txn is None:
-        txn_no = line.txn_no if line.txn_no and not PlatformTransaction.objects.filter(txn_no=line.txn_no).exists() \
+        txn_no = (
+            line.txn_no
+            if line.txn_no and not PlatformTransaction.objects.filter(txn_no=line.txn_no).exists()
             else f"SUP{line.pk}"
+        )
         txn = PlatformTransaction.objects.create(
-            txn_no=txn_no, channel=d.channel, channel_txn_no=line.channel_txn_no, business_type=_business_type(line.line_type),
-            amount=line.amount, currency=line.currency, fee=line.fee, status=PlatformTransaction.Status.SUCCESS,
-            created_at=line.occurred_at or now, completed_at=line.completed_at or line.occurred_at or now,
-            business_date=d.business_date, source_line=line, received_at=now, updated_at=now,
+            txn_no=txn_no,
+            channel=d.channel,
+            channel_txn_no=line.channel_txn_no,
+            business_type=_business_type(line.line_type),
+            amount=line.amount,
+            currency=line.currency,
+            fee=line.fee,
+            status=PlatformTransaction.Status.SUCCESS,
+            created_at=line.occurred_at or now,
+            completed_at=line.completed_at or line.occurred_at or now,
+            business_date=d.business_date,
+            source_line=line,
+            received_at=now,
+            updated_at=now,
         )
         d.platform_txn = txn
     else:
@@ -389,8 +507,13 @@ def _supplement(r: Resolution, d: Discrepancy, now: datetime) -> dict:
 
 
 def _business_type(line_type: str) -> str:
-    return {"COLLECTION": "COLLECTION", "REFUND": "REFUND", "PAYOUT": "PAYOUT", "BATCH_PAYOUT": "BATCH_PAYOUT",
-            "RECHARGE": "RECHARGE"}.get(line_type, "OTHER")
+    return {
+        "COLLECTION": "COLLECTION",
+        "REFUND": "REFUND",
+        "PAYOUT": "PAYOUT",
+        "BATCH_PAYOUT": "BATCH_PAYOUT",
+        "RECHARGE": "RECHARGE",
+    }.get(line_type, "OTHER")
 
 
 def _accept_bank(r: Resolution, d: Discrepancy, now: datetime) -> dict:
@@ -411,10 +534,12 @@ def _accept_bank(r: Resolution, d: Discrepancy, now: datetime) -> dict:
     return {"transaction": txn.txn_no, "before": before, "after": _txn_snapshot(txn)}
 
 
-def _adjustment(r: Resolution, d: Discrepancy, now: datetime, *, debit: str, credit: str, amount: Decimal, memo: str,
-                closed_as: str) -> dict:
-    adjustment = Adjustment.objects.create(resolution=r, debit_account=debit, credit_account=credit, amount=amount,
-                                           currency=r.currency, memo=memo, created_at=now)
+def _adjustment(
+    r: Resolution, d: Discrepancy, now: datetime, *, debit: str, credit: str, amount: Decimal, memo: str, closed_as: str
+) -> dict:
+    adjustment = Adjustment.objects.create(
+        resolution=r, debit_account=debit, credit_account=credit, amount=amount, currency=r.currency, memo=memo, created_at=now
+    )
     _close(d, closed_as, now)
     return {"adjustment": adjustment.pk, "debit": debit, "credit": credit, "amount": str(amount)}
 
@@ -426,15 +551,27 @@ def _write_off(r: Resolution, d: Discrepancy, now: datetime) -> dict:
         debit, credit = books["write_off_expense"], books["reconciliation_suspense"]
     else:
         debit, credit = books["reconciliation_suspense"], books["write_off_income"]
-    return _adjustment(r, d, now, debit=debit, credit=credit, amount=abs(d.effect),
-                       memo=_("Write-off of discrepancy #%(id)s") % {"id": d.pk}, closed_as=Discrepancy.ClosedAs.WRITTEN_OFF)
+    return _adjustment(
+        r,
+        d,
+        now,
+        debit=debit,
+        credit=credit,
+        amount=abs(d.effect),
+        memo=_("Write-off of discrepancy #%(id)s") % {"id": d.pk},
+        closed_as=Discrepancy.ClosedAs.WRITTEN_OFF,
+    )
 
 
 def _refund(r: Resolution, d: Discrepancy, now: datetime) -> dict:
     order = RefundOrder.objects.create(
-        resolution=r, refund_no=f"RF{r.pk:012d}", original_txn=d.platform_txn,
+        resolution=r,
+        refund_no=f"RF{r.pk:012d}",
+        original_txn=d.platform_txn,
         original_channel_txn_no=d.statement_line.channel_txn_no if d.statement_line_id else "",
-        amount=Decimal(r.params["amount"]), currency=r.currency, created_at=now,
+        amount=Decimal(r.params["amount"]),
+        currency=r.currency,
+        created_at=now,
     )
     d.state, d.updated_at = State.APPROVED, now  # resolved when the payment core reports the refund
     return {"refund_order": order.refund_no, "amount": str(order.amount)}
@@ -447,8 +584,9 @@ def _claim(r: Resolution, d: Discrepancy, now: datetime, kind: str) -> dict:
         txn = d.platform_txn
         counterparty = txn.counterparty_name or txn.counterparty_account[-4:]
         amount = d.platform_amount
-    claim = Claim.objects.create(resolution=r, kind=kind, counterparty=counterparty, amount=amount, currency=r.currency,
-                                 opened_at=now)
+    claim = Claim.objects.create(
+        resolution=r, kind=kind, counterparty=counterparty, amount=amount, currency=r.currency, opened_at=now
+    )
     d.state, d.updated_at = State.APPROVED, now  # resolved once the money is recovered
     return {"claim": claim.pk, "amount": str(amount)}
 
@@ -468,8 +606,16 @@ def _execute(r: Resolution, d: Discrepancy, *, acting_user, now: datetime, sourc
         outcome = _accept_bank(r, d, now)
     elif r.action == Action.ADJUSTMENT:
         p = r.params
-        outcome = _adjustment(r, d, now, debit=p["debit_account"], credit=p["credit_account"], amount=Decimal(p["amount"]),
-                              memo=p["memo"], closed_as=Discrepancy.ClosedAs.ADJUSTED)
+        outcome = _adjustment(
+            r,
+            d,
+            now,
+            debit=p["debit_account"],
+            credit=p["credit_account"],
+            amount=Decimal(p["amount"]),
+            memo=p["memo"],
+            closed_as=Discrepancy.ClosedAs.ADJUSTED,
+        )
     elif r.action == Action.WRITE_OFF:
         if abs(d.effect) > d.channel.write_off_threshold:  # the limit may have been lowered since the proposal
             raise WorkflowRefused(_("The amount is now above the channel's write-off limit."))
@@ -485,42 +631,74 @@ def _execute(r: Resolution, d: Discrepancy, *, acting_user, now: datetime, sourc
     d.save()
     r.status, r.decided_at, r.executed_at, r.outcome = Resolution.Status.EXECUTED, now, now, outcome
     r.save(update_fields=["status", "decided_at", "executed_at", "outcome"])
-    _event(d, WorkflowEvent.Kind.EXECUTED, actor=acting_user, now=now, source=source, before=before,
-           after={**_snapshot(d), **outcome}, resolution=r)
+    _event(
+        d,
+        WorkflowEvent.Kind.EXECUTED,
+        actor=acting_user,
+        now=now,
+        source=source,
+        before=before,
+        after={**_snapshot(d), **outcome},
+        resolution=r,
+    )
 
 
 # --- follow-ups: refunds reported by the payment core, claims recovered --------------------------
 
 
-def refund_order_report(*, order: RefundOrder, succeeded: bool, channel_txn_no: str = "", acting_user, now: datetime,
-                        source: str) -> RefundOrder:
+def refund_order_report(
+    *, order: RefundOrder, succeeded: bool, channel_txn_no: str = "", acting_user, now: datetime, source: str
+) -> RefundOrder:
     """The payment core reports a refund order's outcome (idempotent for the same outcome)."""
     with transaction.atomic():
-        order = RefundOrder.objects.select_for_update(of=("self",)).select_related("resolution__discrepancy", "original_txn").get(pk=order.pk)
+        order = (
+            RefundOrder.objects.select_for_update(of=("self",))
+            .select_related("resolution__discrepancy", "original_txn")
+            .get(pk=order.pk)
+        )
         outcome = RefundOrder.Status.SUCCEEDED if succeeded else RefundOrder.Status.FAILED
         if order.status != RefundOrder.Status.PENDING:
             if order.status == outcome:
                 return order
-            raise AlreadyDecided(_("Refund %(no)s was already reported as %(status)s.") % {
-                "no": order.refund_no, "status": order.get_status_display().lower()})
+            raise AlreadyDecided(
+                _("Refund %(no)s was already reported as %(status)s.")
+                % {"no": order.refund_no, "status": order.get_status_display().lower()}
+            )
         d = Discrepancy.objects.select_for_update(of=("self",)).select_related("channel").get(pk=order.resolution.discrepancy_id)
         before = _snapshot(d)
         order.status, order.reported_at = outcome, now
         if succeeded:
             order.refund_txn = PlatformTransaction.objects.create(
-                txn_no=order.refund_no, channel=d.channel, channel_txn_no=channel_txn_no, business_type="REFUND",
-                original=order.original_txn, amount=order.amount, currency=order.currency,
-                status=PlatformTransaction.Status.SUCCESS, created_at=now, completed_at=now,
-                business_date=timezone.localdate(now), received_at=now, updated_at=now,
+                txn_no=order.refund_no,
+                channel=d.channel,
+                channel_txn_no=channel_txn_no,
+                business_type="REFUND",
+                original=order.original_txn,
+                amount=order.amount,
+                currency=order.currency,
+                status=PlatformTransaction.Status.SUCCESS,
+                created_at=now,
+                completed_at=now,
+                business_date=timezone.localdate(now),
+                received_at=now,
+                updated_at=now,
             )
             _close(d, Discrepancy.ClosedAs.REFUNDED, now)
         else:
             d.state, d.updated_at = State.OPEN, now  # needs another decision
         order.save()
         d.save()
-        _event(d, WorkflowEvent.Kind.REFUND_REPORTED, actor=acting_user, now=now, source=source,
-               reason=f"{order.refund_no}: {order.get_status_display()}", before=before, after=_snapshot(d),
-               resolution=order.resolution)
+        _event(
+            d,
+            WorkflowEvent.Kind.REFUND_REPORTED,
+            actor=acting_user,
+            now=now,
+            source=source,
+            reason=f"{order.refund_no}: {order.get_status_display()}",
+            before=before,
+            after=_snapshot(d),
+            resolution=order.resolution,
+        )
     return order
 
 
@@ -538,8 +716,17 @@ def claim_recovered(*, claim: Claim, reference: str, acting_user, now: datetime,
         closed = Discrepancy.ClosedAs.CLAIM_RECOVERED if claim.kind == Claim.Kind.BANK else Discrepancy.ClosedAs.PAYEE_RECOVERED
         _close(d, closed, now)
         d.save()
-        _event(d, WorkflowEvent.Kind.CLAIM_RECOVERED, actor=acting_user, now=now, source=source, reason=reference.strip(),
-               before=before, after=_snapshot(d), resolution=claim.resolution)
+        _event(
+            d,
+            WorkflowEvent.Kind.CLAIM_RECOVERED,
+            actor=acting_user,
+            now=now,
+            source=source,
+            reason=reference.strip(),
+            before=before,
+            after=_snapshot(d),
+            resolution=claim.resolution,
+        )
     return claim
 
 
