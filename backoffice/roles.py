@@ -79,6 +79,8 @@ ROLE_SPECS: dict[str, RoleSpec] = {
             ("reconciliation", "view_reconciliationrun"),
             ("reconciliation", "add_reconciliationrun"),
             ("reconciliation", "view_discrepancy"),
+            ("reconciliation", "view_refundorder"),
+            ("reconciliation", "change_refundorder"),
         ),
     ),
 }

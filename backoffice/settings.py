@@ -43,6 +43,8 @@ if not SECRET_KEY:
 
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", "localhost,127.0.0.1,[::1]" if DEBUG else "")
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS")
+# Behind a reverse proxy that sets X-Forwarded-For: take the client's address from it (audit trail).
+USE_X_FORWARDED_FOR = env_bool("USE_X_FORWARDED_FOR")
 
 INSTALLED_APPS = [
     "django.contrib.admin",

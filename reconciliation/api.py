@@ -5,25 +5,37 @@ from __future__ import annotations
 
 import django_filters
 from django.db import transaction
+from django.shortcuts import get_object_or_404
 from django.utils import timezone
 from drf_spectacular.utils import OpenApiResponse, extend_schema, inline_serializer
-from rest_framework import mixins, serializers, status, viewsets
-from rest_framework.decorators import action
+from rest_framework import mixins, permissions, serializers, status, viewsets
+from rest_framework.decorators import action, api_view, permission_classes
 from rest_framework.parsers import FormParser, MultiPartParser
 from rest_framework.response import Response
 
-from backoffice.api import DecimalJSONParser, UpsertPermissions
+from backoffice.api import ChangePermissions, DecimalJSONParser, UpsertPermissions
 from reconciliation.models import (
+    Action,
     Channel,
     Discrepancy,
     PlatformTransaction,
     ReconciliationRun,
+    RefundOrder,
+    Resolution,
     StatementFile,
     StatementKind,
     TransactionConflict,
 )
 from reconciliation.presenters import discrepancy_summary, run_summary
 from reconciliation.services.ingest import StatementRefused, statement_receive
+from reconciliation.services.resolution import (
+    AlreadyDecided,
+    WorkflowRefused,
+    discrepancy_propose,
+    refund_order_report,
+    resolution_approve,
+    resolution_reject,
+)
 from reconciliation.services.runs import RunAlreadyActive, run_start
 from reconciliation.services.transactions import (
     TransactionBatchRefused,
@@ -276,3 +288,128 @@ class DiscrepancyViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, views
 
     def retrieve(self, request, *args, **kwargs):
         return Response(discrepancy_summary(self.get_object()))
+
+
+# --- The resolution workflow: the same service rules as the screens ----------------------------------
+
+
+class ProposeSerializer(serializers.Serializer):
+    action = serializers.ChoiceField(choices=Action.choices)
+    reason = serializers.CharField()
+    params = serializers.DictField(required=False, default=dict)
+
+
+class DecisionSerializer(serializers.Serializer):
+    comment = serializers.CharField(required=False, allow_blank=True, default="")
+
+
+class ResolutionSerializer(serializers.ModelSerializer):
+    proposed_by = serializers.SlugRelatedField(slug_field="username", read_only=True)
+    approvals = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Resolution
+        fields = ("id", "discrepancy", "action", "status", "reason", "params", "amount", "currency",
+                  "needs_second_approval", "proposed_by", "proposed_at", "decided_at", "executed_at", "outcome", "approvals")
+        read_only_fields = fields
+
+    def get_approvals(self, resolution) -> list[dict]:
+        return [{"level": a.level, "decision": a.decision, "by": a.decided_by.username, "at": a.decided_at, "comment": a.comment}
+                for a in resolution.approvals.select_related("decided_by").order_by("id")]
+
+
+def _workflow_error(exc: WorkflowRefused) -> Response:
+    # 409 when somebody else got there first; 400 when the rules refuse the request itself.
+    return Response({"detail": str(exc)}, status=status.HTTP_409_CONFLICT if isinstance(exc, AlreadyDecided)
+                    else status.HTTP_400_BAD_REQUEST)
+
+
+def _source(request) -> str:
+    return f"API {request.META.get('REMOTE_ADDR', '')}".strip()
+
+
+class WorkflowPermission(permissions.IsAuthenticated):
+    """Signed in; what each person may do is decided by the workflow service."""
+
+
+@extend_schema(request=ProposeSerializer, responses={201: ResolutionSerializer})
+@api_view(["POST"])
+@permission_classes([WorkflowPermission])
+def discrepancy_propose_api(request, pk: int):
+    data = ProposeSerializer(data=request.data)
+    data.is_valid(raise_exception=True)
+    discrepancy = get_object_or_404(Discrepancy, pk=pk)
+    try:
+        resolution = discrepancy_propose(discrepancy=discrepancy, action=data.validated_data["action"],
+                                         reason=data.validated_data["reason"], params=data.validated_data["params"],
+                                         acting_user=request.user, now=timezone.now(), source=_source(request))
+    except WorkflowRefused as exc:
+        return _workflow_error(exc)
+    return Response(ResolutionSerializer(resolution).data, status=status.HTTP_201_CREATED)
+
+
+def _decide(request, pk: int, decide) -> Response:
+    data = DecisionSerializer(data=request.data)
+    data.is_valid(raise_exception=True)
+    resolution = get_object_or_404(Resolution, pk=pk)
+    try:
+        resolution = decide(resolution=resolution, comment=data.validated_data["comment"], acting_user=request.user,
+                            now=timezone.now(), source=_source(request))
+    except WorkflowRefused as exc:
+        return _workflow_error(exc)
+    resolution.refresh_from_db()
+    return Response(ResolutionSerializer(resolution).data)
+
+
+@extend_schema(request=DecisionSerializer, responses={200: ResolutionSerializer})
+@api_view(["POST"])
+@permission_classes([WorkflowPermission])
+def resolution_approve_api(request, pk: int):
+    return _decide(request, pk, resolution_approve)
+
+
+@extend_schema(request=DecisionSerializer, responses={200: ResolutionSerializer})
+@api_view(["POST"])
+@permission_classes([WorkflowPermission])
+def resolution_reject_api(request, pk: int):
+    return _decide(request, pk, resolution_reject)
+
+
+class RefundOrderSerializer(serializers.ModelSerializer):
+    original_txn_no = serializers.CharField(source="original_txn.txn_no", default="", read_only=True)
+    refund_txn_no = serializers.CharField(source="refund_txn.txn_no", default="", read_only=True)
+    channel = serializers.CharField(source="resolution.discrepancy.channel.code", read_only=True)
+
+    class Meta:
+        model = RefundOrder
+        fields = ("id", "refund_no", "channel", "original_txn_no", "original_channel_txn_no", "amount", "currency",
+                  "status", "created_at", "reported_at", "refund_txn_no")
+        read_only_fields = fields
+
+
+class RefundOutcomeSerializer(serializers.Serializer):
+    status = serializers.ChoiceField(choices=[RefundOrder.Status.SUCCEEDED, RefundOrder.Status.FAILED])
+    channel_txn_no = serializers.CharField(required=False, allow_blank=True, default="", max_length=64)
+
+
+class RefundOrderViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
+    """Refund orders for the payment core to execute (filter ?status=PENDING); it reports each outcome."""
+
+    serializer_class = RefundOrderSerializer
+    queryset = RefundOrder.objects.select_related("original_txn", "refund_txn", "resolution__discrepancy__channel").order_by("id")
+    filterset_fields = ("status",)
+
+    @extend_schema(request=RefundOutcomeSerializer, responses={200: RefundOrderSerializer})
+    @action(detail=True, methods=["post"], permission_classes=[ChangePermissions])
+    def outcome(self, request, pk=None):
+        data = RefundOutcomeSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        try:
+            order = refund_order_report(
+                order=self.get_object(), succeeded=data.validated_data["status"] == RefundOrder.Status.SUCCEEDED,
+                channel_txn_no=data.validated_data["channel_txn_no"], acting_user=request.user, now=timezone.now(),
+                source=_source(request),
+            )
+        except WorkflowRefused as exc:
+            return _workflow_error(exc)
+        return Response(RefundOrderSerializer(order).data)

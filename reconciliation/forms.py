@@ -1,7 +1,9 @@
+from decimal import Decimal
+
 from django import forms
 from django.utils.translation import gettext_lazy as _
 
-from reconciliation.models import Channel, Discrepancy, ReconciliationRun, StatementFile, StatementKind
+from reconciliation.models import Action, Channel, Discrepancy, ReconciliationRun, StatementFile, StatementKind
 
 
 class MultipleFileInput(forms.ClearableFileInput):
@@ -80,3 +82,56 @@ class DiscrepancyFilterForm(forms.Form):
     age_max = forms.IntegerField(label=_("Age to (days)"), required=False, min_value=0,
                                  widget=forms.NumberInput(attrs={"class": "short"}))
     run = forms.IntegerField(required=False, widget=forms.HiddenInput)
+
+
+class ProposeForm(forms.Form):
+    """A clerk's proposal; which details matter depends on the action (checked by the service)."""
+
+    action = forms.ChoiceField(label=_("Action"), choices=Action.choices)
+    reason = forms.CharField(label=_("Reason"), widget=forms.Textarea(attrs={"rows": 3}), min_length=5,
+                             help_text=_("Why this resolution is right: what you checked, with whom."))
+    amount = forms.DecimalField(label=_("Amount"), required=False, min_value=Decimal("0.01"), decimal_places=2,
+                                widget=forms.NumberInput(attrs={"step": "0.01", "class": "short"}))
+    debit_account = forms.CharField(label=_("Debit account"), required=False, max_length=64)
+    credit_account = forms.CharField(label=_("Credit account"), required=False, max_length=64)
+    memo = forms.CharField(label=_("Memo"), required=False, max_length=200)
+    days = forms.IntegerField(label=_("Business days"), required=False, min_value=1, max_value=10,
+                              widget=forms.NumberInput(attrs={"class": "short"}))
+
+    def __init__(self, *args, allowed: tuple[str, ...] = (), **kwargs):
+        super().__init__(*args, **kwargs)
+        if allowed:
+            self.fields["action"].choices = [(a, Action(a).label) for a in allowed]
+
+    def params(self) -> dict:
+        data = self.cleaned_data
+        return {k: str(v) if isinstance(v, Decimal) else v for k in ("amount", "debit_account", "credit_account", "memo", "days")
+                if (v := data.get(k)) not in (None, "")}
+
+
+class DecisionForm(forms.Form):
+    comment = forms.CharField(label=_("Comment"), required=False, widget=forms.Textarea(attrs={"rows": 2}))
+
+
+class NoteForm(forms.Form):
+    text = forms.CharField(label=_("Note"), widget=forms.Textarea(attrs={"rows": 2}))
+
+
+class ClaimRecoveredForm(forms.Form):
+    reference = forms.CharField(label=_("Reference of the money received"), max_length=100)
+
+
+class BulkForm(forms.Form):
+    """An action on the items ticked in the queue (their ids come as a list of 'ids' values)."""
+
+    bulk_action = forms.ChoiceField(label=_("With the ticked items"), choices=[
+        ("assign_me", _("Assign to me")), ("extend", _("Propose extending the carry-over")),
+    ])
+    days = forms.IntegerField(label=_("Business days"), required=False, min_value=1, max_value=10,
+                              widget=forms.NumberInput(attrs={"class": "short"}))
+    reason = forms.CharField(label=_("Reason"), required=False, max_length=500)
+
+
+class SavedFilterForm(forms.Form):
+    name = forms.CharField(label=_("Save this filter as"), max_length=80)
+    query = forms.CharField(widget=forms.HiddenInput, required=False, max_length=1000)

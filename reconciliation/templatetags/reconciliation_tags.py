@@ -6,7 +6,7 @@ from django.utils.safestring import mark_safe
 from django.utils.translation import gettext as _
 
 from backoffice.money import format_money
-from reconciliation.models import Direction, LineStatus, LineType, TransactionStatus
+from reconciliation.models import Action, Direction, LineStatus, LineType, TransactionStatus
 from reconciliation.services.matching import MATCHED_OUTCOMES
 
 register = template.Library()
@@ -28,6 +28,11 @@ def status_label(value: str) -> str:
         if value in choices.values:
             return choices(value).label
     return value
+
+
+@register.filter
+def action_label(value: str) -> str:
+    return Action(value).label if value in Action.values else value
 
 
 @register.filter
