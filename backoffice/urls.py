@@ -15,6 +15,7 @@ urlpatterns = [
     path("", views.dashboard, name="dashboard"),
     path("accounts/", include("django.contrib.auth.urls")),
     path("", include("reconciliation.urls")),
+    path("", include("reconciliation.urls_exports")),
     path("i18n/setlang/", login_not_required(set_language), name="set_language"),
     path("admin/", admin.site.urls),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),

@@ -67,7 +67,8 @@ class DiscrepancyFilterForm(forms.Form):
         label=_("Channel"), required=False, queryset=Channel.objects.order_by("code"), empty_label=_("All channels")
     )
     type = forms.ChoiceField(label=_("Type"), required=False, choices=[("", _("All types"))] + list(Discrepancy.Type.choices))
-    state = forms.ChoiceField(label=_("State"), required=False, choices=[("", _("All states"))] + list(Discrepancy.State.choices))
+    state = forms.ChoiceField(label=_("State"), required=False, choices=[
+        ("", _("All states")), ("UNRESOLVED", _("Not resolved")), *Discrepancy.State.choices])
     direction = forms.ChoiceField(
         label=_("Overage/shortage"), required=False, choices=[("", _("Both"))] + list(Discrepancy.Direction.choices)
     )

@@ -2,30 +2,12 @@
 
 from __future__ import annotations
 
-from datetime import date, datetime, timedelta
-from decimal import Decimal
+from datetime import date, timedelta
 
-from django.db.models import Prefetch, Q, QuerySet
+from django.db.models import Q, QuerySet
 from django.db.models.functions import Abs
 
-from reconciliation.models import Channel, Discrepancy, FeeModel, ReconciliationRun, StatementFile
-
-
-def channels_with_current_fees(*, at: datetime) -> QuerySet[Channel]:
-    """Active channels with the fee models valid at ``at`` prefetched as ``current_fee_models``."""
-    current = (
-        FeeModel.objects.filter(valid_from__lte=at)
-        .filter(Q(valid_to__isnull=True) | Q(valid_to__gt=at))
-        .select_related("charged_account__bank")
-        .prefetch_related("tiers")
-        .order_by("business_type", "id")
-    )
-    return (
-        Channel.objects.filter(is_active=True)
-        .select_related("bank", "settlement_account__bank")
-        .prefetch_related(Prefetch("fee_models", queryset=current, to_attr="current_fee_models"))
-        .order_by("code", "id")
-    )
+from reconciliation.models import Discrepancy, ReconciliationRun, StatementFile
 
 
 def statement_files(*, filters: dict) -> QuerySet[StatementFile]:
@@ -66,31 +48,8 @@ def runs(*, filters: dict) -> QuerySet[ReconciliationRun]:
     return found
 
 
-def channel_daily_effects(*, channel: Channel, until: date, days: int) -> list[dict]:
-    """Per business date (the last ``days`` up to ``until``): the latest finished run's overage, shortage
-    and matched share. Dates without a run are present with no figures, so a chart shows the gap."""
-    latest = {
-        run.business_date: run
-        for run in ReconciliationRun.objects.filter(
-            channel=channel, status=ReconciliationRun.Status.SUCCEEDED,
-            business_date__gt=until - timedelta(days=days), business_date__lte=until,
-        ).order_by("business_date", "id")
-    }
-    points = []
-    for offset in range(days - 1, -1, -1):
-        day = until - timedelta(days=offset)
-        run = latest.get(day)
-        counts = run.counts if run else {}
-        outcomes = counts.get("outcomes", {})
-        total = sum(v["count"] for v in outcomes.values())
-        matched = sum(outcomes.get(k, {}).get("count", 0) for k in ("MATCHED", "MATCHED_CROSS_DAY", "AGREED_FAILED"))
-        points.append({
-            "day": day, "run": run, "overage": Decimal(counts.get("overage", "0")),
-            "shortage": Decimal(counts.get("shortage", "0")), "matched_share": matched / total if total else None,
-        })
-    return points
-
-
+# A queue filter value: every state but RESOLVED.
+UNRESOLVED = "UNRESOLVED"
 DISCREPANCY_SORTS = {
     "date": ("business_date", "id"), "-date": ("-business_date", "-id"),
     "effect": ("effect", "id"), "-effect": ("-effect", "-id"),
@@ -106,7 +65,11 @@ def discrepancies(*, filters: dict, today: date, sort: str = "-date") -> QuerySe
     )
     if filters.get("channel"):
         found = found.filter(channel=filters["channel"])
-    for name in ("type", "state", "direction"):
+    if filters.get("state") == UNRESOLVED:
+        found = found.exclude(state=Discrepancy.State.RESOLVED)
+    elif filters.get("state"):
+        found = found.filter(state=filters["state"])
+    for name in ("type", "direction"):
         if filters.get(name):
             found = found.filter(**{name: filters[name]})
     if filters.get("run"):

@@ -22,6 +22,7 @@ from django.views.decorators.http import require_http_methods
 from backoffice.masking import can_view_personal_data, mask_account_number
 from backoffice.money import format_money
 from reconciliation import parsers, selectors
+from reconciliation.dashboard import awaiting_my_approval, daily_effects
 from reconciliation.forms import (
     BulkForm,
     ClaimRecoveredForm,
@@ -219,7 +220,7 @@ def run_detail(request, pk: int):
     return render(request, "reconciliation/run_detail.html", {
         "run": run, "outcomes": outcomes, "discrepancies": found[:100], "discrepancy_count": found.count(),
         "superseded_by": superseded_by,
-        "chart": selectors.channel_daily_effects(channel=run.channel, until=run.business_date, days=CHART_DAYS),
+        "chart": daily_effects(channel_ids=[run.channel_id], until=run.business_date, days=CHART_DAYS)[run.channel_id],
         "rerun_form": RunStartForm(initial={"channel": run.channel, "business_date": run.business_date}),
         "earlier_runs": ReconciliationRun.objects.filter(
             channel=run.channel, business_date=run.business_date).exclude(pk=run.pk).order_by("-id")[:10],
@@ -423,15 +424,7 @@ def discrepancy_bulk(request):
 @permission_required("reconciliation.view_discrepancy", raise_exception=True)
 def approvals(request):
     """Proposals waiting for this user's decision (never their own)."""
-    waiting = Resolution.objects.none()
-    if request.user.has_perm(APPROVE_PERMISSION):
-        waiting = waiting | Resolution.objects.filter(status=Resolution.Status.PROPOSED)
-    if request.user.has_perm(SECOND_APPROVAL_PERMISSION):
-        waiting = waiting | Resolution.objects.filter(status=Resolution.Status.FIRST_APPROVED).exclude(
-            approvals__decided_by=request.user)
-    waiting = (waiting.exclude(proposed_by=request.user)
-               .select_related("discrepancy__channel", "proposed_by").order_by("proposed_at", "id"))
-    page = Paginator(waiting, LIST_PAGE_SIZE).get_page(request.GET.get("page"))
+    page = Paginator(awaiting_my_approval(user=request.user), LIST_PAGE_SIZE).get_page(request.GET.get("page"))
     return render(request, "reconciliation/approvals.html", {"page": page, "query": ""})
 
 

@@ -5,10 +5,10 @@ import json
 import pytest
 from django.contrib.auth.models import Group
 from django.urls import reverse
+from helpers import D, lines, reconcile, txn
 from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
-from helpers import D, lines, reconcile, txn
 from reconciliation.models import Discrepancy, PlatformTransaction, RefundOrder, Resolution
 
 
