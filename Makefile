@@ -29,3 +29,9 @@ lint: $(STAMP)
 messages: $(STAMP)
 	DEBUG=1 $(VENV)/bin/python manage.py makemessages -l zh_Hans -l en --no-obsolete --ignore '.venv/*' --ignore 'var/*'
 	$(VENV)/bin/python scripts/compile_messages.py
+
+# The speed benchmarks of docs/benchmarks.md (long: minutes; run them on a quiet machine).
+bench: $(STAMP)
+	DEBUG=1 $(VENV)/bin/python manage.py migrate --verbosity 0
+	DEBUG=1 $(VENV)/bin/python manage.py bench_intake --lines 1000000
+	DEBUG=1 $(VENV)/bin/python manage.py bench_reconcile --transactions 100000,1000000,2000000

@@ -284,7 +284,7 @@ def _remove_empty_folders(storage: Storage, name: str) -> None:
 # --- the intake, measured in a child process --------------------------------------------------------
 
 
-def _rss_kb() -> int:
+def rss_kb() -> int:
     with open("/proc/self/status") as status:
         for line in status:
             if line.startswith("VmRSS:"):
@@ -292,7 +292,7 @@ def _rss_kb() -> int:
     return 0
 
 
-def _tasks_go_nowhere() -> None:
+def tasks_go_nowhere() -> None:
     """Publish this process's Celery tasks to an in-process memory broker that nobody consumes.
 
     A parsed business file requests its date's reconciliation run when the parse commits. Publishing
@@ -311,8 +311,8 @@ def _intake_child(pipe: Connection, *, path: str, channel_id: int, statement_dat
     """Runs in a forked child, so ru_maxrss is the intake's own peak (plus the Django process it
     starts from) and not the generator's. Sends back figures, or the failure as text."""
     try:
-        _tasks_go_nowhere()
-        baseline_kb = _rss_kb()
+        tasks_go_nowhere()
+        baseline_kb = rss_kb()
         channel = Channel.objects.get(pk=channel_id)
         before = resource.getrusage(resource.RUSAGE_SELF)
         started = time.perf_counter()
