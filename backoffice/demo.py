@@ -18,7 +18,7 @@ from django.utils import timezone
 from rest_framework.authtoken.models import Token
 
 from accounts.models import Account, Customer, CustomerUser, Merchant
-from backoffice.demo_activity import demo_activity_seed
+from backoffice.demo_activity import demo_activity_seed, demo_workflow_seed
 from backoffice.roles import ADMIN, AUDITOR, CHECKER, CLERK, PAYMENT_CORE, roles_sync
 from reconciliation.models import Bank, BankAccount, BusinessType, Channel, FeeModel, Rounding
 from reconciliation.services.schedules import channel_schedule_sync
@@ -77,60 +77,107 @@ def _seed_staff(summary: DemoSummary) -> None:
 
 
 def _seed_banks_and_channels(summary: DemoSummary) -> None:
-    icbc = _ensure(Bank, summary, {"code": "ICBC"},
-                   {"name": "中国工商银行", "swift_bic": "ICBKCNBJ", "cnaps_code": "102100099996"})
+    icbc = _ensure(
+        Bank, summary, {"code": "ICBC"}, {"name": "中国工商银行", "swift_bic": "ICBKCNBJ", "cnaps_code": "102100099996"}
+    )
     cmb = _ensure(Bank, summary, {"code": "CMB"}, {"name": "招商银行", "swift_bic": "CMBCCNBS", "cnaps_code": "308584000013"})
     tenpay = _ensure(Bank, summary, {"code": "TENPAY"}, {"name": "财付通支付科技有限公司"})
     alipay = _ensure(Bank, summary, {"code": "ALIPAY"}, {"name": "支付宝（中国）网络技术有限公司"})
 
     reserve_icbc = _ensure(
-        BankAccount, summary, {"bank": icbc, "account_no": "1001202319000012345"},
+        BankAccount,
+        summary,
+        {"bank": icbc, "account_no": "1001202319000012345"},
         {"kind": BankAccount.Kind.RESERVE, "account_name": "示例支付有限公司备付金专户", "branch": "上海分行营业部"},
     )
     reserve_cmb = _ensure(
-        BankAccount, summary, {"bank": cmb, "account_no": "121909876510601"},
+        BankAccount,
+        summary,
+        {"bank": cmb, "account_no": "121909876510601"},
         {"kind": BankAccount.Kind.RESERVE, "account_name": "示例支付有限公司备付金专户", "branch": "上海分行"},
     )
     general_icbc = _ensure(
-        BankAccount, summary, {"bank": icbc, "account_no": "1001202309000067890"},
+        BankAccount,
+        summary,
+        {"bank": icbc, "account_no": "1001202309000067890"},
         {"kind": BankAccount.Kind.GENERAL, "account_name": "示例支付有限公司", "branch": "上海分行营业部"},
     )
 
     wechat = _ensure(
-        Channel, summary, {"code": "WECHAT"},
-        {"name": "微信支付", "bank": tenpay, "kind": Channel.Kind.WECHAT, "settlement_account": reserve_cmb,
-         "settlement_cycle": Channel.SettlementCycle.T1, "settlement_times": [time(10, 0)],
-         "statement_ready_time": time(10, 0), "match_key": Channel.MatchKey.TXN_NO},
+        Channel,
+        summary,
+        {"code": "WECHAT"},
+        {
+            "name": "微信支付",
+            "bank": tenpay,
+            "kind": Channel.Kind.WECHAT,
+            "settlement_account": reserve_cmb,
+            "settlement_cycle": Channel.SettlementCycle.T1,
+            "settlement_times": [time(10, 0)],
+            "statement_ready_time": time(10, 0),
+            "match_key": Channel.MatchKey.TXN_NO,
+        },
     )
     alipay_channel = _ensure(
-        Channel, summary, {"code": "ALIPAY"},
-        {"name": "支付宝", "bank": alipay, "kind": Channel.Kind.ALIPAY, "settlement_account": reserve_cmb,
-         "settlement_cycle": Channel.SettlementCycle.T1, "settlement_times": [time(9, 0)],
-         "statement_ready_time": time(9, 30), "match_key": Channel.MatchKey.TXN_NO},
+        Channel,
+        summary,
+        {"code": "ALIPAY"},
+        {
+            "name": "支付宝",
+            "bank": alipay,
+            "kind": Channel.Kind.ALIPAY,
+            "settlement_account": reserve_cmb,
+            "settlement_cycle": Channel.SettlementCycle.T1,
+            "settlement_times": [time(9, 0)],
+            "statement_ready_time": time(9, 30),
+            "match_key": Channel.MatchKey.TXN_NO,
+        },
     )
     bankdirect = _ensure(
-        Channel, summary, {"code": "BANKDIRECT"},
-        {"name": "工商银行银企直连", "bank": icbc, "kind": Channel.Kind.BANK_DIRECT, "settlement_account": reserve_icbc,
-         "settlement_cycle": Channel.SettlementCycle.T0, "settlement_times": [time(10, 0), time(16, 0)],
-         "cutoff_time": time(23, 0), "statement_ready_time": time(8, 0), "calendar": Channel.Calendar.WORKING_DAYS,
-         "match_key": Channel.MatchKey.CHANNEL_TXN_NO},
+        Channel,
+        summary,
+        {"code": "BANKDIRECT"},
+        {
+            "name": "工商银行银企直连",
+            "bank": icbc,
+            "kind": Channel.Kind.BANK_DIRECT,
+            "settlement_account": reserve_icbc,
+            "settlement_cycle": Channel.SettlementCycle.T0,
+            "settlement_times": [time(10, 0), time(16, 0)],
+            "cutoff_time": time(23, 0),
+            "statement_ready_time": time(8, 0),
+            "calendar": Channel.Calendar.WORKING_DAYS,
+            "match_key": Channel.MatchKey.CHANNEL_TXN_NO,
+        },
     )
 
-    internal_percent = {"rate": Decimal("0.006"), "rounding": Rounding.HALF_UP,
-                        "charging_mode": FeeModel.ChargingMode.INTERNAL}
+    internal_percent = {"rate": Decimal("0.006"), "rounding": Rounding.HALF_UP, "charging_mode": FeeModel.ChargingMode.INTERNAL}
     for channel in (wechat, alipay_channel):
         for business_type in (BusinessType.COLLECTION, BusinessType.REFUND):
-            _ensure(FeeModel, summary,
-                    {"channel": channel, "business_type": business_type, "valid_from": FEES_VALID_FROM},
-                    {"name": "标准费率 0.6%", **internal_percent})
-    external_fixed = {"rate": Decimal(0), "rounding": Rounding.HALF_UP,
-                      "charging_mode": FeeModel.ChargingMode.EXTERNAL, "charged_account": general_icbc}
-    _ensure(FeeModel, summary,
-            {"channel": bankdirect, "business_type": BusinessType.PAYOUT, "valid_from": FEES_VALID_FROM},
-            {"name": "单笔代付", "fixed_amount": Decimal("2.00"), **external_fixed})
-    _ensure(FeeModel, summary,
-            {"channel": bankdirect, "business_type": BusinessType.BATCH_PAYOUT, "valid_from": FEES_VALID_FROM},
-            {"name": "批量代发（每笔）", "fixed_amount": Decimal("1.00"), **external_fixed})
+            _ensure(
+                FeeModel,
+                summary,
+                {"channel": channel, "business_type": business_type, "valid_from": FEES_VALID_FROM},
+                {"name": "标准费率 0.6%", **internal_percent},
+            )
+    external_fixed = {
+        "rate": Decimal(0),
+        "rounding": Rounding.HALF_UP,
+        "charging_mode": FeeModel.ChargingMode.EXTERNAL,
+        "charged_account": general_icbc,
+    }
+    _ensure(
+        FeeModel,
+        summary,
+        {"channel": bankdirect, "business_type": BusinessType.PAYOUT, "valid_from": FEES_VALID_FROM},
+        {"name": "单笔代付", "fixed_amount": Decimal("2.00"), **external_fixed},
+    )
+    _ensure(
+        FeeModel,
+        summary,
+        {"channel": bankdirect, "business_type": BusinessType.BATCH_PAYOUT, "valid_from": FEES_VALID_FROM},
+        {"name": "批量代发（每笔）", "fixed_amount": Decimal("1.00"), **external_fixed},
+    )
 
 
 def _seed_customers(summary: DemoSummary) -> None:
@@ -140,25 +187,57 @@ def _seed_customers(summary: DemoSummary) -> None:
     ]
     for customer_no, name, id_number, phone, email, merchant_no, merchant_name, mcc in people:
         customer = _ensure(
-            Customer, summary, {"customer_no": customer_no},
-            {"kind": Customer.Kind.INDIVIDUAL, "name": name, "id_type": Customer.IdType.RESIDENT_ID,
-             "id_number": id_number, "verification_status": Customer.Verification.VERIFIED,
-             "verified_at": FEES_VALID_FROM},
+            Customer,
+            summary,
+            {"customer_no": customer_no},
+            {
+                "kind": Customer.Kind.INDIVIDUAL,
+                "name": name,
+                "id_type": Customer.IdType.RESIDENT_ID,
+                "id_number": id_number,
+                "verification_status": Customer.Verification.VERIFIED,
+                "verified_at": FEES_VALID_FROM,
+            },
         )
         _seed_customer_parts(summary, customer, phone, email, merchant_no, merchant_name, mcc)
 
     enterprises = [
-        ("C00000101", "上海星辰餐饮管理有限公司", "91310000MA1FL3AB2N", "王建国", "021-61234567",
-         "finance@xingchen.example.cn", "M00000101", "星辰餐厅（静安店）", "5812"),
-        ("C00000102", "深圳云杉科技有限公司", "91440300MA5G7QXY8R", "陈晓梅", "0755-86001234",
-         "pay@yunshan.example.cn", "M00000102", "云杉商城", "5045"),
+        (
+            "C00000101",
+            "上海星辰餐饮管理有限公司",
+            "91310000MA1FL3AB2N",
+            "王建国",
+            "021-61234567",
+            "finance@xingchen.example.cn",
+            "M00000101",
+            "星辰餐厅（静安店）",
+            "5812",
+        ),
+        (
+            "C00000102",
+            "深圳云杉科技有限公司",
+            "91440300MA5G7QXY8R",
+            "陈晓梅",
+            "0755-86001234",
+            "pay@yunshan.example.cn",
+            "M00000102",
+            "云杉商城",
+            "5045",
+        ),
     ]
     for customer_no, name, credit_code, legal_rep, phone, email, merchant_no, merchant_name, mcc in enterprises:
         customer = _ensure(
-            Customer, summary, {"customer_no": customer_no},
-            {"kind": Customer.Kind.ENTERPRISE, "name": name, "credit_code": credit_code,
-             "legal_representative": legal_rep, "verification_status": Customer.Verification.VERIFIED,
-             "verified_at": FEES_VALID_FROM},
+            Customer,
+            summary,
+            {"customer_no": customer_no},
+            {
+                "kind": Customer.Kind.ENTERPRISE,
+                "name": name,
+                "credit_code": credit_code,
+                "legal_representative": legal_rep,
+                "verification_status": Customer.Verification.VERIFIED,
+                "verified_at": FEES_VALID_FROM,
+            },
         )
         _seed_customer_parts(summary, customer, phone, email, merchant_no, merchant_name, mcc)
 
@@ -170,8 +249,12 @@ def _seed_customer_parts(summary, customer, phone, email, merchant_no, merchant_
     settlement = _ensure(
         Account, summary, {"account_no": f"S{suffix}0001"}, {"customer": customer, "kind": Account.Kind.SETTLEMENT}
     )
-    _ensure(Merchant, summary, {"merchant_no": merchant_no},
-            {"customer": customer, "name": merchant_name, "mcc": mcc, "settlement_account": settlement})
+    _ensure(
+        Merchant,
+        summary,
+        {"merchant_no": merchant_no},
+        {"customer": customer, "name": merchant_name, "mcc": mcc, "settlement_account": settlement},
+    )
 
 
 def demo_seed(*, now: datetime, activity_days: int = 3) -> DemoSummary:
@@ -184,7 +267,10 @@ def demo_seed(*, now: datetime, activity_days: int = 3) -> DemoSummary:
         for channel in Channel.objects.filter(is_active=True):
             channel_schedule_sync(channel=channel)
     # Statement intake manages its own transactions (a parse commits or fails as a whole).
-    for label, count in demo_activity_seed(today=timezone.localdate(now), days=activity_days, now=now).items():
+    created = demo_activity_seed(today=timezone.localdate(now), days=activity_days, now=now)
+    staff = {u.username: u for u in get_user_model().objects.filter(username__in=[DEMO_STAFF[CLERK][0], DEMO_STAFF[CHECKER][0]])}
+    created |= demo_workflow_seed(clerk=staff[DEMO_STAFF[CLERK][0]], checker=staff[DEMO_STAFF[CHECKER][0]], now=now)
+    for label, count in created.items():
         if count:
             summary.created[label] = summary.created.get(label, 0) + count
     return summary

@@ -11,8 +11,8 @@ from django.utils.translation import pgettext_lazy
 
 from backoffice.db import choices_check
 from reconciliation.models.channels import Channel, money_field
-from reconciliation.models.statements import StatementLine
-from reconciliation.models.transactions import PlatformTransaction
+from reconciliation.models.statements import LineStatus, StatementLine
+from reconciliation.models.transactions import PlatformTransaction, TransactionStatus
 
 
 class RunStage(models.TextChoices):
@@ -117,6 +117,14 @@ class ClosedAs(models.TextChoices):
     CLAIM_RECOVERED = "CLAIM_RECOVERED", _("Recovered from the bank")
     PAYEE_RECOVERED = "PAYEE_RECOVERED", _("Recovered from the payee")
     WRITTEN_OFF = "WRITTEN_OFF", _("Written off")
+
+
+def status_label(code: str) -> str:
+    """A transaction or line status code (SUCCESS, UNKNOWN, …) as its translated label."""
+    for choices in (TransactionStatus, LineStatus):
+        if code in choices.values:
+            return str(choices(code).label)
+    return code
 
 
 @pghistory.track(pghistory.InsertEvent(), pghistory.UpdateEvent(), pghistory.DeleteEvent())

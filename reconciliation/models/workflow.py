@@ -12,7 +12,7 @@ from django.utils.translation import gettext_lazy as _
 
 from backoffice.db import choices_check
 from reconciliation.models.channels import money_field
-from reconciliation.models.runs import Discrepancy
+from reconciliation.models.runs import Discrepancy, DiscrepancyState
 from reconciliation.models.transactions import PlatformTransaction
 
 
@@ -177,6 +177,15 @@ class WorkflowEvent(models.Model):
 
     def __str__(self) -> str:
         return f"{self.get_kind_display()} #{self.discrepancy_id}"
+
+    @property
+    def state_change(self) -> tuple[str, str] | None:
+        """The discrepancy's state before and after this step, as labels; None when it did not move."""
+        before, after = self.before.get("state"), self.after.get("state")
+        if not after or before == after:
+            return None
+        labels = dict(DiscrepancyState.choices)
+        return (str(labels.get(before, before or "—")), str(labels.get(after, after)))
 
 
 class AdjustmentStatus(models.TextChoices):

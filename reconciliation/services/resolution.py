@@ -21,6 +21,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
+from backoffice.money import format_money
 from reconciliation.models import (
     Action,
     Adjustment,
@@ -33,6 +34,7 @@ from reconciliation.models import (
     Resolution,
     WorkflowEvent,
 )
+from reconciliation.models.runs import status_label
 from reconciliation.models.workflow import OPEN_RESOLUTION_STATUSES
 from reconciliation.services.calendar import business_days_after
 
@@ -126,6 +128,8 @@ def _txn_snapshot(txn: PlatformTransaction | None) -> dict:
 def suggest(discrepancy: Discrepancy) -> Suggestion | None:
     """What the engine proposes for a discrepancy, and why (shown to the clerk; never applied by itself)."""
     d = discrepancy
+    if d.state == State.RESOLVED:
+        return None
     if d.state == State.CARRIED_OVER:
         return Suggestion(
             Action.EXTEND_CARRY_OVER if d.carry_until else "",
@@ -135,7 +139,7 @@ def suggest(discrepancy: Discrepancy) -> Suggestion | None:
         return Suggestion(
             Action.SUPPLEMENT,
             _("The channel confirms the payment succeeded while our record says %(status)s: supplement (补单) our record.")
-            % {"status": d.platform_status.lower()},
+            % {"status": status_label(d.platform_status)},
         )
     if d.type == Type.STATUS_MISMATCH:
         return Suggestion(
@@ -144,7 +148,7 @@ def suggest(discrepancy: Discrepancy) -> Suggestion | None:
                 "The channel reports %(bank)s while we recorded success: check the order "
                 "with the channel, then accept its status or claim."
             )
-            % {"bank": d.bank_status.lower()},
+            % {"bank": status_label(d.bank_status)},
         )
     if d.type == Type.BANK_ONLY and d.effect > 0:
         return Suggestion(
@@ -163,7 +167,7 @@ def suggest(discrepancy: Discrepancy) -> Suggestion | None:
         return Suggestion(
             Action.ACCEPT_BANK if abs(d.effect) <= d.channel.write_off_threshold else Action.CLAIM,
             _("The amounts differ by %(diff)s: accept the channel's amount if our record is wrong, else claim.")
-            % {"diff": abs(d.effect)},
+            % {"diff": format_money(abs(d.effect), d.currency)},
         )
     if d.type == Type.FEE_MISMATCH:
         return Suggestion(
@@ -172,7 +176,7 @@ def suggest(discrepancy: Discrepancy) -> Suggestion | None:
                 "The channel charged %(fee)s where our fee model expects %(expected)s: claim "
                 "the difference, or accept the channel's fee."
             )
-            % {"fee": d.bank_fee, "expected": d.expected_fee},
+            % {"fee": format_money(d.bank_fee, d.currency), "expected": format_money(d.expected_fee, d.currency)},
         )
     if d.type == Type.DUPLICATE:
         return Suggestion(

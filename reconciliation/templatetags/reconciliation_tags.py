@@ -6,7 +6,7 @@ from django.utils.safestring import mark_safe
 from django.utils.translation import gettext as _
 
 from backoffice.money import format_money
-from reconciliation.models import Action, Direction, LineStatus, LineType, TransactionStatus
+from reconciliation.models import Action, Direction, LineType, runs
 from reconciliation.services.matching import MATCHED_OUTCOMES
 
 register = template.Library()
@@ -23,11 +23,7 @@ def type_label(key: str) -> str:
 
 @register.filter
 def status_label(value: str) -> str:
-    """A transaction or line status code (SUCCESS, UNKNOWN, …) as its translated label."""
-    for choices in (TransactionStatus, LineStatus):
-        if value in choices.values:
-            return choices(value).label
-    return value
+    return runs.status_label(value)
 
 
 @register.filter

@@ -14,7 +14,16 @@ from helpers import local_dt
 
 from backoffice.demo import DEMO_STAFF
 from backoffice.exports import neutralise_row
-from reconciliation.models import BusinessType, Channel, FeeModel
+from backoffice.roles import CLERK
+from reconciliation.models import (
+    Action,
+    BusinessType,
+    Channel,
+    Discrepancy,
+    DiscrepancyState,
+    FeeModel,
+    Resolution,
+)
 from reconciliation.services.fees import fee_quote
 
 REPO = Path(__file__).resolve().parents[2]
@@ -53,6 +62,22 @@ def test_seed_demo_world_matches_the_brief():
     for customer in Customer.objects.all():
         customer.full_clean()
         assert customer.users.exists() and customer.merchants.exists() and customer.accounts.exists()
+
+
+@pytest.mark.django_db
+def test_seed_demo_leaves_work_in_every_workflow_screen():
+    ResolutionStatus = Resolution.Status
+    """The clerk's queue, the checker's approvals and a finished history all have something to show."""
+    call_command("seed_demo")
+    assert sorted(Resolution.objects.values_list("action", "status")) == sorted([
+        (Action.ACCEPT_BANK, ResolutionStatus.EXECUTED),
+        (Action.SUPPLEMENT, ResolutionStatus.PROPOSED),
+        (Action.RECOVERY, ResolutionStatus.PROPOSED),
+    ])
+    executed = Resolution.objects.get(status=ResolutionStatus.EXECUTED)
+    assert executed.discrepancy.state == DiscrepancyState.RESOLVED
+    assert executed.proposed_by.username == DEMO_STAFF[CLERK][0]
+    assert Discrepancy.objects.filter(assigned_to__username=DEMO_STAFF[CLERK][0], state=DiscrepancyState.OPEN).count() == 2
 
 
 def test_formula_cells_are_neutralised_numbers_stay_numbers():

@@ -6,7 +6,7 @@ from decimal import Decimal
 
 import pytest
 from django.db import DatabaseError, connection, transaction
-from django.utils import timezone
+from django.utils import timezone, translation
 from helpers import D, lines, reconcile, txn
 
 from reconciliation.models import (
@@ -54,7 +54,8 @@ def unknown_paid(wx):
 
 @pytest.mark.django_db
 def test_supplement_moves_our_record_to_success_linked_to_the_line(unknown_paid, clerk, checker):
-    assert suggest(unknown_paid).action == "SUPPLEMENT"
+    hint = suggest(unknown_paid)
+    assert hint.action == "SUPPLEMENT" and "unknown" in hint.why.lower()
     r = propose(unknown_paid, "SUPPLEMENT", clerk)
     unknown_paid.refresh_from_db()
     assert unknown_paid.state == "PROPOSED" and unknown_paid.workflow_started_at is not None
@@ -67,6 +68,10 @@ def test_supplement_moves_our_record_to_success_linked_to_the_line(unknown_paid,
     executed = unknown_paid.workflow_events.get(kind="EXECUTED")
     assert executed.before["state"] == "PROPOSED" and executed.after["after"]["status"] == "SUCCESS"
     assert executed.actor == checker and executed.source == "127.0.0.1"
+    assert suggest(unknown_paid) is None  # nothing left to suggest once resolved
+    assert [e.state_change for e in unknown_paid.workflow_events.order_by("id")] == [
+        ("Open", "Proposed"), None, ("Proposed", "Resolved")
+    ]
 
 
 @pytest.mark.django_db
@@ -169,7 +174,8 @@ def test_two_checkers_at_once_execute_once(unknown_paid, clerk, make_staff):
     def decide(user):
         barrier.wait()
         try:
-            approve(r, user)
+            with translation.override("en"):  # the active language is per thread
+                approve(r, user)
             outcomes.append("executed")
         except AlreadyDecided as exc:
             outcomes.append(str(exc))
@@ -229,6 +235,7 @@ def test_accept_the_channels_amount(wx, clerk, checker):
     lines(wx, D, {"txn_no": "AMT", "amount": "80.00"})
     reconcile(wx)
     d = Discrepancy.objects.get(type="AMOUNT_MISMATCH")
+    assert "differ by 8.00 CNY" in suggest(d).why
     approve(propose(d, "ACCEPT_BANK", clerk), checker)
     assert PlatformTransaction.objects.get(txn_no="AMT").amount == Decimal("80.00")
     event = WorkflowEvent.objects.get(kind="EXECUTED")
