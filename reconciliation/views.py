@@ -270,9 +270,6 @@ def discrepancy_list(request):
     query.pop("page", None)
     sort_query = query.copy()
     sort_query.pop("sort", None)
-    today = timezone.localdate()
-    for d in page.object_list:
-        d.age_days = (today - d.business_date).days
     return render(request, "reconciliation/discrepancy_list.html", {
         "form": form, "page": page, "query": query.urlencode(), "sort": sort, "sort_query": sort_query.urlencode(),
         "totals": totals, "bulk_form": BulkForm(), "saved_filters": request.user.saved_filters.order_by("name"),
@@ -345,7 +342,7 @@ def discrepancy_detail(request, pk: int):
         "decision_form": DecisionForm() if can_decide else None, "note_form": NoteForm(),
         "claims": Claim.objects.filter(resolution__discrepancy=d).order_by("id"),
         "refund_orders": RefundOrder.objects.filter(resolution__discrepancy=d).order_by("id"),
-        "claim_form": ClaimRecoveredForm(), "age_days": (timezone.localdate() - d.business_date).days,
+        "claim_form": ClaimRecoveredForm()
     })
 
 

@@ -6,6 +6,7 @@ import pghistory
 from django.conf import settings
 from django.db import models
 from django.db.models import Q
+from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import pgettext_lazy
 
@@ -227,3 +228,10 @@ class Discrepancy(models.Model):
 
     def __str__(self) -> str:
         return f"{self.get_type_display()} #{self.pk}"
+
+    @property
+    def age_days(self) -> int | None:
+        """Days since the item's business date, in the local calendar; None once resolved."""
+        if self.state == DiscrepancyState.RESOLVED:
+            return None
+        return (timezone.localdate() - self.business_date).days

@@ -54,6 +54,7 @@ def unknown_paid(wx):
 
 @pytest.mark.django_db
 def test_supplement_moves_our_record_to_success_linked_to_the_line(unknown_paid, clerk, checker):
+    assert unknown_paid.age_days == (timezone.localdate() - unknown_paid.business_date).days
     hint = suggest(unknown_paid)
     assert hint.action == "SUPPLEMENT" and "unknown" in hint.why.lower()
     r = propose(unknown_paid, "SUPPLEMENT", clerk)
@@ -68,7 +69,7 @@ def test_supplement_moves_our_record_to_success_linked_to_the_line(unknown_paid,
     executed = unknown_paid.workflow_events.get(kind="EXECUTED")
     assert executed.before["state"] == "PROPOSED" and executed.after["after"]["status"] == "SUCCESS"
     assert executed.actor == checker and executed.source == "127.0.0.1"
-    assert suggest(unknown_paid) is None  # nothing left to suggest once resolved
+    assert suggest(unknown_paid) is None and unknown_paid.age_days is None  # nothing left to do once resolved
     assert [e.state_change for e in unknown_paid.workflow_events.order_by("id")] == [
         ("Open", "Proposed"), None, ("Proposed", "Resolved")
     ]
