@@ -334,10 +334,14 @@ def statement_parse(*, statement_file: StatementFile, now: datetime, reconcile: 
 
 
 def _reconcile_when_committed(statement_file: StatementFile) -> None:
-    """A business-detail file for a date starts (or, if one is running, queues) that date's run."""
+    """A business-detail file for a date starts (or, if one is running, queues) that date's run.
+
+    A channel an admin has switched off keeps receiving files but starts no runs by itself."""
     from reconciliation.models import RunTrigger
     from reconciliation.tasks import run_start_task
 
+    if not statement_file.channel.is_active:
+        return
     channel_id, day = statement_file.channel_id, statement_file.statement_date.isoformat()
     transaction.on_commit(
         lambda: run_start_task.delay(channel_id=channel_id, trigger=RunTrigger.FILE, business_date=day)

@@ -201,3 +201,22 @@ def test_progress_is_visible_to_other_sessions_while_parsing(channel, monkeypatc
     take_in(channel, wechat_bill(wechat_rows(3000)))
     assert ("PARSING", 1000, 0) in seen and ("PARSING", 3000, 0) in seen
     assert StatementLine.objects.count() == 3000
+
+
+@pytest.mark.django_db
+def test_a_parsed_business_file_starts_its_dates_run_unless_the_channel_is_switched_off(
+    channel, monkeypatch, django_capture_on_commit_callbacks
+):
+    from reconciliation import tasks
+
+    started = []
+    monkeypatch.setattr(tasks.run_start_task, "delay", lambda **kwargs: started.append(kwargs))
+    with django_capture_on_commit_callbacks(execute=True):
+        take_in(channel, wechat_bill(wechat_rows(2)), name="on.csv")
+    assert started == [{"channel_id": channel.pk, "trigger": "FILE", "business_date": DAY.isoformat()}]
+
+    channel.is_active = False
+    channel.save(update_fields=["is_active"])
+    with django_capture_on_commit_callbacks(execute=True):
+        statement_file = take_in(channel, wechat_bill(wechat_rows(3)), name="off.csv")
+    assert statement_file.status == StatementFile.Status.PARSED and len(started) == 1
