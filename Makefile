@@ -5,7 +5,7 @@ PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
 STAMP := $(VENV)/.installed-$(shell sha1sum pyproject.toml | cut -c1-12)
 
-.PHONY: install run test lint messages bench
+.PHONY: install run test lint messages bench stop-db
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -21,6 +21,10 @@ run: $(STAMP)
 
 test: $(STAMP)
 	$(VENV)/bin/pytest
+
+# Stop the embedded PostgreSQL that `make run` leaves running (no-op with DATABASE_URL set).
+stop-db: $(STAMP)
+	$(VENV)/bin/python -m backoffice.embedded_db stop
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .

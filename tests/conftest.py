@@ -18,6 +18,18 @@ from reconciliation.models import Bank, BankAccount, BusinessType, Channel, FeeM
 _seq = count(1)
 
 
+def pytest_unconfigure(config):
+    """A test run that had to start the embedded PostgreSQL (no DATABASE_URL) stops it again, so the
+    tests leave nothing running; a server that was already up (``make run``) is left alone."""
+    from django.conf import settings
+
+    from backoffice.embedded_db import embedded_server_stop, started_by_this_process
+
+    data_dir = settings.VAR_DIR / "pgdata"
+    if started_by_this_process(data_dir):
+        embedded_server_stop(data_dir)
+
+
 @pytest.fixture(autouse=True)
 def english_by_default():
     """Messages asserted in English unless a test asks for another language explicitly."""

