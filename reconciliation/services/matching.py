@@ -240,7 +240,7 @@ def classify(p: DayParams) -> None:
     # Our status as the channel would say it: a timeout (UNKNOWN) is still in progress.
     ours_as_bank = "(CASE WHEN p.status IN ('UNKNOWN', 'PROCESSING') THEN 'PROCESSING' ELSE p.status END)"
     expected = expected_fee_sql("p.amount")
-    expected_signed = f"({expected} * CASE WHEN p.business_type = 'REFUND' THEN -1 ELSE 1 END)"
+    expected_signed = f"(CASE WHEN p.business_type = 'REFUND' THEN -{expected} ELSE {expected} END)"
     _execute(f"CREATE TEMP TABLE rc_out ({OUT_COLUMNS}) ON COMMIT DROP", {})
     _execute("""
         CREATE TEMP TABLE rc_counts (outcome text, items bigint, amount numeric, overage numeric, shortage numeric)
@@ -272,7 +272,9 @@ def classify(p: DayParams) -> None:
                      WHEN status_differs THEN 'STATUS_MISMATCH'
                      WHEN p_status = 'FAILED' THEN 'AGREED_FAILED'
                      WHEN abs(l_amount - p_amount) > %(amount_tol)s THEN 'AMOUNT_MISMATCH'
-                     WHEN expected_fee IS NOT NULL AND abs(l_fee - expected_fee) > %(fee_tol)s THEN 'FEE_MISMATCH'
+                     -- No model or no fee on the line: NULL, not a mismatch. (The expected fee, the dearest
+                     -- expression of the pass, is written once here so it is computed once per pair.)
+                     WHEN abs(l_fee - expected_fee) > %(fee_tol)s THEN 'FEE_MISMATCH'
                      WHEN p_carried IS NOT NULL OR l_carried IS NOT NULL THEN 'MATCHED_CROSS_DAY'
                      ELSE 'MATCHED'
                    END AS outcome
