@@ -25,6 +25,7 @@ balance_after = 账户余额, bank_ref = 账务流水号, business_ref = 业务�
 
 from __future__ import annotations
 
+import abc
 import re
 from collections.abc import Iterator, Sequence
 from datetime import date, datetime, timedelta, tzinfo
@@ -167,7 +168,7 @@ def _read_comment(raw: str, metadata: StatementMetadata) -> None:
         metadata.statement_date = start if start == end else None
 
 
-class _Reader:
+class _Reader(abc.ABC):
     """Row loop shared by both bills: rows until the end marker, then footers to check."""
 
     check: ControlCheck
@@ -217,11 +218,13 @@ class _Reader:
         self.check_footers(footers, records.line_no)
         self.totals.complete = True
 
+    @abc.abstractmethod
     def row(self, line_no: int, raw: str, fields: list[str]):
-        raise NotImplementedError
+        """The typed row of one detail line of this bill."""
 
+    @abc.abstractmethod
     def check_footers(self, footers: dict, last_line: int) -> None:
-        raise NotImplementedError
+        """Check the bill's footer totals against the rows read."""
 
     def require_footer(self, footers: dict, name: str, last_line: int):
         found = footers.get(name)

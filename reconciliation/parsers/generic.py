@@ -24,6 +24,7 @@ row ends the data and everything after it is footer. Otherwise empty rows are sk
 
 from __future__ import annotations
 
+import abc
 import codecs
 import csv
 import io
@@ -737,7 +738,7 @@ def _check_control(
     check.fail("no footer row matches the control-total pattern", line=None, field="control_totals")
 
 
-class _Builder:
+class _Builder(abc.ABC):
     """Turns a row's cells (texts) into a typed row. Column positions are resolved once into
     attributes (-1 = column absent) so the per-row code is plain indexing: this loop must run at
     several hundred thousand rows per second."""
@@ -803,11 +804,13 @@ class _Builder:
             metadata.period_end = max(self.days)
             metadata.statement_date = max(self.days, key=self.days.__getitem__)
 
+    @abc.abstractmethod
     def key(self, row: Any) -> str:
-        raise NotImplementedError
+        """What the row is counted under in the file's totals (its line type or direction)."""
 
+    @abc.abstractmethod
     def build(self, line_no: int, raw: str, values: Sequence[str]) -> Any:
-        raise NotImplementedError
+        """The typed row of one line's cells."""
 
 
 class _BusinessBuilder(_Builder):
