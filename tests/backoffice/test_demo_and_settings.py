@@ -1,5 +1,6 @@
 """The demo seeder, the settings switches and the zero-setup database."""
 
+import io
 import os
 import subprocess
 import sys
@@ -152,3 +153,13 @@ def test_plain_decimals_and_percentages():
     assert percent(Decimal("0.0038")) == "0.38%"
     assert format_money(Decimal("1234567.5"), "CNY") == "1,234,567.50 CNY"
     assert format_money(Decimal("1234"), "JPY") == "1,234 JPY"
+
+
+@pytest.mark.django_db
+def test_every_model_change_has_its_migration():
+    out = io.StringIO()
+    try:
+        call_command("makemigrations", "--check", "--dry-run", stdout=out, stderr=out)
+    except SystemExit as exc:  # --check exits non-zero when a migration is missing
+        pytest.fail(f"missing migrations (exit {exc.code}):\n{out.getvalue()}")
+    assert "No changes detected" in out.getvalue()
