@@ -28,6 +28,7 @@ stop-db: $(STAMP)
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
 
 # Extract and compile translations (needs GNU gettext's xgettext; compiling uses polib).
 messages: $(STAMP)

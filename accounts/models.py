@@ -121,9 +121,7 @@ class Customer(models.Model):
             if not self.legal_representative:
                 errors.setdefault("legal_representative", []).append(_("Required for an enterprise customer."))
             if self.id_type or self.id_number:
-                errors.setdefault("id_number", []).append(
-                    _("An enterprise is identified by its credit code, not a personal ID.")
-                )
+                errors.setdefault("id_number", []).append(_("An enterprise is identified by its credit code, not a personal ID."))
         if self.verification_status != self.Verification.VERIFIED and self.verified_at:
             errors.setdefault("verified_at", []).append(_("Only a verified customer has a verification time."))
         if errors:
@@ -142,9 +140,7 @@ class CustomerUser(models.Model):
 
     Status = CustomerUserStatus
 
-    customer = models.ForeignKey(
-        Customer, on_delete=models.PROTECT, related_name="users", verbose_name=_("customer")
-    )
+    customer = models.ForeignKey(Customer, on_delete=models.PROTECT, related_name="users", verbose_name=_("customer"))
     phone = models.CharField(_("phone"), max_length=32, blank=True)
     email = models.EmailField(_("e-mail"), blank=True)
     status = models.CharField(_("status"), max_length=16, choices=Status.choices, default=Status.ACTIVE)
@@ -161,11 +157,15 @@ class CustomerUser(models.Model):
                 violation_error_message=_("A user needs a phone number or an e-mail address."),
             ),
             models.UniqueConstraint(
-                fields=["phone"], condition=~Q(phone=""), name="customeruser_unique_phone",
+                fields=["phone"],
+                condition=~Q(phone=""),
+                name="customeruser_unique_phone",
                 violation_error_message=_("Another user already logs in with this phone number."),
             ),
             models.UniqueConstraint(
-                fields=["email"], condition=~Q(email=""), name="customeruser_unique_email",
+                fields=["email"],
+                condition=~Q(email=""),
+                name="customeruser_unique_email",
                 violation_error_message=_("Another user already logs in with this e-mail address."),
             ),
         ]
@@ -198,9 +198,7 @@ class Account(models.Model):
     Kind = AccountKind
     Status = AccountStatus
 
-    customer = models.ForeignKey(
-        Customer, on_delete=models.PROTECT, related_name="accounts", verbose_name=_("customer")
-    )
+    customer = models.ForeignKey(Customer, on_delete=models.PROTECT, related_name="accounts", verbose_name=_("customer"))
     account_no = models.CharField(_("account number"), max_length=40, unique=True)
     kind = models.CharField(_("kind"), max_length=16, choices=Kind.choices)
     currency = models.CharField(
@@ -239,9 +237,7 @@ class Merchant(models.Model):
 
     Status = MerchantStatus
 
-    customer = models.ForeignKey(
-        Customer, on_delete=models.PROTECT, related_name="merchants", verbose_name=_("customer")
-    )
+    customer = models.ForeignKey(Customer, on_delete=models.PROTECT, related_name="merchants", verbose_name=_("customer"))
     merchant_no = models.CharField(_("merchant number"), max_length=32, unique=True)
     name = models.CharField(_("name"), max_length=200)
     mcc = models.CharField(_("MCC"), max_length=4, validators=[validate_mcc])
@@ -271,8 +267,6 @@ class Merchant(models.Model):
         account = self.settlement_account
         if account is not None and self.customer_id is not None:
             if account.customer_id != self.customer_id:
-                raise ValidationError(
-                    {"settlement_account": _("The settlement account must belong to the merchant's customer.")}
-                )
+                raise ValidationError({"settlement_account": _("The settlement account must belong to the merchant's customer.")})
             if account.status == Account.Status.CLOSED:
                 raise ValidationError({"settlement_account": _("This account is closed.")})

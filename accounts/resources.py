@@ -18,8 +18,14 @@ class CustomerResource(SafeExportResource):
         model = Customer
         import_id_fields = ("customer_no",)
         fields = (
-            "customer_no", "kind", "name", "id_type", "id_number", "credit_code",
-            "legal_representative", "verification_status",
+            "customer_no",
+            "kind",
+            "name",
+            "id_type",
+            "id_number",
+            "credit_code",
+            "legal_representative",
+            "verification_status",
         )
         export_order = fields
         clean_model_instances = True
@@ -31,9 +37,7 @@ class CustomerResource(SafeExportResource):
 
 
 class AccountResource(SafeExportResource):
-    customer = fields.Field(
-        attribute="customer", column_name="customer_no", widget=LookupWidget(Customer, "customer_no")
-    )
+    customer = fields.Field(attribute="customer", column_name="customer_no", widget=LookupWidget(Customer, "customer_no"))
 
     class Meta:
         model = Account
@@ -52,9 +56,7 @@ class AccountResource(SafeExportResource):
 
 
 class MerchantResource(SafeExportResource):
-    customer = fields.Field(
-        attribute="customer", column_name="customer_no", widget=LookupWidget(Customer, "customer_no")
-    )
+    customer = fields.Field(attribute="customer", column_name="customer_no", widget=LookupWidget(Customer, "customer_no"))
     settlement_account = fields.Field(
         attribute="settlement_account",
         column_name="settlement_account_no",

@@ -71,7 +71,8 @@ class AuditEventAdmin(EventsAdmin):
             return "—"
         model = _tracked_model(event)
         return format_html_join(
-            "", "<div><b>{}</b>: {} → {}</div>",
+            "",
+            "<div><b>{}</b>: {} → {}</div>",
             ((_field_label(model, name), before, after) for name, (before, after) in sorted(diff.items())),
         )
 

@@ -39,7 +39,6 @@ class SafeExportResource(resources.ModelResource):
         return safe
 
 
-
 class LookupWidget(widgets.ForeignKeyWidget):
     """A foreign key given by a natural key; an unknown key is a field error naming the value."""
 

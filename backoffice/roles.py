@@ -21,7 +21,10 @@ AUDITOR = "auditor"
 PAYMENT_CORE = "payment_core"
 
 ROLE_LABELS = {
-    CLERK: _("Clerk"), CHECKER: _("Checker"), ADMIN: _("Administrator"), AUDITOR: _("Auditor"),
+    CLERK: _("Clerk"),
+    CHECKER: _("Checker"),
+    ADMIN: _("Administrator"),
+    AUDITOR: _("Auditor"),
     PAYMENT_CORE: _("Payment core (API)"),
 }
 

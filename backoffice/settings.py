@@ -115,9 +115,11 @@ TEMPLATES = [
 
 # --- Database: PostgreSQL everywhere ---------------------------------------------------------
 if os.environ.get("DATABASE_URL"):
-    DATABASES = {"default": dj_database_url.parse(
-        os.environ["DATABASE_URL"], conn_max_age=int(os.environ.get("DB_CONN_MAX_AGE", 60)), conn_health_checks=True
-    )}
+    DATABASES = {
+        "default": dj_database_url.parse(
+            os.environ["DATABASE_URL"], conn_max_age=int(os.environ.get("DB_CONN_MAX_AGE", 60)), conn_health_checks=True
+        )
+    }
 else:
     from backoffice.embedded_db import embedded_database_settings
 

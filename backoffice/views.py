@@ -55,10 +55,16 @@ def ageing_bars(buckets: list[AgeingBucket], frame: ChartFrame = CHART) -> list[
     for index, bucket in enumerate(buckets):
         # A bucket with items is at least 2 units high, so a small count next to a large one stays visible.
         height = max(round(bucket.count * frame.bar_max / fullest), 2) if bucket.count else 0
-        bars.append(Bar(
-            bucket=bucket, x=index * band + (band - frame.bar_width) // 2, y=frame.baseline - height, height=height,
-            centre=index * band + band // 2, index=index,
-        ))
+        bars.append(
+            Bar(
+                bucket=bucket,
+                x=index * band + (band - frame.bar_width) // 2,
+                y=frame.baseline - height,
+                height=height,
+                centre=index * band + band // 2,
+                index=index,
+            )
+        )
     return bars
 
 
@@ -73,7 +79,10 @@ def dashboard(request: HttpRequest) -> HttpResponse:
     user = request.user
     can_approve = user.has_perm(APPROVE_PERMISSION) or user.has_perm(SECOND_APPROVAL_PERMISSION)
     context: dict = {
-        "now": now, "statement_date": selectors.statement_date_of(now), "chart": CHART, "can_approve": can_approve,
+        "now": now,
+        "statement_date": selectors.statement_date_of(now),
+        "chart": CHART,
+        "can_approve": can_approve,
         "trend_days": TREND_DAYS,
     }
     if user.has_perm("reconciliation.view_discrepancy"):

@@ -70,8 +70,17 @@ class ChannelAdmin(ImportExportModelAdmin):
     formfield_overrides = DECIMAL_OVERRIDES
     resource_classes = [ChannelResource]
     list_display = (
-        "code", "name", "bank", "kind", "currency", "settlement_cycle", "cutoff_time", "carry_over_days",
-        "match_key", "amount_tolerance", "is_active",
+        "code",
+        "name",
+        "bank",
+        "kind",
+        "currency",
+        "settlement_cycle",
+        "cutoff_time",
+        "carry_over_days",
+        "match_key",
+        "amount_tolerance",
+        "is_active",
     )
     list_filter = ("kind", "settlement_cycle", "is_active", "bank")
     list_select_related = ("bank",)
@@ -79,8 +88,19 @@ class ChannelAdmin(ImportExportModelAdmin):
     autocomplete_fields = ("settlement_account",)
     fieldsets = (
         (None, {"fields": ("code", "name", "bank", "kind", "currency", "is_active")}),
-        (_("Settlement"), {"fields": ("settlement_account", "settlement_cycle", "settlement_times", "cutoff_time",
-                                      "statement_ready_time", "calendar")}),
+        (
+            _("Settlement"),
+            {
+                "fields": (
+                    "settlement_account",
+                    "settlement_cycle",
+                    "settlement_times",
+                    "cutoff_time",
+                    "statement_ready_time",
+                    "calendar",
+                )
+            },
+        ),
         (_("Matching"), {"fields": ("match_key", "amount_tolerance", "fee_tolerance", "carry_over_days")}),
     )
 
@@ -99,8 +119,16 @@ class FeeModelAdmin(ImportExportModelAdmin):
     formfield_overrides = DECIMAL_OVERRIDES
     inlines = [FeeTierInline]
     list_display = (
-        "channel", "business_type", "rate_percent", "fixed_amount", "min_fee", "max_fee", "rounding",
-        "charging_mode", "valid_from", "valid_to",
+        "channel",
+        "business_type",
+        "rate_percent",
+        "fixed_amount",
+        "min_fee",
+        "max_fee",
+        "rounding",
+        "charging_mode",
+        "valid_from",
+        "valid_to",
     )
     list_filter = ("channel", "business_type", "charging_mode", "rounding")
     list_select_related = ("channel",)
@@ -127,8 +155,13 @@ class FeeModelAdmin(ImportExportModelAdmin):
         rows = []
         for amount in FEE_EXAMPLE_AMOUNTS:
             quote = fee_compute(spec=spec, amount=amount)
-            rows.append((format_money(amount, spec.currency), format_money(quote.fee, spec.currency),
-                         format_money(quote.net_amount, spec.currency)))
+            rows.append(
+                (
+                    format_money(amount, spec.currency),
+                    format_money(quote.fee, spec.currency),
+                    format_money(quote.net_amount, spec.currency),
+                )
+            )
         header = format_html_join("", "<th>{}</th>", [(_("amount"),), (_("fee"),), (_("net settlement"),)])
         body = format_html_join("", '<tr><td class="num">{}</td><td class="num">{}</td><td class="num">{}</td></tr>', rows)
         return format_html_join("", "<table><thead><tr>{}</tr></thead><tbody>{}</tbody></table>", [(header, body)])
@@ -139,11 +172,13 @@ class StatementFormatForm(forms.ModelForm):
         model = StatementFormat
         fields = ("channel", "kind", "format_code", "name", "strict_totals", "is_default", "config")
         widgets = {"config": forms.Textarea(attrs={"rows": 18, "cols": 90, "class": "mono"})}
-        help_texts = {"config": _(
-            "Only for the configurable CSV/XLSX format, as JSON: kind, file_type, encoding, delimiter, header_row, "
-            "columns {field: header name or [alternatives]}, debit_credit (separate_columns / signed / indicator), "
-            "date_formats, datetime_formats, amount_format, status_map, type_map, footer_prefixes, control_totals."
-        )}
+        help_texts = {
+            "config": _(
+                "Only for the configurable CSV/XLSX format, as JSON: kind, file_type, encoding, delimiter, header_row, "
+                "columns {field: header name or [alternatives]}, debit_credit (separate_columns / signed / indicator), "
+                "date_formats, datetime_formats, amount_format, status_map, type_map, footer_prefixes, control_totals."
+            )
+        }
 
     def clean(self):
         cleaned = super().clean()
@@ -233,9 +268,25 @@ class PlatformTransactionAdmin(PersonalDataAdminMixin, ReadOnlyAdmin):
     search_fields = ("txn_no", "channel_txn_no", "batch_no")
     date_hierarchy = "business_date"
     fields = (
-        "txn_no", "channel", "channel_txn_no", "business_type", "original", "batch_no", "amount", "currency", "fee",
-        "status", "created_at", "completed_at", "business_date", "merchant", "account", "counterparty_account",
-        "counterparty_name", "received_at", "updated_at",
+        "txn_no",
+        "channel",
+        "channel_txn_no",
+        "business_type",
+        "original",
+        "batch_no",
+        "amount",
+        "currency",
+        "fee",
+        "status",
+        "created_at",
+        "completed_at",
+        "business_date",
+        "merchant",
+        "account",
+        "counterparty_account",
+        "counterparty_name",
+        "received_at",
+        "updated_at",
     )
 
 

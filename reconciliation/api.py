@@ -56,9 +56,25 @@ class PlatformTransactionSerializer(serializers.ModelSerializer):
     class Meta:
         model = PlatformTransaction
         fields = (
-            "txn_no", "channel", "channel_txn_no", "business_type", "amount", "currency", "fee", "status", "created_at",
-            "completed_at", "business_date", "merchant_no", "account_no", "batch_no", "original_txn_no",
-            "counterparty_account", "counterparty_name", "received_at", "updated_at",
+            "txn_no",
+            "channel",
+            "channel_txn_no",
+            "business_type",
+            "amount",
+            "currency",
+            "fee",
+            "status",
+            "created_at",
+            "completed_at",
+            "business_date",
+            "merchant_no",
+            "account_no",
+            "batch_no",
+            "original_txn_no",
+            "counterparty_account",
+            "counterparty_name",
+            "received_at",
+            "updated_at",
         )
         read_only_fields = fields
 
@@ -78,13 +94,22 @@ class TransactionFilter(django_filters.FilterSet):
         fields = ("channel", "business_date", "status", "business_type", "channel_txn_no", "batch_no")
 
 
-BulkResult = inline_serializer("TransactionBulkResult", {
-    "created": serializers.IntegerField(), "updated": serializers.IntegerField(), "unchanged": serializers.IntegerField(),
-})
-BulkRefusal = inline_serializer("TransactionBulkRefusal", {
-    "detail": serializers.CharField(), "conflicts": serializers.IntegerField(),
-    "errors": serializers.ListField(child=serializers.DictField()),
-})
+BulkResult = inline_serializer(
+    "TransactionBulkResult",
+    {
+        "created": serializers.IntegerField(),
+        "updated": serializers.IntegerField(),
+        "unchanged": serializers.IntegerField(),
+    },
+)
+BulkRefusal = inline_serializer(
+    "TransactionBulkRefusal",
+    {
+        "detail": serializers.CharField(),
+        "conflicts": serializers.IntegerField(),
+        "errors": serializers.ListField(child=serializers.DictField()),
+    },
+)
 
 
 class TransactionViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
@@ -110,7 +135,7 @@ class TransactionViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, views
     def bulk(self, request):
         items = request.data.get("transactions") if isinstance(request.data, dict) else request.data
         if not isinstance(items, list) or not items:
-            return Response({"detail": "send {\"transactions\": [ ... ]} with at least one record"}, status=400)
+            return Response({"detail": 'send {"transactions": [ ... ]} with at least one record'}, status=400)
         if len(items) > MAX_BATCH:
             return Response({"detail": f"at most {MAX_BATCH} records per request, got {len(items)}"}, status=400)
         inputs, invalid = [], []
@@ -123,7 +148,10 @@ class TransactionViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, views
                 inputs.append(record)
         try:
             result = transactions_upsert(
-                inputs=inputs, invalid=invalid, source=TransactionConflict.Source.API, acting_user=request.user,
+                inputs=inputs,
+                invalid=invalid,
+                source=TransactionConflict.Source.API,
+                acting_user=request.user,
                 now=timezone.now(),
             )
         except TransactionBatchRefused as exc:
@@ -146,9 +174,25 @@ class StatementFileSerializer(serializers.ModelSerializer):
     class Meta:
         model = StatementFile
         fields = (
-            "id", "channel", "kind", "statement_date", "format_code", "status", "progress_lines", "line_count",
-            "currency", "totals", "warnings", "errors", "original_name", "size", "sha256", "source", "uploaded_by",
-            "received_at", "parsed_at",
+            "id",
+            "channel",
+            "kind",
+            "statement_date",
+            "format_code",
+            "status",
+            "progress_lines",
+            "line_count",
+            "currency",
+            "totals",
+            "warnings",
+            "errors",
+            "original_name",
+            "size",
+            "sha256",
+            "source",
+            "uploaded_by",
+            "received_at",
+            "parsed_at",
         )
         read_only_fields = fields
 
@@ -171,8 +215,7 @@ class StatementFileFilter(django_filters.FilterSet):
         fields = ("channel", "statement_date", "status", "kind")
 
 
-class StatementFileViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.CreateModelMixin,
-                           viewsets.GenericViewSet):
+class StatementFileViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.CreateModelMixin, viewsets.GenericViewSet):
     """Statement files. POST a file to take it in; it is parsed in the background (poll its status)."""
 
     serializer_class = StatementFileSerializer
@@ -180,8 +223,10 @@ class StatementFileViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mix
     parser_classes = (MultiPartParser, FormParser)
     queryset = StatementFile.objects.select_related("channel", "uploaded_by").order_by("-id")
 
-    @extend_schema(request={"multipart/form-data": StatementUploadSerializer},
-                   responses={201: StatementFileSerializer, 400: OpenApiResponse(description="refused, with the reason")})
+    @extend_schema(
+        request={"multipart/form-data": StatementUploadSerializer},
+        responses={201: StatementFileSerializer, 400: OpenApiResponse(description="refused, with the reason")},
+    )
     def create(self, request, *args, **kwargs):
         upload = StatementUploadSerializer(data=request.data)
         upload.is_valid(raise_exception=True)
@@ -189,9 +234,14 @@ class StatementFileViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mix
         try:
             with transaction.atomic():
                 statement_file = statement_receive(
-                    channel=data["channel"], content=data["file"], original_name=data["file"].name,
-                    source=StatementFile.Source.API, acting_user=request.user, now=timezone.now(),
-                    kind=data.get("kind"), statement_date=data.get("statement_date"),
+                    channel=data["channel"],
+                    content=data["file"],
+                    original_name=data["file"].name,
+                    source=StatementFile.Source.API,
+                    acting_user=request.user,
+                    now=timezone.now(),
+                    kind=data.get("kind"),
+                    statement_date=data.get("statement_date"),
                 )
                 transaction.on_commit(lambda: statement_parse_task.delay(statement_file_id=statement_file.pk))
         except StatementRefused as exc:
@@ -209,8 +259,21 @@ class RunSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = ReconciliationRun
-        fields = ("id", "channel", "business_date", "stage", "status", "phase", "trigger", "started_by", "counts",
-                  "created_at", "started_at", "finished_at", "error")
+        fields = (
+            "id",
+            "channel",
+            "business_date",
+            "stage",
+            "status",
+            "phase",
+            "trigger",
+            "started_by",
+            "counts",
+            "created_at",
+            "started_at",
+            "finished_at",
+            "error",
+        )
         read_only_fields = fields
 
 
@@ -245,8 +308,13 @@ class RunViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.Create
         data.is_valid(raise_exception=True)
         try:
             with transaction.atomic():
-                run = run_start(channel=data.validated_data["channel"], business_date=data.validated_data["business_date"],
-                                trigger=ReconciliationRun.Trigger.API, acting_user=request.user, now=timezone.now())
+                run = run_start(
+                    channel=data.validated_data["channel"],
+                    business_date=data.validated_data["business_date"],
+                    trigger=ReconciliationRun.Trigger.API,
+                    acting_user=request.user,
+                    now=timezone.now(),
+                )
         except RunAlreadyActive as exc:
             return Response({"detail": str(exc), "run_id": exc.run.pk}, status=status.HTTP_409_CONFLICT)
         run.refresh_from_db()
@@ -309,19 +377,37 @@ class ResolutionSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = Resolution
-        fields = ("id", "discrepancy", "action", "status", "reason", "params", "amount", "currency",
-                  "needs_second_approval", "proposed_by", "proposed_at", "decided_at", "executed_at", "outcome", "approvals")
+        fields = (
+            "id",
+            "discrepancy",
+            "action",
+            "status",
+            "reason",
+            "params",
+            "amount",
+            "currency",
+            "needs_second_approval",
+            "proposed_by",
+            "proposed_at",
+            "decided_at",
+            "executed_at",
+            "outcome",
+            "approvals",
+        )
         read_only_fields = fields
 
     def get_approvals(self, resolution) -> list[dict]:
-        return [{"level": a.level, "decision": a.decision, "by": a.decided_by.username, "at": a.decided_at, "comment": a.comment}
-                for a in resolution.approvals.select_related("decided_by").order_by("id")]
+        return [
+            {"level": a.level, "decision": a.decision, "by": a.decided_by.username, "at": a.decided_at, "comment": a.comment}
+            for a in resolution.approvals.select_related("decided_by").order_by("id")
+        ]
 
 
 def _workflow_error(exc: WorkflowRefused) -> Response:
     # 409 when somebody else got there first; 400 when the rules refuse the request itself.
-    return Response({"detail": str(exc)}, status=status.HTTP_409_CONFLICT if isinstance(exc, AlreadyDecided)
-                    else status.HTTP_400_BAD_REQUEST)
+    return Response(
+        {"detail": str(exc)}, status=status.HTTP_409_CONFLICT if isinstance(exc, AlreadyDecided) else status.HTTP_400_BAD_REQUEST
+    )
 
 
 def _source(request) -> str:
@@ -340,9 +426,15 @@ def discrepancy_propose_api(request, pk: int):
     data.is_valid(raise_exception=True)
     discrepancy = get_object_or_404(Discrepancy, pk=pk)
     try:
-        resolution = discrepancy_propose(discrepancy=discrepancy, action=data.validated_data["action"],
-                                         reason=data.validated_data["reason"], params=data.validated_data["params"],
-                                         acting_user=request.user, now=timezone.now(), source=_source(request))
+        resolution = discrepancy_propose(
+            discrepancy=discrepancy,
+            action=data.validated_data["action"],
+            reason=data.validated_data["reason"],
+            params=data.validated_data["params"],
+            acting_user=request.user,
+            now=timezone.now(),
+            source=_source(request),
+        )
     except WorkflowRefused as exc:
         return _workflow_error(exc)
     return Response(ResolutionSerializer(resolution).data, status=status.HTTP_201_CREATED)
@@ -353,8 +445,13 @@ def _decide(request, pk: int, decide) -> Response:
     data.is_valid(raise_exception=True)
     resolution = get_object_or_404(Resolution, pk=pk)
     try:
-        resolution = decide(resolution=resolution, comment=data.validated_data["comment"], acting_user=request.user,
-                            now=timezone.now(), source=_source(request))
+        resolution = decide(
+            resolution=resolution,
+            comment=data.validated_data["comment"],
+            acting_user=request.user,
+            now=timezone.now(),
+            source=_source(request),
+        )
     except WorkflowRefused as exc:
         return _workflow_error(exc)
     resolution.refresh_from_db()
@@ -382,8 +479,19 @@ class RefundOrderSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = RefundOrder
-        fields = ("id", "refund_no", "channel", "original_txn_no", "original_channel_txn_no", "amount", "currency",
-                  "status", "created_at", "reported_at", "refund_txn_no")
+        fields = (
+            "id",
+            "refund_no",
+            "channel",
+            "original_txn_no",
+            "original_channel_txn_no",
+            "amount",
+            "currency",
+            "status",
+            "created_at",
+            "reported_at",
+            "refund_txn_no",
+        )
         read_only_fields = fields
 
 
@@ -406,8 +514,11 @@ class RefundOrderViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, views
         data.is_valid(raise_exception=True)
         try:
             order = refund_order_report(
-                order=self.get_object(), succeeded=data.validated_data["status"] == RefundOrder.Status.SUCCEEDED,
-                channel_txn_no=data.validated_data["channel_txn_no"], acting_user=request.user, now=timezone.now(),
+                order=self.get_object(),
+                succeeded=data.validated_data["status"] == RefundOrder.Status.SUCCEEDED,
+                channel_txn_no=data.validated_data["channel_txn_no"],
+                acting_user=request.user,
+                now=timezone.now(),
                 source=_source(request),
             )
         except WorkflowRefused as exc:

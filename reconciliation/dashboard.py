@@ -32,7 +32,10 @@ from reconciliation.models import (
 from reconciliation.services.resolution import APPROVE_PERMISSION, SECOND_APPROVAL_PERMISSION
 
 UNRESOLVED_STATES = (
-    DiscrepancyState.CARRIED_OVER, DiscrepancyState.OPEN, DiscrepancyState.PROPOSED, DiscrepancyState.APPROVED,
+    DiscrepancyState.CARRIED_OVER,
+    DiscrepancyState.OPEN,
+    DiscrepancyState.PROPOSED,
+    DiscrepancyState.APPROVED,
 )
 # Age in whole days since the business date: (first day, last day or None for "and older").
 AGEING_BUCKETS: tuple[tuple[int, int | None], ...] = ((0, 1), (2, 3), (4, 7), (8, None))
@@ -157,8 +160,12 @@ def channels_today(*, now: datetime, trend_days: int = 14) -> list[ChannelToday]
             channel=channel,
             statement_date=statement_date,
             files=[
-                _file_facts(kind, files.get((channel.pk, kind), {}), expected=_expects(channel, kind),
-                            due=ready >= channel.statement_ready_time)
+                _file_facts(
+                    kind,
+                    files.get((channel.pk, kind), {}),
+                    expected=_expects(channel, kind),
+                    due=ready >= channel.statement_ready_time,
+                )
                 for kind in FILE_KINDS
             ],
             run=runs.get(channel.pk),
@@ -178,9 +185,13 @@ def _active_channels(*, statement_date: date) -> QuerySet[Channel]:
         .annotate(
             fund_format=Exists(StatementFormat.objects.filter(channel=OuterRef("pk"), kind=fund)),
             fund_source=Exists(StatementSource.objects.filter(channel=OuterRef("pk"), kind=fund, is_active=True)),
-            fund_history=Exists(StatementFile.objects.filter(
-                channel=OuterRef("pk"), kind=fund, statement_date__gte=statement_date - timedelta(days=FUND_HISTORY_DAYS),
-            )),
+            fund_history=Exists(
+                StatementFile.objects.filter(
+                    channel=OuterRef("pk"),
+                    kind=fund,
+                    statement_date__gte=statement_date - timedelta(days=FUND_HISTORY_DAYS),
+                )
+            ),
         )
         .order_by("code", "id")
     )
@@ -198,7 +209,9 @@ def _file_counts(*, channel_ids: list[int], statement_date: date) -> dict[tuple[
     counts: dict[tuple[int, str], dict[str, int]] = defaultdict(dict)
     rows = (
         StatementFile.objects.filter(channel_id__in=channel_ids, statement_date=statement_date)
-        .values("channel_id", "kind", "status").annotate(n=Count("id")).order_by()
+        .values("channel_id", "kind", "status")
+        .annotate(n=Count("id"))
+        .order_by()
     )
     for row in rows:
         counts[(row["channel_id"], row["kind"])][row["status"]] = row["n"]
@@ -225,7 +238,8 @@ def _latest_runs(*, channel_ids: list[int], business_date: date) -> dict[int, Re
     # DISTINCT ON (channel_id): the newest run of each channel in one query.
     latest = (
         ReconciliationRun.objects.filter(channel_id__in=channel_ids, business_date=business_date)
-        .order_by("channel_id", "-id").distinct("channel_id")
+        .order_by("channel_id", "-id")
+        .distinct("channel_id")
         .only("id", "channel_id", "business_date", "status", "counts", "finished_at")
     )
     return {run.channel_id: run for run in latest}
@@ -298,10 +312,13 @@ def daily_effects(*, channel_ids: list[int], until: date, days: int) -> dict[int
     latest: dict[tuple[int, date], ReconciliationRun] = {}
     runs = (
         ReconciliationRun.objects.filter(
-            channel_id__in=channel_ids, status=ReconciliationRun.Status.SUCCEEDED,
-            business_date__gt=until - timedelta(days=days), business_date__lte=until,
+            channel_id__in=channel_ids,
+            status=ReconciliationRun.Status.SUCCEEDED,
+            business_date__gt=until - timedelta(days=days),
+            business_date__lte=until,
         )
-        .only("id", "channel_id", "business_date", "counts").order_by("business_date", "id")
+        .only("id", "channel_id", "business_date", "counts")
+        .order_by("business_date", "id")
     )
     for run in runs:
         latest[(run.channel_id, run.business_date)] = run  # ordered by id: the last one wins
@@ -312,10 +329,14 @@ def daily_effects(*, channel_ids: list[int], until: date, days: int) -> dict[int
             day = until - timedelta(days=offset)
             run = latest.get((channel_id, day))
             counts = run.counts if run else {}
-            points[channel_id].append({
-                "day": day, "run": run,
-                "overage": Decimal(counts.get("overage", "0")), "shortage": Decimal(counts.get("shortage", "0")),
-            })
+            points[channel_id].append(
+                {
+                    "day": day,
+                    "run": run,
+                    "overage": Decimal(counts.get("overage", "0")),
+                    "shortage": Decimal(counts.get("shortage", "0")),
+                }
+            )
     return points
 
 
@@ -333,8 +354,10 @@ def awaiting_my_approval(*, user) -> QuerySet[Resolution]:
     for more in waiting[1:]:
         condition |= more
     return (
-        Resolution.objects.filter(condition).exclude(proposed_by=user)
-        .select_related("discrepancy__channel", "proposed_by").order_by("proposed_at", "id")
+        Resolution.objects.filter(condition)
+        .exclude(proposed_by=user)
+        .select_related("discrepancy__channel", "proposed_by")
+        .order_by("proposed_at", "id")
     )
 
 
@@ -342,5 +365,6 @@ def assigned_to_me(*, user) -> QuerySet[Discrepancy]:
     """Unresolved discrepancies assigned to this user, oldest business date first."""
     return (
         Discrepancy.objects.filter(assigned_to=user, state__in=UNRESOLVED_STATES)
-        .select_related("channel").order_by("business_date", "id")
+        .select_related("channel")
+        .order_by("business_date", "id")
     )

@@ -81,21 +81,56 @@ def compact_json(value: dict | list) -> str:
 def discrepancy_table(discrepancies: QuerySet[Discrepancy], *, user, today: date) -> Table:
     """The queue as filtered and sorted on screen, one row per discrepancy."""
     headers = [
-        _("ID"), _("Business date"), _("Channel"), _("Type"), _("State"), _("Match key"), _("Our transaction"),
-        _("Channel serial"), _("Batch number"), _("Our amount"), _("Channel's amount"), _("Effect"), _("Currency"),
-        _("Overage/shortage"), _("Age (days)"), _("Assigned to"), _("Closed as"), _("Counterparty account"),
+        _("ID"),
+        _("Business date"),
+        _("Channel"),
+        _("Type"),
+        _("State"),
+        _("Match key"),
+        _("Our transaction"),
+        _("Channel serial"),
+        _("Batch number"),
+        _("Our amount"),
+        _("Channel's amount"),
+        _("Effect"),
+        _("Currency"),
+        _("Overage/shortage"),
+        _("Age (days)"),
+        _("Assigned to"),
+        _("Closed as"),
+        _("Counterparty account"),
     ]
     mask = (lambda value: value) if can_view_personal_data(user) else mask_account_number
     # Only the exported columns: instantiating every field of five joined models would cost more than
     # the query itself on a long export.
-    found = discrepancies.select_related(None).select_related("channel", "platform_txn", "statement_line", "assigned_to").only(
-        "id", "business_date", "type", "state", "match_key", "batch_no", "platform_amount", "bank_amount", "effect",
-        "currency", "direction", "closed_as", "channel__code", "platform_txn__txn_no", "platform_txn__counterparty_account",
-        "statement_line__channel_txn_no", "assigned_to__username",
+    found = (
+        discrepancies.select_related(None)
+        .select_related("channel", "platform_txn", "statement_line", "assigned_to")
+        .only(
+            "id",
+            "business_date",
+            "type",
+            "state",
+            "match_key",
+            "batch_no",
+            "platform_amount",
+            "bank_amount",
+            "effect",
+            "currency",
+            "direction",
+            "closed_as",
+            "channel__code",
+            "platform_txn__txn_no",
+            "platform_txn__counterparty_account",
+            "statement_line__channel_txn_no",
+            "assigned_to__username",
+        )
     )
     labels = {
-        "type": labels_of(Discrepancy.Type), "state": labels_of(Discrepancy.State),
-        "direction": labels_of(Discrepancy.Direction), "closed_as": labels_of(Discrepancy.ClosedAs),
+        "type": labels_of(Discrepancy.Type),
+        "state": labels_of(Discrepancy.State),
+        "direction": labels_of(Discrepancy.Direction),
+        "closed_as": labels_of(Discrepancy.ClosedAs),
     }
     rows = (_discrepancy_row(d, today=today, mask=mask, labels=labels) for d in found.iterator(chunk_size=CHUNK_ROWS))
     return Table(title=_("Discrepancies"), headers=headers, rows=rows)
@@ -104,11 +139,23 @@ def discrepancy_table(discrepancies: QuerySet[Discrepancy], *, user, today: date
 def _discrepancy_row(d: Discrepancy, *, today: date, mask: Callable[[str], str], labels: dict[str, dict[str, str]]) -> list[Cell]:
     txn, line = d.platform_txn, d.statement_line
     return [
-        d.pk, d.business_date, d.channel.code, labels["type"][d.type], labels["state"][d.state], d.match_key,
-        txn.txn_no if txn else "", line.channel_txn_no if line else "", d.batch_no,
-        money(d.platform_amount, d.currency), money(d.bank_amount, d.currency), money(d.effect, d.currency), d.currency,
-        labels["direction"].get(d.direction, d.direction), (today - d.business_date).days,
-        d.assigned_to.get_username() if d.assigned_to else "", labels["closed_as"].get(d.closed_as, d.closed_as),
+        d.pk,
+        d.business_date,
+        d.channel.code,
+        labels["type"][d.type],
+        labels["state"][d.state],
+        d.match_key,
+        txn.txn_no if txn else "",
+        line.channel_txn_no if line else "",
+        d.batch_no,
+        money(d.platform_amount, d.currency),
+        money(d.bank_amount, d.currency),
+        money(d.effect, d.currency),
+        d.currency,
+        labels["direction"].get(d.direction, d.direction),
+        (today - d.business_date).days,
+        d.assigned_to.get_username() if d.assigned_to else "",
+        labels["closed_as"].get(d.closed_as, d.closed_as),
         mask(txn.counterparty_account) if txn and txn.counterparty_account else "",
     ]
 
@@ -131,14 +178,28 @@ def workflow_events(*, filters: dict) -> QuerySet[WorkflowEvent]:
 
 def audit_table(events: QuerySet[WorkflowEvent]) -> Table:
     headers = [
-        _("Time"), _("Discrepancy"), _("Resolution"), _("Step"), _("Done by"), _("Source"), _("Reason or comment"),
-        _("Before"), _("After"),
+        _("Time"),
+        _("Discrepancy"),
+        _("Resolution"),
+        _("Step"),
+        _("Done by"),
+        _("Source"),
+        _("Reason or comment"),
+        _("Before"),
+        _("After"),
     ]
     kinds = labels_of(WorkflowEvent.Kind)
     rows = (
         [
-            local_naive(e.at), e.discrepancy_id, e.resolution_id, kinds.get(e.kind, e.kind),
-            e.actor.get_username() if e.actor else "", e.source, e.reason, compact_json(e.before), compact_json(e.after),
+            local_naive(e.at),
+            e.discrepancy_id,
+            e.resolution_id,
+            kinds.get(e.kind, e.kind),
+            e.actor.get_username() if e.actor else "",
+            e.source,
+            e.reason,
+            compact_json(e.before),
+            compact_json(e.after),
         ]
         for e in events.iterator(chunk_size=CHUNK_ROWS)
     )
@@ -150,12 +211,25 @@ def audit_table(events: QuerySet[WorkflowEvent]) -> Table:
 
 def run_table(runs: QuerySet[ReconciliationRun]) -> Table:
     headers = [
-        _("Run"), _("Channel"), _("Business date"), _("Status"), _("Trigger"), _("Staff user"), _("Matched"),
-        _("Discrepancies"), _("Overage"), _("Shortage"), _("Currency"), _("Finished"),
+        _("Run"),
+        _("Channel"),
+        _("Business date"),
+        _("Status"),
+        _("Trigger"),
+        _("Staff user"),
+        _("Matched"),
+        _("Discrepancies"),
+        _("Overage"),
+        _("Shortage"),
+        _("Currency"),
+        _("Finished"),
     ]
     labels = {"status": labels_of(ReconciliationRun.Status), "trigger": labels_of(ReconciliationRun.Trigger)}
-    return Table(title=_("Reconciliation runs"), headers=headers,
-                 rows=(_run_row(run, labels=labels) for run in runs.iterator(chunk_size=CHUNK_ROWS)))
+    return Table(
+        title=_("Reconciliation runs"),
+        headers=headers,
+        rows=(_run_row(run, labels=labels) for run in runs.iterator(chunk_size=CHUNK_ROWS)),
+    )
 
 
 def _run_row(run: ReconciliationRun, *, labels: dict[str, dict[str, str]]) -> list[Cell]:
@@ -166,9 +240,17 @@ def _run_row(run: ReconciliationRun, *, labels: dict[str, dict[str, str]]) -> li
     found = sum(v["count"] for k, v in outcomes.items() if k not in MATCHED_OUTCOMES)
     totals = [money(Decimal(run.counts[key]), currency) if key in run.counts else None for key in ("overage", "shortage")]
     return [
-        run.pk, run.channel.code, run.business_date, labels["status"][run.status], labels["trigger"][run.trigger],
-        run.started_by.get_username() if run.started_by else "", matched if outcomes else None,
-        found if outcomes else None, *totals, currency, local_naive(run.finished_at),
+        run.pk,
+        run.channel.code,
+        run.business_date,
+        labels["status"][run.status],
+        labels["trigger"][run.trigger],
+        run.started_by.get_username() if run.started_by else "",
+        matched if outcomes else None,
+        found if outcomes else None,
+        *totals,
+        currency,
+        local_naive(run.finished_at),
     ]
 
 

@@ -26,7 +26,9 @@ class StatementUploadForm(forms.Form):
         label=_("Kind"), required=False, choices=[("", _("Detect from the file"))] + list(StatementKind.choices)
     )
     statement_date = forms.DateField(
-        label=_("Statement date"), required=False, widget=forms.DateInput(attrs={"type": "date"}),
+        label=_("Statement date"),
+        required=False,
+        widget=forms.DateInput(attrs={"type": "date"}),
         help_text=_("Leave empty to take the date from the file."),
     )
     files = MultipleFileField(label=_("Files"), widget=MultipleFileInput(attrs={"multiple": True}))
@@ -67,21 +69,31 @@ class DiscrepancyFilterForm(forms.Form):
         label=_("Channel"), required=False, queryset=Channel.objects.order_by("code"), empty_label=_("All channels")
     )
     type = forms.ChoiceField(label=_("Type"), required=False, choices=[("", _("All types"))] + list(Discrepancy.Type.choices))
-    state = forms.ChoiceField(label=_("State"), required=False, choices=[
-        ("", _("All states")), ("UNRESOLVED", _("Not resolved")), *Discrepancy.State.choices])
+    state = forms.ChoiceField(
+        label=_("State"),
+        required=False,
+        choices=[("", _("All states")), ("UNRESOLVED", _("Not resolved")), *Discrepancy.State.choices],
+    )
     direction = forms.ChoiceField(
         label=_("Overage/shortage"), required=False, choices=[("", _("Both"))] + list(Discrepancy.Direction.choices)
     )
     date_from = forms.DateField(label=_("From"), required=False, widget=forms.DateInput(attrs={"type": "date"}))
     date_to = forms.DateField(label=_("To"), required=False, widget=forms.DateInput(attrs={"type": "date"}))
-    amount_min = forms.DecimalField(label=_("Effect at least"), required=False, min_value=0,
-                                    widget=forms.NumberInput(attrs={"step": "0.01", "class": "short"}))
-    amount_max = forms.DecimalField(label=_("Effect at most"), required=False, min_value=0,
-                                    widget=forms.NumberInput(attrs={"step": "0.01", "class": "short"}))
-    age_min = forms.IntegerField(label=_("Age from (days)"), required=False, min_value=0,
-                                 widget=forms.NumberInput(attrs={"class": "short"}))
-    age_max = forms.IntegerField(label=_("Age to (days)"), required=False, min_value=0,
-                                 widget=forms.NumberInput(attrs={"class": "short"}))
+    amount_min = forms.DecimalField(
+        label=_("Effect at least"),
+        required=False,
+        min_value=0,
+        widget=forms.NumberInput(attrs={"step": "0.01", "class": "short"}),
+    )
+    amount_max = forms.DecimalField(
+        label=_("Effect at most"), required=False, min_value=0, widget=forms.NumberInput(attrs={"step": "0.01", "class": "short"})
+    )
+    age_min = forms.IntegerField(
+        label=_("Age from (days)"), required=False, min_value=0, widget=forms.NumberInput(attrs={"class": "short"})
+    )
+    age_max = forms.IntegerField(
+        label=_("Age to (days)"), required=False, min_value=0, widget=forms.NumberInput(attrs={"class": "short"})
+    )
     run = forms.IntegerField(required=False, widget=forms.HiddenInput)
 
 
@@ -89,15 +101,25 @@ class ProposeForm(forms.Form):
     """A clerk's proposal; which details matter depends on the action (checked by the service)."""
 
     action = forms.ChoiceField(label=_("Action"), choices=Action.choices)
-    reason = forms.CharField(label=_("Reason"), widget=forms.Textarea(attrs={"rows": 3}), min_length=5,
-                             help_text=_("Why this resolution is right: what you checked, with whom."))
-    amount = forms.DecimalField(label=_("Amount"), required=False, min_value=Decimal("0.01"), decimal_places=2,
-                                widget=forms.NumberInput(attrs={"step": "0.01", "class": "short"}))
+    reason = forms.CharField(
+        label=_("Reason"),
+        widget=forms.Textarea(attrs={"rows": 3}),
+        min_length=5,
+        help_text=_("Why this resolution is right: what you checked, with whom."),
+    )
+    amount = forms.DecimalField(
+        label=_("Amount"),
+        required=False,
+        min_value=Decimal("0.01"),
+        decimal_places=2,
+        widget=forms.NumberInput(attrs={"step": "0.01", "class": "short"}),
+    )
     debit_account = forms.CharField(label=_("Debit account"), required=False, max_length=64)
     credit_account = forms.CharField(label=_("Credit account"), required=False, max_length=64)
     memo = forms.CharField(label=_("Memo"), required=False, max_length=200)
-    days = forms.IntegerField(label=_("Business days"), required=False, min_value=1, max_value=10,
-                              widget=forms.NumberInput(attrs={"class": "short"}))
+    days = forms.IntegerField(
+        label=_("Business days"), required=False, min_value=1, max_value=10, widget=forms.NumberInput(attrs={"class": "short"})
+    )
 
     def __init__(self, *args, allowed: tuple[str, ...] = (), **kwargs):
         super().__init__(*args, **kwargs)
@@ -106,8 +128,11 @@ class ProposeForm(forms.Form):
 
     def params(self) -> dict:
         data = self.cleaned_data
-        return {k: str(v) if isinstance(v, Decimal) else v for k in ("amount", "debit_account", "credit_account", "memo", "days")
-                if (v := data.get(k)) not in (None, "")}
+        return {
+            k: str(v) if isinstance(v, Decimal) else v
+            for k in ("amount", "debit_account", "credit_account", "memo", "days")
+            if (v := data.get(k)) not in (None, "")
+        }
 
 
 class DecisionForm(forms.Form):
@@ -125,11 +150,16 @@ class ClaimRecoveredForm(forms.Form):
 class BulkForm(forms.Form):
     """An action on the items ticked in the queue (their ids come as a list of 'ids' values)."""
 
-    bulk_action = forms.ChoiceField(label=_("With the ticked items"), choices=[
-        ("assign_me", _("Assign to me")), ("extend", _("Propose extending the carry-over")),
-    ])
-    days = forms.IntegerField(label=_("Business days"), required=False, min_value=1, max_value=10,
-                              widget=forms.NumberInput(attrs={"class": "short"}))
+    bulk_action = forms.ChoiceField(
+        label=_("With the ticked items"),
+        choices=[
+            ("assign_me", _("Assign to me")),
+            ("extend", _("Propose extending the carry-over")),
+        ],
+    )
+    days = forms.IntegerField(
+        label=_("Business days"), required=False, min_value=1, max_value=10, widget=forms.NumberInput(attrs={"class": "short"})
+    )
     reason = forms.CharField(label=_("Reason"), required=False, max_length=500)
 
 

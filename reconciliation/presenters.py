@@ -9,7 +9,10 @@ from reconciliation.selectors import run_discrepancies
 
 def discrepancy_summary(d: Discrepancy) -> dict:
     return {
-        "id": d.pk, "type": d.type, "state": d.state, "business_date": d.business_date.isoformat(),
+        "id": d.pk,
+        "type": d.type,
+        "state": d.state,
+        "business_date": d.business_date.isoformat(),
         "txn_no": d.platform_txn.txn_no if d.platform_txn else "",
         "channel_txn_no": (d.statement_line.channel_txn_no if d.statement_line else "")
         or (d.platform_txn.channel_txn_no if d.platform_txn else ""),

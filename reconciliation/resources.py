@@ -74,9 +74,21 @@ class ChannelResource(SafeExportResource):
         model = Channel
         import_id_fields = ("code",)
         fields = (
-            "code", "name", "bank", "kind", "currency", "settlement_cycle", "settlement_times", "cutoff_time",
-            "statement_ready_time", "calendar", "carry_over_days", "match_key", "amount_tolerance",
-            "fee_tolerance", "is_active",
+            "code",
+            "name",
+            "bank",
+            "kind",
+            "currency",
+            "settlement_cycle",
+            "settlement_times",
+            "cutoff_time",
+            "statement_ready_time",
+            "calendar",
+            "carry_over_days",
+            "match_key",
+            "amount_tolerance",
+            "fee_tolerance",
+            "is_active",
         )
         export_order = fields
         clean_model_instances = True
@@ -119,8 +131,19 @@ class FeeModelResource(SafeExportResource):
         model = FeeModel
         import_id_fields = ("channel", "business_type", "valid_from")
         fields = (
-            "channel", "business_type", "name", "rate", "fixed_amount", "min_fee", "max_fee", "rounding",
-            "charging_mode", "charged_account", "valid_from", "valid_to", "tiers",
+            "channel",
+            "business_type",
+            "name",
+            "rate",
+            "fixed_amount",
+            "min_fee",
+            "max_fee",
+            "rounding",
+            "charging_mode",
+            "charged_account",
+            "valid_from",
+            "valid_to",
+            "tiers",
         )
         export_order = fields
         clean_model_instances = True

@@ -51,10 +51,14 @@ def runs(*, filters: dict) -> QuerySet[ReconciliationRun]:
 # A queue filter value: every state but RESOLVED.
 UNRESOLVED = "UNRESOLVED"
 DISCREPANCY_SORTS = {
-    "date": ("business_date", "id"), "-date": ("-business_date", "-id"),
-    "effect": ("effect", "id"), "-effect": ("-effect", "-id"),
-    "abs": ("abs_effect", "id"), "-abs": ("-abs_effect", "-id"),
-    "type": ("type", "id"), "state": ("state", "id"),
+    "date": ("business_date", "id"),
+    "-date": ("-business_date", "-id"),
+    "effect": ("effect", "id"),
+    "-effect": ("-effect", "-id"),
+    "abs": ("abs_effect", "id"),
+    "-abs": ("-abs_effect", "-id"),
+    "type": ("type", "id"),
+    "state": ("state", "id"),
 }
 
 

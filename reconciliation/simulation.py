@@ -24,13 +24,30 @@ from reconciliation.services import statement_copy
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 INJECTED_TYPES = (
-    DiscrepancyType.BANK_ONLY, DiscrepancyType.PLATFORM_ONLY, DiscrepancyType.STATUS_MISMATCH,
-    DiscrepancyType.AMOUNT_MISMATCH, DiscrepancyType.FEE_MISMATCH, DiscrepancyType.DUPLICATE,
+    DiscrepancyType.BANK_ONLY,
+    DiscrepancyType.PLATFORM_ONLY,
+    DiscrepancyType.STATUS_MISMATCH,
+    DiscrepancyType.AMOUNT_MISMATCH,
+    DiscrepancyType.FEE_MISMATCH,
+    DiscrepancyType.DUPLICATE,
     DiscrepancyType.DOUBLE_PAYMENT_RISK,
 )
 TXN_COLUMNS = (
-    "txn_no", "channel_id", "channel_txn_no", "business_type", "batch_no", "amount", "currency", "fee", "status",
-    "created_at", "completed_at", "business_date", "counterparty_account", "counterparty_name", "received_at",
+    "txn_no",
+    "channel_id",
+    "channel_txn_no",
+    "business_type",
+    "batch_no",
+    "amount",
+    "currency",
+    "fee",
+    "status",
+    "created_at",
+    "completed_at",
+    "business_date",
+    "counterparty_account",
+    "counterparty_name",
+    "received_at",
     "updated_at",
 )
 
@@ -61,19 +78,54 @@ class _Writer:
 
     def txn(self, txn_no, serial, business_type, amount, status, at, *, payee="", fee=None):
         done = at if status in ("SUCCESS", "FAILED") else None
-        values = (txn_no, self.channel.pk, serial, business_type, "", amount, self.channel.currency,
-                  fee, status, at, done, self.day, payee, "", self.now, self.now)
+        values = (
+            txn_no,
+            self.channel.pk,
+            serial,
+            business_type,
+            "",
+            amount,
+            self.channel.currency,
+            fee,
+            status,
+            at,
+            done,
+            self.day,
+            payee,
+            "",
+            self.now,
+            self.now,
+        )
         self.txns.append("\t".join(r"\N" if v is None else str(v) for v in values))
 
     def line(self, txn_no, serial, line_type, amount, fee, status, at):
-        self.lines.append(StatementLineRow(
-            len(self.lines) + 2, serial, txn_no, line_type, status, amount, fee, self.channel.currency, at, at,
-            raw=f"{serial},{txn_no},{amount},{fee}",
-        ))
+        self.lines.append(
+            StatementLineRow(
+                len(self.lines) + 2,
+                serial,
+                txn_no,
+                line_type,
+                status,
+                amount,
+                fee,
+                self.channel.currency,
+                at,
+                at,
+                raw=f"{serial},{txn_no},{amount},{fee}",
+            )
+        )
 
 
-def simulate_day(*, channel: Channel, business_date: date, count: int, difference_rate: float, seed: int,
-                 fee_rate: Decimal = Decimal("0.006"), payout_fee: Decimal = Decimal("2.00")) -> SimulatedDay:
+def simulate_day(
+    *,
+    channel: Channel,
+    business_date: date,
+    count: int,
+    difference_rate: float,
+    seed: int,
+    fee_rate: Decimal = Decimal("0.006"),
+    payout_fee: Decimal = Decimal("2.00"),
+) -> SimulatedDay:
     """Write ``count`` transactions and their lines for ``business_date``; about ``difference_rate`` of
     them carry an injected difference, spread evenly over every type. The channel must match by our
     order number, charge ``fee_rate`` (half-up) on collections and a fixed ``payout_fee`` on payouts,
@@ -82,10 +134,18 @@ def simulate_day(*, channel: Channel, business_date: date, count: int, differenc
     now = timezone.now()
     stamp = business_date.strftime("%Y%m%d")
     statement_file = StatementFile.objects.create(
-        channel=channel, kind=StatementFile.Kind.BUSINESS, statement_date=business_date, format_code="WECHAT_TRADE",
+        channel=channel,
+        kind=StatementFile.Kind.BUSINESS,
+        statement_date=business_date,
+        format_code="WECHAT_TRADE",
         sha256=hashlib.sha256(f"simulated {channel.code} {stamp} {seed} {now.isoformat()}".encode()).hexdigest(),
-        raw_file=f"simulated/{channel.code}-{stamp}-{seed}", original_name="simulated", size=0,
-        source=StatementFile.Source.COMMAND, status=StatementFile.Status.PARSED, received_at=now, parsed_at=now,
+        raw_file=f"simulated/{channel.code}-{stamp}-{seed}",
+        original_name="simulated",
+        size=0,
+        source=StatementFile.Source.COMMAND,
+        status=StatementFile.Status.PARSED,
+        received_at=now,
+        parsed_at=now,
     )
     w = _Writer(channel, business_date, now, statement_file.pk)
     day = SimulatedDay(channel=channel, business_date=business_date, statement_file=statement_file)
@@ -135,9 +195,10 @@ def simulate_day(*, channel: Channel, business_date: date, count: int, differenc
     with connection.cursor() as cursor:
         with cursor.cursor.copy(f"COPY {PlatformTransaction._meta.db_table} ({', '.join(TXN_COLUMNS)}) FROM STDIN") as copy:
             for start_at in range(0, len(w.txns), 50000):
-                copy.write("\n".join(w.txns[start_at:start_at + 50000]) + "\n")
-    statement_copy.copy_rows(StatementLine._meta.db_table, statement_copy.LINE_COLUMNS,
-                             map(w.encode, w.lines), on_progress=lambda n: None)
+                copy.write("\n".join(w.txns[start_at : start_at + 50000]) + "\n")
+    statement_copy.copy_rows(
+        StatementLine._meta.db_table, statement_copy.LINE_COLUMNS, map(w.encode, w.lines), on_progress=lambda n: None
+    )
     StatementFile.objects.filter(pk=statement_file.pk).update(line_count=len(w.lines))
     day.transactions, day.lines = len(w.txns), len(w.lines)
     return day

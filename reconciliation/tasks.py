@@ -15,9 +15,7 @@ from reconciliation.services.runs import RunAlreadyActive, discrepancies_open_ex
 
 @shared_task(name="reconciliation.statement_parse", acks_late=True)
 def statement_parse_task(*, statement_file_id: int) -> str:
-    statement_file = StatementFile.objects.select_related("channel", "statement_format", "bank_account").get(
-        pk=statement_file_id
-    )
+    statement_file = StatementFile.objects.select_related("channel", "statement_format", "bank_account").get(pk=statement_file_id)
     try:
         statement_file = statement_parse(statement_file=statement_file, now=timezone.now())
     except StatementRefused as exc:

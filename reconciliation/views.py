@@ -84,9 +84,15 @@ def statement_list(request):
     page = Paginator(selectors.statement_files(filters=filters), LIST_PAGE_SIZE).get_page(request.GET.get("page"))
     query = request.GET.copy()
     query.pop("page", None)
-    return render(request, "reconciliation/statement_list.html", {
-        "form": form, "page": page, "query": query.urlencode(),
-    })
+    return render(
+        request,
+        "reconciliation/statement_list.html",
+        {
+            "form": form,
+            "page": page,
+            "query": query.urlencode(),
+        },
+    )
 
 
 @permission_required("reconciliation.add_statementfile", raise_exception=True)
@@ -102,13 +108,16 @@ def statement_upload(request):
                 try:
                     with transaction.atomic():
                         statement_file = statement_receive(
-                            channel=data["channel"], content=upload, original_name=upload.name,
-                            source=StatementFile.Source.UPLOAD, acting_user=request.user, now=timezone.now(),
-                            kind=data["kind"] or None, statement_date=data["statement_date"],
+                            channel=data["channel"],
+                            content=upload,
+                            original_name=upload.name,
+                            source=StatementFile.Source.UPLOAD,
+                            acting_user=request.user,
+                            now=timezone.now(),
+                            kind=data["kind"] or None,
+                            statement_date=data["statement_date"],
                         )
-                        transaction.on_commit(
-                            lambda pk=statement_file.pk: statement_parse_task.delay(statement_file_id=pk)
-                        )
+                        transaction.on_commit(lambda pk=statement_file.pk: statement_parse_task.delay(statement_file_id=pk))
                     results.append({"name": upload.name, "file": statement_file})
                 except StatementRefused as exc:
                     results.append({"name": upload.name, "error": str(exc), "duplicate_of": exc.duplicate_of})
@@ -157,10 +166,15 @@ def statement_detail(request, pk: int):
         row.raw_pairs = _raw_pairs(statement_file, row.raw, request.user)
         if isinstance(row, FundMovement) and not personal:
             row.counterparty_account = mask_account_number(row.counterparty_account)
-    return render(request, "reconciliation/statement_detail.html", {
-        "f": statement_file, "page": page, "business": statement_file.kind == StatementKind.BUSINESS,
-    })
-
+    return render(
+        request,
+        "reconciliation/statement_detail.html",
+        {
+            "f": statement_file,
+            "page": page,
+            "business": statement_file.kind == StatementKind.BUSINESS,
+        },
+    )
 
 
 # --- Reconciliation runs -------------------------------------------------------------------------
@@ -176,9 +190,16 @@ def run_list(request):
     query = request.GET.copy()
     query.pop("page", None)
     start_form = RunStartForm(initial={"business_date": timezone.localdate() - timedelta(days=1)})
-    return render(request, "reconciliation/run_list.html", {
-        "form": form, "page": page, "query": query.urlencode(), "start_form": start_form,
-    })
+    return render(
+        request,
+        "reconciliation/run_list.html",
+        {
+            "form": form,
+            "page": page,
+            "query": query.urlencode(),
+            "start_form": start_form,
+        },
+    )
 
 
 @permission_required("reconciliation.add_reconciliationrun", raise_exception=True)
@@ -191,8 +212,11 @@ def run_request(request):
     try:
         with transaction.atomic():
             run = run_start(
-                channel=form.cleaned_data["channel"], business_date=form.cleaned_data["business_date"],
-                trigger=ReconciliationRun.Trigger.CLERK, acting_user=request.user, now=timezone.now(),
+                channel=form.cleaned_data["channel"],
+                business_date=form.cleaned_data["business_date"],
+                trigger=ReconciliationRun.Trigger.CLERK,
+                acting_user=request.user,
+                now=timezone.now(),
             )
     except RunAlreadyActive as exc:
         messages.warning(request, _("A run of this channel and date is already waiting or running; here it is."))
@@ -206,25 +230,44 @@ def run_detail(request, pk: int):
     run = get_object_or_404(ReconciliationRun.objects.select_related("channel", "started_by"), pk=pk)
     outcomes = [
         {
-            "key": key, "label": _outcome_label(key), "count": values["count"], "amount": values["amount"],
+            "key": key,
+            "label": _outcome_label(key),
+            "count": values["count"],
+            "amount": values["amount"],
             "is_discrepancy": "overage" in values,
-            "overage": Decimal(values.get("overage", "0")) or None, "shortage": Decimal(values.get("shortage", "0")) or None,
+            "overage": Decimal(values.get("overage", "0")) or None,
+            "shortage": Decimal(values.get("shortage", "0")) or None,
         }
         for key, values in sorted(run.counts.get("outcomes", {}).items(), key=lambda kv: _OUTCOME_ORDER.get(kv[0], 99))
     ]
     superseded_by = (
-        ReconciliationRun.objects.filter(channel=run.channel, business_date=run.business_date, stage=run.stage,
-                                         status=ReconciliationRun.Status.SUCCEEDED, pk__gt=run.pk).order_by("pk").first()
+        ReconciliationRun.objects.filter(
+            channel=run.channel,
+            business_date=run.business_date,
+            stage=run.stage,
+            status=ReconciliationRun.Status.SUCCEEDED,
+            pk__gt=run.pk,
+        )
+        .order_by("pk")
+        .first()
     )
     found = selectors.run_discrepancies(run=run)
-    return render(request, "reconciliation/run_detail.html", {
-        "run": run, "outcomes": outcomes, "discrepancies": found[:100], "discrepancy_count": found.count(),
-        "superseded_by": superseded_by,
-        "chart": daily_effects(channel_ids=[run.channel_id], until=run.business_date, days=CHART_DAYS)[run.channel_id],
-        "rerun_form": RunStartForm(initial={"channel": run.channel, "business_date": run.business_date}),
-        "earlier_runs": ReconciliationRun.objects.filter(
-            channel=run.channel, business_date=run.business_date).exclude(pk=run.pk).order_by("-id")[:10],
-    })
+    return render(
+        request,
+        "reconciliation/run_detail.html",
+        {
+            "run": run,
+            "outcomes": outcomes,
+            "discrepancies": found[:100],
+            "discrepancy_count": found.count(),
+            "superseded_by": superseded_by,
+            "chart": daily_effects(channel_ids=[run.channel_id], until=run.business_date, days=CHART_DAYS)[run.channel_id],
+            "rerun_form": RunStartForm(initial={"channel": run.channel, "business_date": run.business_date}),
+            "earlier_runs": ReconciliationRun.objects.filter(channel=run.channel, business_date=run.business_date)
+            .exclude(pk=run.pk)
+            .order_by("-id")[:10],
+        },
+    )
 
 
 @permission_required("reconciliation.view_reconciliationrun", raise_exception=True)
@@ -237,11 +280,20 @@ def run_progress(request, pk: int):
     return response
 
 
-_OUTCOME_ORDER = {key: n for n, key in enumerate((
-    "MATCHED", "MATCHED_CROSS_DAY", "AGREED_FAILED", *Discrepancy.Type.values,
-))}
+_OUTCOME_ORDER = {
+    key: n
+    for n, key in enumerate(
+        (
+            "MATCHED",
+            "MATCHED_CROSS_DAY",
+            "AGREED_FAILED",
+            *Discrepancy.Type.values,
+        )
+    )
+}
 _EXTRA_OUTCOMES = {
-    "MATCHED": _lazy("Matched"), "MATCHED_CROSS_DAY": _lazy("Matched across days"),
+    "MATCHED": _lazy("Matched"),
+    "MATCHED_CROSS_DAY": _lazy("Matched across days"),
     "AGREED_FAILED": _lazy("Failed on both sides"),
 }
 
@@ -263,18 +315,34 @@ def discrepancy_list(request):
     found = selectors.discrepancies(filters=filters, today=timezone.localdate(), sort=sort)
     page = Paginator(found, LIST_PAGE_SIZE).get_page(request.GET.get("page"))
     # Per currency: amounts of different currencies are never added together.
-    totals = found.order_by().values("currency").annotate(
-        overage=Sum("effect", filter=Q(effect__gt=0), default=0), shortage=Sum("effect", filter=Q(effect__lt=0), default=0)
-    ).order_by("currency")
+    totals = (
+        found.order_by()
+        .values("currency")
+        .annotate(
+            overage=Sum("effect", filter=Q(effect__gt=0), default=0), shortage=Sum("effect", filter=Q(effect__lt=0), default=0)
+        )
+        .order_by("currency")
+    )
     query = request.GET.copy()
     query.pop("page", None)
     sort_query = query.copy()
     sort_query.pop("sort", None)
-    return render(request, "reconciliation/discrepancy_list.html", {
-        "form": form, "page": page, "query": query.urlencode(), "sort": sort, "sort_query": sort_query.urlencode(),
-        "totals": totals, "bulk_form": BulkForm(), "saved_filters": request.user.saved_filters.order_by("name"),
-        "save_form": SavedFilterForm(initial={"query": query.urlencode()}), "selectable": True,
-    })
+    return render(
+        request,
+        "reconciliation/discrepancy_list.html",
+        {
+            "form": form,
+            "page": page,
+            "query": query.urlencode(),
+            "sort": sort,
+            "sort_query": sort_query.urlencode(),
+            "totals": totals,
+            "bulk_form": BulkForm(),
+            "saved_filters": request.user.saved_filters.order_by("name"),
+            "save_form": SavedFilterForm(initial={"query": query.urlencode()}),
+            "selectable": True,
+        },
+    )
 
 
 # --- One discrepancy: both sides, suggestion, history, workflow ------------------------------------
@@ -283,8 +351,7 @@ def discrepancy_list(request):
 def client_address(request) -> str:
     """Where a request came from, for the audit trail (the proxy's forwarded address when behind one)."""
     forwarded = request.META.get("HTTP_X_FORWARDED_FOR", "")
-    return (forwarded.split(",")[0].strip() if forwarded and settings.USE_X_FORWARDED_FOR else
-            request.META.get("REMOTE_ADDR", ""))
+    return forwarded.split(",")[0].strip() if forwarded and settings.USE_X_FORWARDED_FOR else request.META.get("REMOTE_ADDR", "")
 
 
 def _field_rows(obj, *, skip: set[str], masked: set[str] = frozenset()) -> list[tuple[str, object]]:
@@ -318,32 +385,52 @@ def _line_fields(line) -> list[tuple[str, object]]:
 def discrepancy_detail(request, pk: int):
     d = get_object_or_404(
         Discrepancy.objects.select_related(
-            "channel__bank", "run", "platform_txn__original", "statement_line__file", "related_txn", "assigned_to",
+            "channel__bank",
+            "run",
+            "platform_txn__original",
+            "statement_line__file",
+            "related_txn",
+            "assigned_to",
             "matched_run",
-        ), pk=pk,
+        ),
+        pk=pk,
     )
     open_resolution = d.resolutions.filter(status__in=OPEN_RESOLUTION_STATUSES).select_related("proposed_by").first()
     resolutions = d.resolutions.select_related("proposed_by").prefetch_related("approvals__decided_by").order_by("-id")
     events = d.workflow_events.select_related("actor", "resolution").order_by("at", "id")
     allowed = ALLOWED_ACTIONS.get(d.type, ())
     can_propose = d.state in PROPOSABLE_STATES and request.user.has_perm(PROPOSE_PERMISSION)
-    can_decide = bool(open_resolution) and open_resolution.proposed_by_id != request.user.pk and request.user.has_perm(
-        APPROVE_PERMISSION if open_resolution.status == Resolution.Status.PROPOSED else SECOND_APPROVAL_PERMISSION
+    can_decide = (
+        bool(open_resolution)
+        and open_resolution.proposed_by_id != request.user.pk
+        and request.user.has_perm(
+            APPROVE_PERMISSION if open_resolution.status == Resolution.Status.PROPOSED else SECOND_APPROVAL_PERMISSION
+        )
     )
-    return render(request, "reconciliation/discrepancy_detail.html", {
-        "d": d, "suggestion": suggest(d), "open_resolution": open_resolution, "resolutions": resolutions,
-        "events": events, "txn_fields": _txn_fields(d.platform_txn, request.user),
-        "line_fields": _line_fields(d.statement_line),
-        "raw_pairs": _raw_pairs(d.statement_line.file, d.statement_line.raw, request.user) if d.statement_line else [],
-        "related_fields": _txn_fields(d.related_txn, request.user),
-        "propose_form": ProposeForm(allowed=allowed, initial={"action": getattr(suggest(d), "action", "")})
-        if can_propose else None,
-        "action_help": {a: ACTION_HELP[a] for a in allowed},
-        "decision_form": DecisionForm() if can_decide else None, "note_form": NoteForm(),
-        "claims": Claim.objects.filter(resolution__discrepancy=d).order_by("id"),
-        "refund_orders": RefundOrder.objects.filter(resolution__discrepancy=d).order_by("id"),
-        "claim_form": ClaimRecoveredForm()
-    })
+    return render(
+        request,
+        "reconciliation/discrepancy_detail.html",
+        {
+            "d": d,
+            "suggestion": suggest(d),
+            "open_resolution": open_resolution,
+            "resolutions": resolutions,
+            "events": events,
+            "txn_fields": _txn_fields(d.platform_txn, request.user),
+            "line_fields": _line_fields(d.statement_line),
+            "raw_pairs": _raw_pairs(d.statement_line.file, d.statement_line.raw, request.user) if d.statement_line else [],
+            "related_fields": _txn_fields(d.related_txn, request.user),
+            "propose_form": ProposeForm(allowed=allowed, initial={"action": getattr(suggest(d), "action", "")})
+            if can_propose
+            else None,
+            "action_help": {a: ACTION_HELP[a] for a in allowed},
+            "decision_form": DecisionForm() if can_decide else None,
+            "note_form": NoteForm(),
+            "claims": Claim.objects.filter(resolution__discrepancy=d).order_by("id"),
+            "refund_orders": RefundOrder.objects.filter(resolution__discrepancy=d).order_by("id"),
+            "claim_form": ClaimRecoveredForm(),
+        },
+    )
 
 
 @require_http_methods(["POST"])
@@ -357,16 +444,25 @@ def discrepancy_act(request, pk: int, verb: str):
             form = ProposeForm(request.POST, allowed=ALLOWED_ACTIONS.get(d.type, ()))
             if not form.is_valid():
                 raise WorkflowRefused("; ".join(f"{form.fields[f].label}: {' '.join(e)}" for f, e in form.errors.items()))
-            discrepancy_propose(discrepancy=d, action=form.cleaned_data["action"], reason=form.cleaned_data["reason"],
-                                params=form.params(), **common)
+            discrepancy_propose(
+                discrepancy=d,
+                action=form.cleaned_data["action"],
+                reason=form.cleaned_data["reason"],
+                params=form.params(),
+                **common,
+            )
             messages.success(request, _("Proposed. A checker will approve or reject it."))
         elif verb in ("approve", "reject"):
             resolution = get_object_or_404(Resolution, pk=request.POST.get("resolution"), discrepancy=d)
             comment = request.POST.get("comment", "")
             if verb == "approve":
                 done = resolution_approve(resolution=resolution, comment=comment, **common)
-                messages.success(request, _("Approved; a second approval by an administrator is still needed.")
-                                 if done.status == Resolution.Status.FIRST_APPROVED else _("Approved and executed."))
+                messages.success(
+                    request,
+                    _("Approved; a second approval by an administrator is still needed.")
+                    if done.status == Resolution.Status.FIRST_APPROVED
+                    else _("Approved and executed."),
+                )
             else:
                 resolution_reject(resolution=resolution, comment=comment, **common)
                 messages.success(request, _("Rejected; the item is open again."))
@@ -406,8 +502,13 @@ def discrepancy_bulk(request):
     done, refused = 0, []
     for d in chosen.order_by("id"):
         try:
-            discrepancy_propose(discrepancy=d, action=Action.EXTEND_CARRY_OVER, reason=form.cleaned_data["reason"],
-                                params={"days": form.cleaned_data["days"] or 1}, **common)
+            discrepancy_propose(
+                discrepancy=d,
+                action=Action.EXTEND_CARRY_OVER,
+                reason=form.cleaned_data["reason"],
+                params={"days": form.cleaned_data["days"] or 1},
+                **common,
+            )
             done += 1
         except WorkflowRefused as exc:
             refused.append(f"#{d.pk}: {exc}")
@@ -431,7 +532,8 @@ def saved_filter_save(request):
     form = SavedFilterForm(request.POST)
     if form.is_valid():
         SavedFilter.objects.update_or_create(
-            owner=request.user, name=form.cleaned_data["name"],
+            owner=request.user,
+            name=form.cleaned_data["name"],
             defaults={"query": form.cleaned_data["query"], "created_at": timezone.now()},
         )
         messages.success(request, _("Filter saved."))

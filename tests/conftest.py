@@ -50,9 +50,7 @@ def client():
 @pytest.fixture
 def make_staff(db):
     def make(role: str, username: str | None = None, password: str = "pw-for-tests-1"):
-        user = get_user_model().objects.create_user(
-            username=username or f"{role}{next(_seq)}", password=password, is_staff=True
-        )
+        user = get_user_model().objects.create_user(username=username or f"{role}{next(_seq)}", password=password, is_staff=True)
         user.groups.add(Group.objects.get(name=role))
         return user
 
@@ -90,8 +88,7 @@ def make_customer(db):
             from accounts.validators import uscc_check_char
 
             base = f"91310000MA{n:07d}"
-            fields = {"name": f"测试企业{n}有限公司", "credit_code": base + uscc_check_char(base),
-                      "legal_representative": "赵敏"}
+            fields = {"name": f"测试企业{n}有限公司", "credit_code": base + uscc_check_char(base), "legal_representative": "赵敏"}
         customer = Customer(customer_no=f"T{n:08d}", kind=kind, **{**fields, **overrides})
         customer.full_clean()
         customer.save()
@@ -151,8 +148,12 @@ def general_account(bank) -> BankAccount:
 def make_channel(bank, reserve_account):
     def make(code: str = "TESTCH", **overrides) -> Channel:
         fields = {
-            "name": f"通道 {code}", "bank": bank, "kind": Channel.Kind.WECHAT, "settlement_account": reserve_account,
-            "settlement_times": [time(10, 0)], **overrides,
+            "name": f"通道 {code}",
+            "bank": bank,
+            "kind": Channel.Kind.WECHAT,
+            "settlement_account": reserve_account,
+            "settlement_times": [time(10, 0)],
+            **overrides,
         }
         return Channel.objects.create(code=code, **fields)
 
@@ -181,8 +182,12 @@ def wx(make_channel, make_fee_model, general_account):
 def make_fee_model(db):
     def make(channel: Channel, **overrides) -> FeeModel:
         fields = {
-            "business_type": BusinessType.COLLECTION, "rate": Decimal("0.006"), "rounding": Rounding.HALF_UP,
-            "charging_mode": FeeModel.ChargingMode.INTERNAL, "valid_from": local_dt(2025, 1, 1), **overrides,
+            "business_type": BusinessType.COLLECTION,
+            "rate": Decimal("0.006"),
+            "rounding": Rounding.HALF_UP,
+            "charging_mode": FeeModel.ChargingMode.INTERNAL,
+            "valid_from": local_dt(2025, 1, 1),
+            **overrides,
         }
         return FeeModel.objects.create(channel=channel, **fields)
 
@@ -217,8 +222,10 @@ def celery_worker(transactional_db, tmp_path):
             (queue / sub).mkdir(parents=True)
         app.conf.broker_url = "filesystem://"
         app.conf.broker_transport_options = {
-            "data_folder_in": str(queue / "queue"), "data_folder_out": str(queue / "queue"),
-            "processed_folder": str(queue / "processed"), "control_folder": str(queue / "control"),
+            "data_folder_in": str(queue / "queue"),
+            "data_folder_out": str(queue / "queue"),
+            "processed_folder": str(queue / "processed"),
+            "control_folder": str(queue / "control"),
         }
     _reset_broker_pools(app)
     # The worker's thread keeps its own database connection: close it after every task, or the test
@@ -264,8 +271,14 @@ def browser(monkeypatch):
     with sync_playwright() as playwright:
         chromium = playwright.chromium.launch(
             executable_path=CHROMIUM,
-            args=["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-                  "--disable-sync", "--no-first-run"],
+            args=[
+                "--no-sandbox",
+                "--disable-gpu",
+                "--disable-background-networking",
+                "--disable-component-update",
+                "--disable-sync",
+                "--no-first-run",
+            ],
         )
         yield chromium
         # Database connections opened by the test body while Playwright's loop ran are kept apart from
@@ -283,8 +296,9 @@ def login_page(browser, live_server):
     contexts = []
 
     def open_as(user, password="pw-for-tests-1", locale="en-US"):
-        context = browser.new_context(locale=locale, extra_http_headers={"Accept-Language": locale},
-                                      viewport={"width": 1400, "height": 900})
+        context = browser.new_context(
+            locale=locale, extra_http_headers={"Accept-Language": locale}, viewport={"width": 1400, "height": 900}
+        )
         contexts.append(context)
         page = context.new_page()
         page.set_default_timeout(30000)
@@ -298,4 +312,3 @@ def login_page(browser, live_server):
     yield open_as
     for context in contexts:
         context.close()
-

@@ -23,8 +23,17 @@ def wechat_rows(count: int = 3, *, start: int = 1, day: tuple = (2026, 11, 24), 
 
     return [
         StatementLineRow(
-            start + i, f"4200000{start + i:021d}", f"P{start + i:08d}", LineType.COLLECTION, LineStatus.SUCCESS,
-            Decimal("6.00"), Decimal("0.04"), "CNY", local_dt(*day, 10, 0, i % 60), None, fee_rate=Decimal("0.006"),
+            start + i,
+            f"4200000{start + i:021d}",
+            f"P{start + i:08d}",
+            LineType.COLLECTION,
+            LineStatus.SUCCESS,
+            Decimal("6.00"),
+            Decimal("0.04"),
+            "CNY",
+            local_dt(*day, 10, 0, i % 60),
+            None,
+            fee_rate=Decimal("0.006"),
         )._replace(**overrides)
         for i in range(count)
     ]
@@ -50,28 +59,57 @@ _serial = count(1)
 def txn(channel, txn_no, amount, status="SUCCESS", business_type="COLLECTION", day=D, **fields):
     at = local_dt(day.year, day.month, day.day, 12, 0)
     return PlatformTransaction.objects.create(
-        txn_no=txn_no, channel=channel, business_type=business_type, amount=Decimal(amount), currency="CNY",
-        status=status, created_at=at, business_date=day, received_at=at, updated_at=at, **fields,
+        txn_no=txn_no,
+        channel=channel,
+        business_type=business_type,
+        amount=Decimal(amount),
+        currency="CNY",
+        status=status,
+        created_at=at,
+        business_date=day,
+        received_at=at,
+        updated_at=at,
+        **fields,
     )
 
 
 def fee_of(amount, rate="0.006"):
-    return fee_compute(spec=FeeSpec("CNY", Decimal(rate), Decimal(0), None, None, "ROUND_HALF_UP", "INTERNAL"),
-                       amount=Decimal(amount)).fee
+    return fee_compute(
+        spec=FeeSpec("CNY", Decimal(rate), Decimal(0), None, None, "ROUND_HALF_UP", "INTERNAL"), amount=Decimal(amount)
+    ).fee
 
 
 def lines(channel, day, *rows):
     """A parsed business-detail file of ``day`` holding ``rows`` (dicts of StatementLine fields)."""
     now = timezone.now()
     statement_file = StatementFile.objects.create(
-        channel=channel, kind="BUSINESS", statement_date=day, format_code="WECHAT_TRADE", sha256=f"{next(_serial):064d}",
-        raw_file="test", size=1, source="COMMAND", status="PARSED", received_at=now,
+        channel=channel,
+        kind="BUSINESS",
+        statement_date=day,
+        format_code="WECHAT_TRADE",
+        sha256=f"{next(_serial):064d}",
+        raw_file="test",
+        size=1,
+        source="COMMAND",
+        status="PARSED",
+        received_at=now,
     )
     StatementLine.objects.bulk_create(
         StatementLine(
-            file=statement_file, channel=channel, statement_date=day, line_no=n, currency="CNY", raw=f"line {n}",
-            **{"line_type": "COLLECTION", "status": "SUCCESS", "channel_txn_no": f"42{n:06d}{next(_serial)}", **row,
-               "amount": Decimal(row["amount"]), "fee": Decimal(row.get("fee", fee_of(row["amount"])))},
+            file=statement_file,
+            channel=channel,
+            statement_date=day,
+            line_no=n,
+            currency="CNY",
+            raw=f"line {n}",
+            **{
+                "line_type": "COLLECTION",
+                "status": "SUCCESS",
+                "channel_txn_no": f"42{n:06d}{next(_serial)}",
+                **row,
+                "amount": Decimal(row["amount"]),
+                "fee": Decimal(row.get("fee", fee_of(row["amount"]))),
+            },
         )
         for n, row in enumerate(rows, 2)
     )
@@ -83,5 +121,3 @@ def reconcile(channel, day=D):
     run = run_execute(run=run, now=timezone.now())
     assert run.status == ReconciliationRun.Status.SUCCEEDED, run.error
     return run
-
-

@@ -185,8 +185,7 @@ class _ReadOnlySFTP(paramiko.SFTPServerInterface):
         local = self._local(path)
         try:
             return [
-                paramiko.SFTPAttributes.from_stat(os.lstat(os.path.join(local, name)), name)
-                for name in sorted(os.listdir(local))
+                paramiko.SFTPAttributes.from_stat(os.lstat(os.path.join(local, name)), name) for name in sorted(os.listdir(local))
             ]
         except OSError as exc:
             return paramiko.SFTPServer.convert_errno(exc.errno)

@@ -181,19 +181,27 @@ class Channel(models.Model):
     )
     match_key = models.CharField(_("match key"), max_length=16, choices=MatchKey.choices, default=MatchKey.TXN_NO)
     amount_tolerance = money_field(
-        _("amount tolerance"), default=0, validators=[MinValueValidator(0)],
+        _("amount tolerance"),
+        default=0,
+        validators=[MinValueValidator(0)],
         help_text=_("Largest difference between our amount and the channel's still treated as equal."),
     )
     fee_tolerance = money_field(
-        _("fee tolerance"), default=0, validators=[MinValueValidator(0)],
+        _("fee tolerance"),
+        default=0,
+        validators=[MinValueValidator(0)],
         help_text=_("Largest difference between the channel's fee and our fee model still treated as equal."),
     )
     approval_threshold = money_field(
-        _("second approval above"), default=50000, validators=[MinValueValidator(0)],
+        _("second approval above"),
+        default=50000,
+        validators=[MinValueValidator(0)],
         help_text=_("Resolutions of more than this amount need a second approval by an administrator."),
     )
     write_off_threshold = money_field(
-        _("write-off limit"), default=10, validators=[MinValueValidator(0)],
+        _("write-off limit"),
+        default=10,
+        validators=[MinValueValidator(0)],
         help_text=_("Largest discrepancy that may be written off."),
     )
     is_active = models.BooleanField(_("active"), default=True)
@@ -244,13 +252,15 @@ class FeeModel(models.Model):
 
     ChargingMode = ChargingMode
 
-    channel = models.ForeignKey(
-        Channel, on_delete=models.PROTECT, related_name="fee_models", verbose_name=_("channel")
-    )
+    channel = models.ForeignKey(Channel, on_delete=models.PROTECT, related_name="fee_models", verbose_name=_("channel"))
     business_type = models.CharField(_("business type"), max_length=16, choices=BusinessType.choices)
     name = models.CharField(_("name"), max_length=200, blank=True)
     rate = models.DecimalField(
-        _("rate"), max_digits=12, decimal_places=8, default=0, validators=[MinValueValidator(0)],
+        _("rate"),
+        max_digits=12,
+        decimal_places=8,
+        default=0,
+        validators=[MinValueValidator(0)],
         help_text=_("As a fraction of the amount: 0.006 means 0.60%."),
     )
     fixed_amount = money_field(_("fixed amount"), default=0, validators=[MinValueValidator(0)])
@@ -279,12 +289,8 @@ class FeeModel(models.Model):
             choices_check("business_type", BusinessType, "feemodel_business_type_valid"),
             choices_check("rounding", Rounding, "feemodel_rounding_valid"),
             choices_check("charging_mode", ChargingMode, "feemodel_charging_mode_valid"),
-            models.CheckConstraint(
-                condition=Q(rate__gte=0) & Q(fixed_amount__gte=0), name="feemodel_rate_fixed_gte_0"
-            ),
-            models.CheckConstraint(
-                condition=Q(min_fee__isnull=True) | Q(min_fee__gte=0), name="feemodel_min_gte_0"
-            ),
+            models.CheckConstraint(condition=Q(rate__gte=0) & Q(fixed_amount__gte=0), name="feemodel_rate_fixed_gte_0"),
+            models.CheckConstraint(condition=Q(min_fee__isnull=True) | Q(min_fee__gte=0), name="feemodel_min_gte_0"),
             models.CheckConstraint(
                 condition=Q(min_fee__isnull=True) | Q(max_fee__isnull=True) | Q(max_fee__gte=F("min_fee")),
                 name="feemodel_max_gte_min",

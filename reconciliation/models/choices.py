@@ -19,4 +19,3 @@ class Rounding(models.TextChoices):
     HALF_UP = "ROUND_HALF_UP", _("Half up")
     HALF_EVEN = "ROUND_HALF_EVEN", _("Half even (banker's)")
     DOWN = "ROUND_DOWN", _("Down (truncate)")
-

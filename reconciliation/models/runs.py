@@ -70,7 +70,8 @@ class ReconciliationRun(models.Model):
             choices_check("trigger", RunTrigger, "run_trigger_valid"),
             # At most one run per channel, date and stage waiting or running: the database decides who wins.
             models.UniqueConstraint(
-                fields=["channel", "business_date", "stage"], condition=Q(status__in=ACTIVE_RUN_STATUSES),
+                fields=["channel", "business_date", "stage"],
+                condition=Q(status__in=ACTIVE_RUN_STATUSES),
                 name="run_one_active_per_channel_date_stage",
             ),
         ]
@@ -148,16 +149,29 @@ class Discrepancy(models.Model):
     state = models.CharField(_("state"), max_length=16, choices=DiscrepancyState.choices)
     match_key = models.CharField(_("match key"), max_length=64, blank=True)
     platform_txn = models.ForeignKey(
-        PlatformTransaction, on_delete=models.PROTECT, null=True, blank=True, related_name="discrepancies",
+        PlatformTransaction,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="discrepancies",
         verbose_name=_("our transaction"),
     )
     statement_line = models.ForeignKey(
-        StatementLine, on_delete=models.PROTECT, null=True, blank=True, related_name="discrepancies",
+        StatementLine,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="discrepancies",
         verbose_name=_("channel's line"),
     )
     related_txn = models.ForeignKey(
-        PlatformTransaction, on_delete=models.PROTECT, null=True, blank=True, related_name="related_discrepancies",
-        verbose_name=_("related transaction"), help_text=_("For a double-payment risk: the later, successful retry."),
+        PlatformTransaction,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="related_discrepancies",
+        verbose_name=_("related transaction"),
+        help_text=_("For a double-payment risk: the later, successful retry."),
     )
     batch_no = models.CharField(_("batch number"), max_length=64, blank=True)
     currency = models.CharField(_("currency"), max_length=3)
@@ -172,7 +186,11 @@ class Discrepancy(models.Model):
     carry_until = models.DateField(_("carried over until"), null=True, blank=True)
     closed_as = models.CharField(_("closed as"), max_length=24, choices=ClosedAs.choices, blank=True)
     matched_run = models.ForeignKey(
-        ReconciliationRun, on_delete=models.PROTECT, null=True, blank=True, related_name="closed_discrepancies",
+        ReconciliationRun,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="closed_discrepancies",
         verbose_name=_("matched by run"),
     )
     created_at = models.DateTimeField(_("found at"))
@@ -182,7 +200,11 @@ class Discrepancy(models.Model):
     # date leaves it alone.
     workflow_started_at = models.DateTimeField(_("workflow started"), null=True, blank=True)
     assigned_to = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="assigned_discrepancies",
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="assigned_discrepancies",
         verbose_name=_("assigned to"),
     )
 
@@ -194,7 +216,8 @@ class Discrepancy(models.Model):
             choices_check("state", DiscrepancyState, "discrepancy_state_valid"),
             models.CheckConstraint(condition=Q(direction__in=["", *EffectDirection.values]), name="discrepancy_direction_valid"),
             models.CheckConstraint(
-                condition=(Q(effect__gt=0) & Q(direction="OVERAGE")) | (Q(effect__lt=0) & Q(direction="SHORTAGE"))
+                condition=(Q(effect__gt=0) & Q(direction="OVERAGE"))
+                | (Q(effect__lt=0) & Q(direction="SHORTAGE"))
                 | (Q(effect=0) & Q(direction="")),
                 name="discrepancy_direction_follows_effect",
             ),
@@ -211,7 +234,8 @@ class Discrepancy(models.Model):
             ),
             # One live discrepancy per item and type: a re-run or a later day never duplicates it.
             models.UniqueConstraint(
-                fields=["type", "platform_txn"], condition=Q(platform_txn__isnull=False) & ~Q(state="RESOLVED"),
+                fields=["type", "platform_txn"],
+                condition=Q(platform_txn__isnull=False) & ~Q(state="RESOLVED"),
                 name="discrepancy_one_live_per_txn",
             ),
             models.UniqueConstraint(

@@ -42,7 +42,8 @@ class StatementFormat(models.Model):
     name = models.CharField(_("name"), max_length=100, blank=True)
     config = models.JSONField(_("mapping"), default=dict, blank=True, help_text=_("Only for the configurable format."))
     strict_totals = models.BooleanField(
-        _("refuse files whose totals do not match"), default=True,
+        _("refuse files whose totals do not match"),
+        default=True,
         help_text=_("Off: a footer that disagrees with the rows is kept as a warning instead of refusing the file."),
     )
     is_default = models.BooleanField(_("default for this kind"), default=True)
@@ -54,7 +55,9 @@ class StatementFormat(models.Model):
             choices_check("kind", StatementKind, "statementformat_kind_valid"),
             choices_check("format_code", FormatCode, "statementformat_code_valid"),
             models.UniqueConstraint(
-                fields=["channel", "kind"], condition=Q(is_default=True), name="statementformat_one_default_per_kind",
+                fields=["channel", "kind"],
+                condition=Q(is_default=True),
+                name="statementformat_one_default_per_kind",
                 violation_error_message=_("This channel already has a default format for this kind."),
             ),
         ]
@@ -87,8 +90,12 @@ def _statement_row_triggers(table: str) -> list[pgtrigger.Trigger]:
     """
     return [
         pgtrigger.Trigger(
-            name="insert_rows_belong_to_file", operation=pgtrigger.Insert, when=pgtrigger.After,
-            level=pgtrigger.Statement, referencing=pgtrigger.Referencing(new="new_rows"), func=check,
+            name="insert_rows_belong_to_file",
+            operation=pgtrigger.Insert,
+            when=pgtrigger.After,
+            level=pgtrigger.Statement,
+            referencing=pgtrigger.Referencing(new="new_rows"),
+            func=check,
         ),
         pgtrigger.Protect(name="rows_are_immutable", operation=pgtrigger.Update | pgtrigger.Delete),
     ]
@@ -121,7 +128,11 @@ class StatementFile(models.Model):
         StatementFormat, on_delete=models.PROTECT, null=True, blank=True, related_name="files", verbose_name=_("format settings")
     )
     bank_account = models.ForeignKey(
-        BankAccount, on_delete=models.PROTECT, null=True, blank=True, related_name="statement_files",
+        BankAccount,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="statement_files",
         verbose_name=_("bank account"),
     )
     sha256 = models.CharField(_("SHA-256"), max_length=64)
@@ -189,8 +200,12 @@ class StatementLine(models.Model):
     # row-level foreign keys: a row-by-row check costs ~8 s per million lines on COPY, the set check
     # one hash join. No single-column indexes either: the file index leads with file_id.
     file = models.ForeignKey(
-        StatementFile, on_delete=models.PROTECT, related_name="lines", verbose_name=_("file"),
-        db_index=False, db_constraint=False,
+        StatementFile,
+        on_delete=models.PROTECT,
+        related_name="lines",
+        verbose_name=_("file"),
+        db_index=False,
+        db_constraint=False,
     )
     channel = models.ForeignKey(
         Channel, on_delete=models.PROTECT, related_name="+", verbose_name=_("channel"), db_index=False, db_constraint=False
@@ -239,8 +254,12 @@ class FundMovement(models.Model):
 
     # Checked by statement-level triggers, as for StatementLine.
     file = models.ForeignKey(
-        StatementFile, on_delete=models.PROTECT, related_name="movements", verbose_name=_("file"),
-        db_index=False, db_constraint=False,
+        StatementFile,
+        on_delete=models.PROTECT,
+        related_name="movements",
+        verbose_name=_("file"),
+        db_index=False,
+        db_constraint=False,
     )
     channel = models.ForeignKey(
         Channel, on_delete=models.PROTECT, related_name="+", verbose_name=_("channel"), db_index=False, db_constraint=False
@@ -299,11 +318,11 @@ class StatementSource(models.Model):
     channel = models.ForeignKey(Channel, on_delete=models.CASCADE, related_name="statement_sources", verbose_name=_("channel"))
     kind = models.CharField(_("kind"), max_length=16, choices=StatementKind.choices)
     transport = models.CharField(_("transport"), max_length=16, choices=Transport.choices)
-    path = models.CharField(
-        _("directory"), max_length=500, help_text=_("Local directory, or the directory on the SFTP server.")
-    )
+    path = models.CharField(_("directory"), max_length=500, help_text=_("Local directory, or the directory on the SFTP server."))
     filename_pattern = models.CharField(
-        _("file name pattern"), max_length=200, default="*",
+        _("file name pattern"),
+        max_length=200,
+        default="*",
         help_text=_("Shell pattern; {date} stands for the statement date as YYYYMMDD, e.g. wx_{date}*.csv"),
     )
     host = models.CharField(_("SFTP host"), max_length=255, blank=True)
@@ -311,14 +330,20 @@ class StatementSource(models.Model):
     username = models.CharField(_("SFTP user"), max_length=100, blank=True)
     # Secrets stay out of the database: the worker reads them from its environment or its disk.
     password_env = models.CharField(
-        _("password variable"), max_length=100, blank=True,
+        _("password variable"),
+        max_length=100,
+        blank=True,
         help_text=_("Name of the environment variable that holds the SFTP password on the workers."),
     )
     private_key_path = models.CharField(
-        _("private key file"), max_length=500, blank=True, help_text=_("Path of the SFTP private key file on the workers."),
+        _("private key file"),
+        max_length=500,
+        blank=True,
+        help_text=_("Path of the SFTP private key file on the workers."),
     )
     host_key = models.TextField(
-        _("SFTP host key"), blank=True,
+        _("SFTP host key"),
+        blank=True,
         help_text=_("The server's public key line (type and base64); connections to a server with another key are refused."),
     )
     fetch_time = models.TimeField(_("fetch at"), help_text=_("Daily, Asia/Shanghai time; change it here (the schedule follows)."))
@@ -333,7 +358,8 @@ class StatementSource(models.Model):
             choices_check("kind", StatementKind, "statementsource_kind_valid"),
             choices_check("transport", Transport, "statementsource_transport_valid"),
             models.CheckConstraint(
-                condition=Q(transport="DIRECTORY") | (~Q(host="") & ~Q(username="")), name="statementsource_sftp_has_host",
+                condition=Q(transport="DIRECTORY") | (~Q(host="") & ~Q(username="")),
+                name="statementsource_sftp_has_host",
                 violation_error_message=_("An SFTP source needs a host and a user."),
             ),
         ]

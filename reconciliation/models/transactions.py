@@ -43,8 +43,13 @@ class PlatformTransaction(models.Model):
     )
     business_type = models.CharField(_("business type"), max_length=16, choices=BusinessType.choices)
     original = models.ForeignKey(
-        "self", on_delete=models.PROTECT, null=True, blank=True, related_name="refunds",
-        verbose_name=_("original transaction"), help_text=_("For a refund: the transaction refunded."),
+        "self",
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="refunds",
+        verbose_name=_("original transaction"),
+        help_text=_("For a refund: the transaction refunded."),
     )
     batch_no = models.CharField(_("batch number"), max_length=64, blank=True)
     amount = money_field(_("amount"))
@@ -63,7 +68,11 @@ class PlatformTransaction(models.Model):
     counterparty_account = models.CharField(_("counterparty account"), max_length=64, blank=True)
     # Set when the record was created or completed by a supplement (补单) from the channel's line.
     source_line = models.ForeignKey(
-        "reconciliation.StatementLine", on_delete=models.PROTECT, null=True, blank=True, related_name="+",
+        "reconciliation.StatementLine",
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
         verbose_name=_("supplemented from the channel's line"),
     )
     counterparty_name = models.CharField(_("counterparty name"), max_length=200, blank=True)
@@ -89,7 +98,8 @@ class PlatformTransaction(models.Model):
             models.Index(fields=["batch_no"], name="platformtxn_batch", condition=~Q(batch_no="")),
             # Finding the retry of a failed payout (double-payment risk): same channel, payee and amount.
             models.Index(
-                fields=["channel", "counterparty_account", "amount"], name="platformtxn_payee",
+                fields=["channel", "counterparty_account", "amount"],
+                name="platformtxn_payee",
                 condition=~Q(counterparty_account=""),
             ),
         ]

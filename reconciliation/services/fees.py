@@ -48,8 +48,7 @@ class FeeSpec:
     @classmethod
     def of(cls, fee_model: FeeModel) -> FeeSpec:
         tiers = tuple(
-            TierSpec(t.lower_bound, t.rate, t.fixed_amount)
-            for t in sorted(fee_model.tiers.all(), key=lambda t: t.lower_bound)
+            TierSpec(t.lower_bound, t.rate, t.fixed_amount) for t in sorted(fee_model.tiers.all(), key=lambda t: t.lower_bound)
         )
         return cls(
             currency=fee_model.channel.currency,
@@ -135,4 +134,3 @@ def fee_quote(*, channel: Channel, business_type: str, amount: Decimal, at: date
     fee_model = fee_model_valid_at(channel=channel, business_type=business_type, at=at)
     quote = fee_compute(spec=FeeSpec.of(fee_model), amount=amount)
     return replace(quote, fee_model_id=fee_model.id, charged_account_id=fee_model.charged_account_id)
-

@@ -74,7 +74,9 @@ class FetchResult:
         if not (self.new or self.already or self.failed):
             return _("no file matching %(pattern)s") % {"pattern": self.pattern}
         text = _("%(new)d new, %(already)d already received, %(failed)d refused") % {
-            "new": len(self.new), "already": len(self.already), "failed": len(self.failed),
+            "new": len(self.new),
+            "already": len(self.already),
+            "failed": len(self.failed),
         }
         if self.failed:
             details = [f"{name}: {error}" for name, error in self.failed[:SUMMARY_MAX_FAILURES]]
@@ -105,8 +107,7 @@ def statements_fetch(*, source: StatementSource, statement_date: date, now: date
         except Exception as exc:
             # A bug or a lost database: the traceback goes to the worker's log; the source must not
             # keep showing the previous run's result as if this one had not happened.
-            _record(source, now, _("stopped by an unexpected error: %(error)s") % {"error": _error_text(exc)},
-                    intake.result)
+            _record(source, now, _("stopped by an unexpected error: %(error)s") % {"error": _error_text(exc)}, intake.result)
             raise
     _record(source, now, "", intake.result)
     return intake.result
@@ -171,8 +172,14 @@ class _Intake:
         now, or refused), i.e. it need not be read again; False if it should be tried again later."""
         try:
             statement_file = statement_receive(
-                channel=self.source.channel, content=content, original_name=name, source=StatementFile.Source.FETCH,
-                acting_user=None, now=self.now, kind=self.source.kind, statement_date=self.statement_date,
+                channel=self.source.channel,
+                content=content,
+                original_name=name,
+                source=StatementFile.Source.FETCH,
+                acting_user=None,
+                now=self.now,
+                kind=self.source.kind,
+                statement_date=self.statement_date,
             )
         except StatementRefused as exc:
             if exc.duplicate_of is not None:
@@ -206,8 +213,9 @@ def _fetch_directory(source: StatementSource, pattern: str, intake: _Intake) -> 
     try:
         names = sorted(entry.name for entry in os.scandir(directory) if entry.is_file() and _matches(entry.name, pattern))
     except OSError as exc:
-        raise FetchFailed(source, _("cannot read the directory %(path)s: %(error)s")
-                          % {"path": directory, "error": exc.strerror or exc}) from exc
+        raise FetchFailed(
+            source, _("cannot read the directory %(path)s: %(error)s") % {"path": directory, "error": exc.strerror or exc}
+        ) from exc
     for name in names:
         path = directory / name
         try:
@@ -232,9 +240,11 @@ def _move_to_processed(source: StatementSource, path: Path) -> Path:
     except OSError as exc:
         # Not a problem of this file: the worker cannot write to the directory, and every later file
         # would be received again and again. Stop and say so.
-        raise FetchFailed(source, _("%(name)s was taken in but cannot be moved to %(dir)s: %(error)s; "
-                                    "the workers need write access to the directory")
-                          % {"name": path.name, "dir": processed, "error": exc.strerror or exc}) from exc
+        raise FetchFailed(
+            source,
+            _("%(name)s was taken in but cannot be moved to %(dir)s: %(error)s; the workers need write access to the directory")
+            % {"name": path.name, "dir": processed, "error": exc.strerror or exc},
+        ) from exc
     return target
 
 
@@ -246,8 +256,9 @@ def _fetch_sftp(source: StatementSource, pattern: str, intake: _Intake) -> None:
         try:
             entries = sftp.listdir_attr(source.path or ".")
         except (OSError, EOFError, paramiko.SSHException) as exc:
-            raise FetchFailed(source, _("cannot list %(path)s on the server: %(error)s")
-                              % {"path": source.path, "error": _error_text(exc)}) from exc
+            raise FetchFailed(
+                source, _("cannot list %(path)s on the server: %(error)s") % {"path": source.path, "error": _error_text(exc)}
+            ) from exc
         files = sorted(
             (e for e in entries if not stat.S_ISDIR(e.st_mode or 0) and _matches(e.filename, pattern)),
             key=lambda e: e.filename,
@@ -260,10 +271,12 @@ def _fetch_sftp(source: StatementSource, pattern: str, intake: _Intake) -> None:
                     # A timeout leaves the SFTP session out of step, a dead transport has nothing more
                     # to give: both end the fetch. Anything else (permission denied) is this file's.
                     if isinstance(exc, TimeoutError) or not sftp.get_channel().get_transport().is_active():
-                        raise FetchFailed(source, _("the connection broke while reading %(name)s: %(error)s")
-                                          % {"name": entry.filename, "error": _error_text(exc)}) from exc
-                    intake.fail(entry.filename, _("cannot be read from the server: %(error)s")
-                                % {"error": _error_text(exc)})
+                        raise FetchFailed(
+                            source,
+                            _("the connection broke while reading %(name)s: %(error)s")
+                            % {"name": entry.filename, "error": _error_text(exc)},
+                        ) from exc
+                    intake.fail(entry.filename, _("cannot be read from the server: %(error)s") % {"error": _error_text(exc)})
                     continue
                 intake.take(content=spool, name=entry.filename)
 
@@ -306,15 +319,18 @@ def _configured_host_keys(source: StatementSource) -> list[paramiko.PKey]:
         fields = line.split()
         if not fields:
             continue
-        for key_type, data in (fields[i:i + 2] for i in (0, 1) if len(fields) >= i + 2):
+        for key_type, data in (fields[i : i + 2] for i in (0, 1) if len(fields) >= i + 2):
             try:
                 keys.append(paramiko.PKey.from_type_string(key_type, base64.b64decode(data, validate=True)))
                 break
             except (paramiko.UnknownKeyType, paramiko.SSHException, binascii.Error, ValueError):
                 continue
         else:
-            raise FetchFailed(source, _("the SFTP host key setting is not a public key line like "
-                                        "'ssh-ed25519 AAAA…': %(line)s") % {"line": line.strip()[:80]})
+            raise FetchFailed(
+                source,
+                _("the SFTP host key setting is not a public key line like 'ssh-ed25519 AAAA…': %(line)s")
+                % {"line": line.strip()[:80]},
+            )
     return keys
 
 
@@ -324,8 +340,11 @@ def _credentials(source: StatementSource) -> tuple[str | None, paramiko.PKey | N
         try:
             password = os.environ[source.password_env]
         except KeyError:
-            raise FetchFailed(source, _("the environment variable %(name)s, which should hold the SFTP password, "
-                                        "is not set on this worker") % {"name": source.password_env}) from None
+            raise FetchFailed(
+                source,
+                _("the environment variable %(name)s, which should hold the SFTP password, is not set on this worker")
+                % {"name": source.password_env},
+            ) from None
     pkey = _private_key(source, password) if source.private_key_path else None
     if password is None and pkey is None:
         raise FetchFailed(source, _("neither a password variable nor a private key file is configured"))
@@ -341,16 +360,25 @@ def _private_key(source: StatementSource, password: str | None) -> paramiko.PKey
             # cryptography's way of saying that the key is encrypted and no password was given. The
             # password, if any, then doubles as the key's passphrase (as with ssh's own client).
             if password is None:
-                raise FetchFailed(source, _(
-                    "the private key file %(path)s is encrypted: name the environment variable holding its "
-                    "passphrase as the password variable") % {"path": path}) from None
+                raise FetchFailed(
+                    source,
+                    _(
+                        "the private key file %(path)s is encrypted: name the environment variable holding its "
+                        "passphrase as the password variable"
+                    )
+                    % {"path": path},
+                ) from None
             return paramiko.PKey.from_path(path, password.encode())
     except OSError as exc:
-        raise FetchFailed(source, _("cannot read the private key file %(path)s: %(error)s")
-                          % {"path": path, "error": exc.strerror or exc}) from exc
+        raise FetchFailed(
+            source, _("cannot read the private key file %(path)s: %(error)s") % {"path": path, "error": exc.strerror or exc}
+        ) from exc
     except (TypeError, ValueError, paramiko.SSHException, paramiko.UnknownKeyType) as exc:
-        raise FetchFailed(source, _("the private key file %(path)s cannot be read as a private key: %(error)s")
-                          % {"path": path, "error": _error_text(exc)}) from exc
+        raise FetchFailed(
+            source,
+            _("the private key file %(path)s cannot be read as a private key: %(error)s")
+            % {"path": path, "error": _error_text(exc)},
+        ) from exc
 
 
 @contextmanager
@@ -368,37 +396,61 @@ def _sftp_session(source: StatementSource) -> Iterator[paramiko.SFTPClient]:
         try:
             # The host key is checked before any credential is sent.
             client.connect(
-                source.host, port=source.port, username=source.username, password=password, pkey=pkey,
-                allow_agent=False, look_for_keys=False, timeout=CONNECT_TIMEOUT, banner_timeout=CONNECT_TIMEOUT,
-                auth_timeout=CONNECT_TIMEOUT, channel_timeout=CONNECT_TIMEOUT,
+                source.host,
+                port=source.port,
+                username=source.username,
+                password=password,
+                pkey=pkey,
+                allow_agent=False,
+                look_for_keys=False,
+                timeout=CONNECT_TIMEOUT,
+                banner_timeout=CONNECT_TIMEOUT,
+                auth_timeout=CONNECT_TIMEOUT,
+                channel_timeout=CONNECT_TIMEOUT,
             )
             sftp = client.open_sftp()
         except _UnknownHostKey as exc:
-            raise FetchFailed(source, _(
-                "the server %(server)s presented the host key %(fingerprint)s, but no host key is configured for "
-                "this source, so the connection was refused before logging in. Confirm this fingerprint with the "
-                "server's operator, then paste this line into the source's SFTP host key: %(line)s"
-            ) % {"server": server, "fingerprint": exc.key.fingerprint, "line": _key_line(exc.key)}) from None
+            raise FetchFailed(
+                source,
+                _(
+                    "the server %(server)s presented the host key %(fingerprint)s, but no host key is configured for "
+                    "this source, so the connection was refused before logging in. Confirm this fingerprint with the "
+                    "server's operator, then paste this line into the source's SFTP host key: %(line)s"
+                )
+                % {"server": server, "fingerprint": exc.key.fingerprint, "line": _key_line(exc.key)},
+            ) from None
         except paramiko.BadHostKeyException as exc:
-            raise FetchFailed(source, _(
-                "the server %(server)s presented the host key %(fingerprint)s instead of the configured "
-                "%(expected)s, so the connection was refused before logging in: the server's key has changed, or "
-                "someone is intercepting the connection. Only if the server's operator confirms the new "
-                "fingerprint, replace the source's SFTP host key with: %(line)s"
-            ) % {"server": server, "fingerprint": exc.key.fingerprint, "expected": exc.expected_key.fingerprint,
-                 "line": _key_line(exc.key)}) from None
+            raise FetchFailed(
+                source,
+                _(
+                    "the server %(server)s presented the host key %(fingerprint)s instead of the configured "
+                    "%(expected)s, so the connection was refused before logging in: the server's key has changed, or "
+                    "someone is intercepting the connection. Only if the server's operator confirms the new "
+                    "fingerprint, replace the source's SFTP host key with: %(line)s"
+                )
+                % {
+                    "server": server,
+                    "fingerprint": exc.key.fingerprint,
+                    "expected": exc.expected_key.fingerprint,
+                    "line": _key_line(exc.key),
+                },
+            ) from None
         except paramiko.AuthenticationException as exc:
             credential = (
-                _("the private key file %(path)s") % {"path": source.private_key_path} if pkey is not None
+                _("the private key file %(path)s") % {"path": source.private_key_path}
+                if pkey is not None
                 else _("the password in %(name)s") % {"name": source.password_env}
             )
-            raise FetchFailed(source, _("the server %(server)s refused the login of user %(user)s (%(error)s): "
-                                        "check %(credential)s")
-                              % {"server": server, "user": source.username, "error": _error_text(exc),
-                                 "credential": credential}) from exc
+            raise FetchFailed(
+                source,
+                _("the server %(server)s refused the login of user %(user)s (%(error)s): check %(credential)s")
+                % {"server": server, "user": source.username, "error": _error_text(exc), "credential": credential},
+            ) from exc
         except (OSError, EOFError, paramiko.SSHException) as exc:
-            raise FetchFailed(source, _("cannot connect to the SFTP server %(server)s: %(error)s")
-                              % {"server": server, "error": _error_text(exc)}) from exc
+            raise FetchFailed(
+                source,
+                _("cannot connect to the SFTP server %(server)s: %(error)s") % {"server": server, "error": _error_text(exc)},
+            ) from exc
         sftp.get_channel().settimeout(READ_TIMEOUT)
         yield sftp
     finally:

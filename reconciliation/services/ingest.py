@@ -42,8 +42,16 @@ PARSE_LOCK_NAMESPACE = 7301
 class StatementRefused(Exception):
     """A file that cannot be taken in. ``line``/``field`` locate the problem when it is inside the file."""
 
-    def __init__(self, reason: str, *, file_name: str = "", line: int | None = None, field: str | None = None,
-                 statement_file: StatementFile | None = None, duplicate_of: StatementFile | None = None):
+    def __init__(
+        self,
+        reason: str,
+        *,
+        file_name: str = "",
+        line: int | None = None,
+        field: str | None = None,
+        statement_file: StatementFile | None = None,
+        duplicate_of: StatementFile | None = None,
+    ):
         self.reason, self.file_name, self.line, self.field = reason, file_name, line, field
         self.statement_file, self.duplicate_of = statement_file, duplicate_of
         super().__init__(reason)
@@ -94,9 +102,11 @@ def _default_format(channel: Channel, kind: str) -> StatementFormat | None:
 def _describe(statement_file: StatementFile) -> str:
     who = statement_file.uploaded_by.get_username() if statement_file.uploaded_by else statement_file.get_source_display()
     return _("#%(id)s %(name)s, received %(when)s by %(who)s (%(status)s)") % {
-        "id": statement_file.pk, "name": statement_file.original_name or "-",
+        "id": statement_file.pk,
+        "name": statement_file.original_name or "-",
         "when": statement_file.received_at.astimezone(ZoneInfo(settings.TIME_ZONE)).strftime("%Y-%m-%d %H:%M"),
-        "who": who, "status": statement_file.get_status_display(),
+        "who": who,
+        "status": statement_file.get_status_display(),
     }
 
 
@@ -104,7 +114,8 @@ def _duplicate(channel: Channel, earlier: StatementFile, name: str) -> Statement
     return StatementRefused(
         _("the same file was already received for channel %(channel)s: %(earlier)s")
         % {"channel": channel.code, "earlier": _describe(earlier)},
-        file_name=name, duplicate_of=earlier,
+        file_name=name,
+        duplicate_of=earlier,
     )
 
 
@@ -130,7 +141,8 @@ def statement_receive(
     if checked.size > settings.STATEMENT_MAX_BYTES:
         raise StatementRefused(
             _("the file is too big: more than %(limit)d MB (STATEMENT_MAX_BYTES)")
-            % {"limit": settings.STATEMENT_MAX_BYTES // (1 << 20)}, file_name=name,
+            % {"limit": settings.STATEMENT_MAX_BYTES // (1 << 20)},
+            file_name=name,
         )
     earlier = StatementFile.objects.select_related("uploaded_by").filter(channel=channel, sha256=checked.sha256).first()
     if earlier is not None:
@@ -146,7 +158,8 @@ def statement_receive(
     else:
         raise StatementRefused(
             _("the format is not recognised and channel %(channel)s has no statement format configured for it")
-            % {"channel": channel.code}, file_name=name,
+            % {"channel": channel.code},
+            file_name=name,
         )
     kind = kind or format_kind
     if kind != format_kind:
@@ -155,20 +168,29 @@ def statement_receive(
             % {"declared": StatementKind(kind).label, "format": format_code, "actual": StatementKind(format_kind).label},
             file_name=name,
         )
-    if detected is not None and statement_format is not None and detected.format != format_code \
-            and format_code != "GENERIC":
+    if detected is not None and statement_format is not None and detected.format != format_code and format_code != "GENERIC":
         raise StatementRefused(
             _("not the declared type: the channel expects %(expected)s, the content is %(actual)s")
-            % {"expected": format_code, "actual": detected.format}, file_name=name,
+            % {"expected": format_code, "actual": detected.format},
+            file_name=name,
         )
     statement_date = statement_date or (detected.statement_date if detected else None)
     if statement_date is None:
         raise StatementRefused(_("no statement date was given and the file does not tell it"), file_name=name)
 
     statement_file = StatementFile(
-        channel=channel, kind=kind, statement_date=statement_date, format_code=format_code,
-        statement_format=statement_format, bank_account=bank_account, sha256=checked.sha256,
-        original_name=name[:255], size=checked.size, source=source, uploaded_by=acting_user, received_at=now,
+        channel=channel,
+        kind=kind,
+        statement_date=statement_date,
+        format_code=format_code,
+        statement_format=statement_format,
+        bank_account=bank_account,
+        sha256=checked.sha256,
+        original_name=name[:255],
+        size=checked.size,
+        source=source,
+        uploaded_by=acting_user,
+        received_at=now,
         currency=channel.currency,
         source_lines=None if checked.head.startswith(b"PK") or format_code == "CAMT053" else checked.newlines,
     )
@@ -242,10 +264,14 @@ def _metadata_json(metadata: parsers.StatementMetadata) -> dict:
         return None if value is None else str(value)
 
     return {
-        "account_ref": metadata.account_ref, "period_start": plain(metadata.period_start),
-        "period_end": plain(metadata.period_end), "statement_date": plain(metadata.statement_date),
-        "opening_balance": plain(metadata.opening_balance), "closing_balance": plain(metadata.closing_balance),
-        "raw_columns": list(metadata.raw_columns), "variant": metadata.variant,
+        "account_ref": metadata.account_ref,
+        "period_start": plain(metadata.period_start),
+        "period_end": plain(metadata.period_end),
+        "statement_date": plain(metadata.statement_date),
+        "opening_balance": plain(metadata.opening_balance),
+        "closing_balance": plain(metadata.closing_balance),
+        "raw_columns": list(metadata.raw_columns),
+        "variant": metadata.variant,
     }
 
 
@@ -279,9 +305,7 @@ def _parse_into_database(statement_file: StatementFile, progress: ProgressReport
             with _open_raw(statement_file) as again:
                 rows = parsers.parse(statement_file.format_code, again, **{**options, "strict_totals": False}).rows
                 row = statement_copy.nth(rows, exc.row_index)
-            raise parsers.StatementParseError(
-                exc.reason, line=row.source_line if row else None, field=exc.column
-            ) from exc
+            raise parsers.StatementParseError(exc.reason, line=row.source_line if row else None, field=exc.column) from exc
         if written == 0:
             raise parsers.StatementParseError("the file holds no statement lines")
         duplicates.confirm(model, statement_file)
@@ -298,8 +322,10 @@ def statement_parse(*, statement_file: StatementFile, now: datetime, reconcile: 
     already parsed, or being parsed by another worker, is left alone (an advisory lock decides).
     A parsed business-detail file then starts its date's reconciliation (``reconcile=False``: the
     caller reconciles itself)."""
-    moved = StatementFile.objects.filter(pk=statement_file.pk).exclude(status=StatementFile.Status.PARSED).update(
-        status=StatementFile.Status.PARSING, parse_started_at=now, progress_lines=0, errors=[], warnings=[]
+    moved = (
+        StatementFile.objects.filter(pk=statement_file.pk)
+        .exclude(status=StatementFile.Status.PARSED)
+        .update(status=StatementFile.Status.PARSING, parse_started_at=now, progress_lines=0, errors=[], warnings=[])
     )
     statement_file.refresh_from_db()
     if not moved:
@@ -315,15 +341,27 @@ def statement_parse(*, statement_file: StatementFile, now: datetime, reconcile: 
             statement_file.status = StatementFile.Status.PARSED
             statement_file.parsed_at = now
             statement_file.progress_lines = statement_file.line_count
-            statement_file.save(update_fields=[
-                "status", "parsed_at", "progress_lines", "line_count", "totals", "metadata", "warnings", "currency",
-            ])
+            statement_file.save(
+                update_fields=[
+                    "status",
+                    "parsed_at",
+                    "progress_lines",
+                    "line_count",
+                    "totals",
+                    "metadata",
+                    "warnings",
+                    "currency",
+                ]
+            )
             if reconcile and statement_file.kind == StatementKind.BUSINESS:
                 _reconcile_when_committed(statement_file)
     except (parsers.StatementParseError, parsers.FormatConfigError, zipfile.BadZipFile) as exc:
         error = _failure(statement_file, exc)
         raise StatementRefused(
-            error["reason"], file_name=statement_file.original_name, line=error["line"], field=error["field"],
+            error["reason"],
+            file_name=statement_file.original_name,
+            line=error["line"],
+            field=error["field"],
             statement_file=statement_file,
         ) from exc
     except Exception as exc:
@@ -343,17 +381,15 @@ def _reconcile_when_committed(statement_file: StatementFile) -> None:
     if not statement_file.channel.is_active:
         return
     channel_id, day = statement_file.channel_id, statement_file.statement_date.isoformat()
-    transaction.on_commit(
-        lambda: run_start_task.delay(channel_id=channel_id, trigger=RunTrigger.FILE, business_date=day)
-    )
+    transaction.on_commit(lambda: run_start_task.delay(channel_id=channel_id, trigger=RunTrigger.FILE, business_date=day))
 
 
 def _failure(statement_file: StatementFile, exc: Exception) -> dict:
     error = {
-        "line": getattr(exc, "line", None), "field": getattr(exc, "field", None),
+        "line": getattr(exc, "line", None),
+        "field": getattr(exc, "field", None),
         "reason": getattr(exc, "reason", None) or str(exc),
     }
     StatementFile.objects.filter(pk=statement_file.pk).update(status=StatementFile.Status.FAILED, errors=[error])
     statement_file.refresh_from_db()
     return error
-

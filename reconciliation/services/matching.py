@@ -79,17 +79,26 @@ def day_params(*, run: ReconciliationRun, now: datetime) -> DayParams:
     channel: Channel = run.channel
     by_serial = channel.match_key == Channel.MatchKey.CHANNEL_TXN_NO
     return DayParams(
-        run_id=run.pk, channel_id=channel.pk, business_date=run.business_date,
-        key_txn="channel_txn_no" if by_serial else "txn_no", key_line="channel_txn_no" if by_serial else "txn_no",
-        amount_tolerance=channel.amount_tolerance, fee_tolerance=channel.fee_tolerance,
+        run_id=run.pk,
+        channel_id=channel.pk,
+        business_date=run.business_date,
+        key_txn="channel_txn_no" if by_serial else "txn_no",
+        key_line="channel_txn_no" if by_serial else "txn_no",
+        amount_tolerance=channel.amount_tolerance,
+        fee_tolerance=channel.fee_tolerance,
         places=MINOR_UNITS.get(channel.currency, 2),
         carry_until=business_days_after(channel=channel, day=run.business_date, count=channel.carry_over_days)
-        if channel.carry_over_days else None,
+        if channel.carry_over_days
+        else None,
         now=now,
-        file_ids=list(StatementFile.objects.filter(
-            channel=channel, statement_date=run.business_date, kind=StatementFile.Kind.BUSINESS,
-            status=StatementFile.Status.PARSED,
-        ).values_list("id", flat=True)),
+        file_ids=list(
+            StatementFile.objects.filter(
+                channel=channel,
+                statement_date=run.business_date,
+                kind=StatementFile.Kind.BUSINESS,
+                status=StatementFile.Status.PARSED,
+            ).values_list("id", flat=True)
+        ),
     )
 
 
@@ -107,20 +116,32 @@ def _fetchall(sql: str, params: dict) -> list[tuple]:
 
 def replace_previous_results(p: DayParams) -> int:
     """A re-run replaces what earlier runs of this date found and nobody has touched yet."""
-    return _execute(f"""
+    return _execute(
+        f"""
         DELETE FROM {T_DISC} d
         WHERE d.channel_id = %(channel)s AND d.business_date = %(day)s
           AND d.state IN ('CARRIED_OVER', 'OPEN') AND d.workflow_started_at IS NULL
           AND d.run_id IN (SELECT id FROM {T_RUN} WHERE channel_id = %(channel)s AND business_date = %(day)s
                            AND stage = 'TRANSACTION' AND id <> %(run)s)
-    """, _base(p))
+    """,
+        _base(p),
+    )
 
 
 def _base(p: DayParams) -> dict:
-    return {"channel": p.channel_id, "day": p.business_date, "run": p.run_id, "now": p.now,
-            "amount_tol": p.amount_tolerance, "fee_tol": p.fee_tolerance, "places": p.places,
-            "carry_until": p.carry_until, "dp_days": DOUBLE_PAYMENT_WINDOW_DAYS, "files": p.file_ids,
-            "scale": Decimal(10) ** p.places}
+    return {
+        "channel": p.channel_id,
+        "day": p.business_date,
+        "run": p.run_id,
+        "now": p.now,
+        "amount_tol": p.amount_tolerance,
+        "fee_tol": p.fee_tolerance,
+        "places": p.places,
+        "carry_until": p.carry_until,
+        "dp_days": DOUBLE_PAYMENT_WINDOW_DAYS,
+        "files": p.file_ids,
+        "scale": Decimal(10) ** p.places,
+    }
 
 
 def collect_candidates(p: DayParams) -> None:
@@ -129,13 +150,17 @@ def collect_candidates(p: DayParams) -> None:
     # Items of this date already consumed by a cross-day match that an earlier run of this date made
     # (their discrepancy, from an earlier date, is resolved or reclassified and is not ours to redo).
     # Usually empty; a small table so the candidate queries below use a hashed anti-join.
-    _execute(f"""
+    _execute(
+        f"""
         CREATE TEMP TABLE rc_consumed ON COMMIT DROP AS
         SELECT d.platform_txn_id AS txn_id, d.statement_line_id AS line_id
         FROM {T_DISC} d JOIN {T_RUN} r ON r.id = d.matched_run_id
         WHERE d.channel_id = %(channel)s AND r.business_date = %(day)s AND d.business_date < %(day)s
-    """, base)
-    _execute(f"""
+    """,
+        base,
+    )
+    _execute(
+        f"""
         CREATE TEMP TABLE rc_l ON COMMIT DROP AS
         SELECT l.id, NULLIF(l.{p.key_line}, '') AS k, l.amount, l.fee, l.status, l.line_type, l.statement_date,
                l.currency, l.file_id, l.line_no, NULL::bigint AS carried_id, NULL::date AS carry_until
@@ -148,17 +173,25 @@ def collect_candidates(p: DayParams) -> None:
         FROM {T_DISC} d JOIN {T_LINE} l ON l.id = d.statement_line_id
         WHERE d.channel_id = %(channel)s AND d.state = 'CARRIED_OVER' AND d.type = 'BANK_ONLY'
           AND d.platform_txn_id IS NULL AND d.business_date < %(day)s
-    """, base)
+    """,
+        base,
+    )
     # A key twice on the channel's side: the first line (by file, line) is matched, the others are
     # duplicates. Usually an empty set, so it is found by a hash aggregate, not a sort of every line.
-    _execute("""
+    _execute(
+        """
         CREATE TEMP TABLE rc_dup ON COMMIT DROP AS
         SELECT l.id, l.k, l.amount, l.status, l.line_type, l.statement_date, l.currency
         FROM rc_l l JOIN (SELECT k FROM rc_l WHERE k IS NOT NULL GROUP BY k HAVING count(*) > 1) d ON d.k = l.k
-    """, base)
-    _execute("""
+    """,
+        base,
+    )
+    _execute(
+        """
         DELETE FROM rc_dup WHERE id IN (SELECT DISTINCT ON (k) id FROM rc_dup ORDER BY k, id)
-    """, base)
+    """,
+        base,
+    )
     _execute("DELETE FROM rc_l WHERE id IN (SELECT id FROM rc_dup)", base)
     _collect_fee_brackets(p)
     with connection.cursor() as cursor:
@@ -168,7 +201,8 @@ def collect_candidates(p: DayParams) -> None:
 def _collect_fee_brackets(p: DayParams) -> None:
     """One row per fee model and amount bracket: [lower, upper) with its rate and fixed amount. Below
     the first tier the model's own rate applies."""
-    _execute(f"""
+    _execute(
+        f"""
         CREATE TEMP TABLE rc_fee ON COMMIT DROP AS
         WITH tiers AS (
             SELECT fee_model_id, lower_bound, rate, fixed_amount,
@@ -184,7 +218,9 @@ def _collect_fee_brackets(p: DayParams) -> None:
         SELECT m.id, m.business_type, m.valid_from, m.valid_to, m.min_fee, m.max_fee, m.rounding,
                t.lower_bound, t.upper_bound, t.rate, t.fixed_amount
         FROM {T_FEE} m JOIN tiers t ON t.fee_model_id = m.id
-    """, _base(p))
+    """,
+        _base(p),
+    )
 
 
 def _rounded(expr: str) -> str:
@@ -242,11 +278,15 @@ def classify(p: DayParams) -> None:
     expected = expected_fee_sql("p.amount")
     expected_signed = f"(CASE WHEN p.business_type = 'REFUND' THEN -{expected} ELSE {expected} END)"
     _execute(f"CREATE TEMP TABLE rc_out ({OUT_COLUMNS}) ON COMMIT DROP", {})
-    _execute("""
+    _execute(
+        """
         CREATE TEMP TABLE rc_counts (outcome text, items bigint, amount numeric, overage numeric, shortage numeric)
         ON COMMIT DROP
-    """, {})
-    _execute(f"""
+    """,
+        {},
+    )
+    _execute(
+        f"""
         WITH p AS ({_our_candidates(p)}),
         pairs AS (
             SELECT p.id AS txn_id, l.id AS line_id, COALESCE(p.k, l.k) AS k,
@@ -282,19 +322,25 @@ def classify(p: DayParams) -> None:
         )
         -- Plain matches, nearly all pairs, are not kept: they are counted below by difference.
         INSERT INTO rc_out SELECT *, NULL FROM j WHERE outcome <> 'MATCHED'
-    """, _base(p))
-    _execute("""
+    """,
+        _base(p),
+    )
+    _execute(
+        """
         INSERT INTO rc_counts
         SELECT 'MATCHED', sides.items - kept.items, sides.amount - kept.amount, 0, 0
         FROM (SELECT count(*) AS items, COALESCE(sum(amount), 0) AS amount FROM rc_l) sides,
              (SELECT count(*) AS items, COALESCE(sum(l_amount), 0) AS amount FROM rc_out WHERE line_id IS NOT NULL) kept
-    """, {})
+    """,
+        {},
+    )
     _execute("ANALYZE rc_out", {})
 
 
 def _batches_of_the_day(p: DayParams) -> list[str]:
     """Batch numbers to look at today: ours of the date, the channel's lines of the date, carried ones."""
-    rows = _fetchall(f"""
+    rows = _fetchall(
+        f"""
         SELECT batch_no FROM {T_TXN}
         WHERE channel_id = %(channel)s AND business_date = %(day)s AND batch_no <> ''
         UNION
@@ -302,7 +348,9 @@ def _batches_of_the_day(p: DayParams) -> list[str]:
         UNION
         SELECT batch_no FROM {T_DISC}
         WHERE channel_id = %(channel)s AND state = 'CARRIED_OVER' AND batch_no <> '' AND business_date < %(day)s
-    """, _base(p))
+    """,
+        _base(p),
+    )
     return sorted(row[0] for row in rows)
 
 
@@ -311,15 +359,19 @@ def classify_batches(p: DayParams) -> None:
     (the batch debit, and returns of failed items, possibly on a later day) grouped by batch_ref."""
     batches = _batches_of_the_day(p)
     # Items of a batch count one by one in the run's outcomes, like any transaction.
-    _execute(f"""
+    _execute(
+        f"""
         CREATE TEMP TABLE rc_batch_sizes ON COMMIT DROP AS
         SELECT t.batch_no, count(*) AS items FROM {T_TXN} t
         WHERE t.channel_id = %(channel)s AND t.batch_no = ANY(%(batches)s)
         GROUP BY t.batch_no
-    """, {**_base(p), "batches": batches})
+    """,
+        {**_base(p), "batches": batches},
+    )
     if not batches:  # most days: nothing to do
         return
-    _execute(f"""
+    _execute(
+        f"""
         INSERT INTO rc_out (txn_id, line_id, k, p_amount, l_amount, p_status, l_status, l_fee, business_type,
                             item_date, currency, p_carried, l_carried, expected_fee, money_effect, outcome)
         WITH ours AS (
@@ -356,13 +408,16 @@ def classify_batches(p: DayParams) -> None:
                END
         FROM ours o FULL JOIN bank b ON b.batch_no = o.batch_no
         LEFT JOIN carried c ON c.batch_no = COALESCE(o.batch_no, b.batch_no)
-    """, {**_base(p), "batches": batches})
+    """,
+        {**_base(p), "batches": batches},
+    )
 
 
 def flag_double_payments(p: DayParams) -> None:
     """A payout we recorded as failed that the channel paid, with a later successful retry to the same
     payee and amount: money went out twice. Only the few failed-but-paid payouts are looked at."""
-    _execute(f"""
+    _execute(
+        f"""
         UPDATE rc_out o SET outcome = 'DOUBLE_PAYMENT_RISK', related_txn_id = r.id
         FROM {T_TXN} f, LATERAL (
             SELECT t.id FROM {T_TXN} t
@@ -375,7 +430,9 @@ def flag_double_payments(p: DayParams) -> None:
         ) r
         WHERE o.outcome = 'STATUS_MISMATCH' AND o.p_status = 'FAILED' AND o.l_status = 'SUCCESS'
           AND o.business_type = 'PAYOUT' AND f.id = o.txn_id AND f.counterparty_account <> ''
-    """, _base(p))
+    """,
+        _base(p),
+    )
 
 
 def write_results(p: DayParams) -> None:
@@ -384,7 +441,8 @@ def write_results(p: DayParams) -> None:
     direction = "(CASE WHEN {e} > 0 THEN 'OVERAGE' WHEN {e} < 0 THEN 'SHORTAGE' ELSE '' END)"
     effect = "(CASE WHEN o.outcome = 'FEE_MISMATCH' THEN o.expected_fee - o.l_fee ELSE o.money_effect END)"
     # 1. Carried-over items matched today: resolved as cross-day matches, linked to their counterpart.
-    _execute(f"""
+    _execute(
+        f"""
         UPDATE {T_DISC} d SET state = 'RESOLVED', closed_as = 'CROSS_DAY_MATCH', matched_run_id = %(run)s,
                platform_txn_id = COALESCE(d.platform_txn_id, o.txn_id),
                statement_line_id = COALESCE(d.statement_line_id, o.line_id),
@@ -392,9 +450,12 @@ def write_results(p: DayParams) -> None:
                resolved_at = %(now)s, updated_at = %(now)s
         FROM rc_out o
         WHERE o.outcome = 'MATCHED_CROSS_DAY' AND d.id IN (o.p_carried, o.l_carried)
-    """, base)
+    """,
+        base,
+    )
     # 2. Carried-over items that found their counterpart but differ: reclassified, now open.
-    _execute(f"""
+    _execute(
+        f"""
         UPDATE {T_DISC} d SET type = o.outcome, state = 'OPEN', matched_run_id = %(run)s,
                platform_txn_id = COALESCE(d.platform_txn_id, o.txn_id),
                statement_line_id = COALESCE(d.statement_line_id, o.line_id),
@@ -405,18 +466,24 @@ def write_results(p: DayParams) -> None:
         FROM rc_out o
         WHERE o.outcome NOT IN ('MATCHED', 'MATCHED_CROSS_DAY', 'AGREED_FAILED', 'PLATFORM_ONLY', 'BANK_ONLY')
           AND NOT {BATCH_ROW} AND d.id = COALESCE(o.p_carried, o.l_carried)
-    """, base)
+    """,
+        base,
+    )
     # 2b. Both sides were carried over (e.g. our serial arrived late): the bank-only item merges into ours.
-    _execute(f"""
+    _execute(
+        f"""
         UPDATE {T_DISC} d SET state = 'RESOLVED', closed_as = 'CROSS_DAY_MATCH', matched_run_id = %(run)s,
                platform_txn_id = o.txn_id, resolved_at = %(now)s, updated_at = %(now)s
         FROM rc_out o
         WHERE o.outcome NOT IN ('MATCHED', 'MATCHED_CROSS_DAY', 'AGREED_FAILED', 'PLATFORM_ONLY', 'BANK_ONLY')
           AND o.p_carried IS NOT NULL AND d.id = o.l_carried
-    """, base)
+    """,
+        base,
+    )
     # 3. Carried-over items still not settled: a batch refreshes its totals (returns may have come in);
     #    at the end of the window the item opens for a clerk.
-    _execute(f"""
+    _execute(
+        f"""
         UPDATE {T_DISC} d SET
                state = CASE WHEN d.carry_until <= %(day)s THEN 'OPEN' ELSE d.state END,
                type = o.outcome, platform_amount = o.p_amount, bank_amount = o.l_amount,
@@ -425,11 +492,14 @@ def write_results(p: DayParams) -> None:
         FROM rc_out o
         WHERE d.id = COALESCE(o.p_carried, o.l_carried)
           AND (o.outcome IN ('PLATFORM_ONLY', 'BANK_ONLY') OR ({BATCH_ROW} AND o.outcome = 'AMOUNT_MISMATCH'))
-    """, base)
+    """,
+        base,
+    )
     # 4. New discrepancies of the day (duplicates included). Items that still have a discrepancy a
     #    person is working on are skipped by the unique constraints (ON CONFLICT DO NOTHING).
     carried_state = "CASE WHEN %(carry_until)s::date IS NULL THEN 'OPEN' ELSE 'CARRIED_OVER' END"
-    _execute(f"""
+    _execute(
+        f"""
         INSERT INTO {T_DISC} (run_id, channel_id, business_date, type, state, match_key, platform_txn_id,
                               statement_line_id, related_txn_id, batch_no, currency, platform_amount, bank_amount,
                               platform_status, bank_status, bank_fee, expected_fee, effect, direction, carry_until,
@@ -452,14 +522,17 @@ def write_results(p: DayParams) -> None:
         FROM rc_dup d, LATERAL (SELECT CASE WHEN d.status = 'SUCCESS'
                                        THEN {SIGN_SQL.format(col="d.line_type")} * d.amount ELSE 0 END AS effect) e
         ON CONFLICT DO NOTHING
-    """, base)
+    """,
+        base,
+    )
 
 
 def outcome_totals() -> dict:
     """Counts and amounts per outcome (a batch counts its items), and the day's overage and shortage:
     the sums of the positive and of the negative money effects of its discrepancies."""
     effect = "(CASE WHEN o.outcome = 'FEE_MISMATCH' THEN o.expected_fee - o.l_fee ELSE o.money_effect END)"
-    rows = _fetchall(f"""
+    rows = _fetchall(
+        f"""
         WITH r AS (
             SELECT o.outcome,
                    CASE WHEN o.business_type = 'BATCH_PAYOUT' AND o.txn_id IS NULL THEN GREATEST(COALESCE(b.items, 0), 1)
@@ -479,7 +552,9 @@ def outcome_totals() -> dict:
         -- Plain matches are not kept row by row: counted by difference in classify().
         SELECT outcome, items, amount, overage, shortage FROM rc_counts WHERE items > 0
         ORDER BY 1
-    """, {})
+    """,
+        {},
+    )
     outcomes, overage, shortage = {}, Decimal(0), Decimal(0)
     for outcome, items, amount, positive, negative in rows:
         outcomes[outcome] = {"count": int(items), "amount": str(amount)}

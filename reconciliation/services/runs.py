@@ -32,14 +32,24 @@ class RunAlreadyActive(Exception):
 
 
 def run_start(
-    *, channel: Channel, business_date: date, trigger: str, acting_user=None, now: datetime,
-    stage: str = RunStage.TRANSACTION, execute: bool = True,
+    *,
+    channel: Channel,
+    business_date: date,
+    trigger: str,
+    acting_user=None,
+    now: datetime,
+    stage: str = RunStage.TRANSACTION,
+    execute: bool = True,
 ) -> ReconciliationRun:
     """Request a run; a worker executes it once the request commits (``execute=False``: the caller runs it)."""
     try:
         with transaction.atomic():
             run = ReconciliationRun.objects.create(
-                channel=channel, business_date=business_date, stage=stage, trigger=trigger, started_by=acting_user,
+                channel=channel,
+                business_date=business_date,
+                stage=stage,
+                trigger=trigger,
+                started_by=acting_user,
                 created_at=now,
             )
     except IntegrityError:
@@ -49,8 +59,15 @@ def run_start(
             .first()
         )
         if active is None:  # it finished in between: try once more
-            return run_start(channel=channel, business_date=business_date, trigger=trigger, acting_user=acting_user,
-                             now=now, stage=stage, execute=execute)
+            return run_start(
+                channel=channel,
+                business_date=business_date,
+                trigger=trigger,
+                acting_user=acting_user,
+                now=now,
+                stage=stage,
+                execute=execute,
+            )
         raise RunAlreadyActive(active) from None
     if execute:
         from reconciliation.tasks import run_execute_task

@@ -33,8 +33,12 @@ def _name_prefix(source: StatementSource) -> str:
 
 def _daily_crontab(at: time) -> CrontabSchedule:
     fields = {
-        "minute": str(at.minute), "hour": str(at.hour), "day_of_month": "*", "month_of_year": "*",
-        "day_of_week": "*", "timezone": SCHEDULE_TIMEZONE,
+        "minute": str(at.minute),
+        "hour": str(at.hour),
+        "day_of_month": "*",
+        "month_of_year": "*",
+        "day_of_week": "*",
+        "timezone": SCHEDULE_TIMEZONE,
     }
     # No unique constraint on crontab rows (and the admin may have made twins): take the oldest.
     return CrontabSchedule.objects.filter(**fields).order_by("id").first() or CrontabSchedule.objects.create(**fields)
@@ -44,10 +48,7 @@ def source_schedule_sync(*, source: StatementSource) -> PeriodicTask:
     """Create or update the source's daily fetch task; calling it again changes nothing more."""
     with transaction.atomic():
         prefix = _name_prefix(source)
-        task = (
-            PeriodicTask.objects.select_for_update().filter(name__startswith=prefix).order_by("id").first()
-            or PeriodicTask()
-        )
+        task = PeriodicTask.objects.select_for_update().filter(name__startswith=prefix).order_by("id").first() or PeriodicTask()
         task.name = f"{prefix}{source.channel.code} {source.kind}"
         task.task = FETCH_TASK
         task.args = "[]"
@@ -84,10 +85,7 @@ def channel_schedule_sync(*, channel: Channel) -> PeriodicTask:
     at = (datetime.combine(date(2000, 1, 1), channel.statement_ready_time) + timedelta(minutes=RUN_DELAY_MINUTES)).time()
     with transaction.atomic():
         prefix = _channel_prefix(channel)
-        task = (
-            PeriodicTask.objects.select_for_update().filter(name__startswith=prefix).order_by("id").first()
-            or PeriodicTask()
-        )
+        task = PeriodicTask.objects.select_for_update().filter(name__startswith=prefix).order_by("id").first() or PeriodicTask()
         task.name = f"{prefix}{channel.code}"
         task.task = RECONCILE_TASK
         task.args = "[]"

@@ -25,14 +25,49 @@ FLUSH_ROWS = 20000
 PROGRESS_EVERY = 4096
 
 LINE_COLUMNS = (
-    "file_id", "channel_id", "statement_date", "line_no", "channel_txn_no", "txn_no", "line_type", "type_code", "status",
-    "amount", "fee", "currency", "occurred_at", "completed_at", "refund_no", "original_channel_txn_no",
-    "original_txn_no", "batch_ref", "raw",
+    "file_id",
+    "channel_id",
+    "statement_date",
+    "line_no",
+    "channel_txn_no",
+    "txn_no",
+    "line_type",
+    "type_code",
+    "status",
+    "amount",
+    "fee",
+    "currency",
+    "occurred_at",
+    "completed_at",
+    "refund_no",
+    "original_channel_txn_no",
+    "original_txn_no",
+    "batch_ref",
+    "raw",
 )
 MOVEMENT_COLUMNS = (
-    "file_id", "channel_id", "bank_account_id", "statement_date", "line_no", "account_ref", "booking_date", "booked_at",
-    "value_date", "direction", "amount", "balance_after", "currency", "counterparty_name", "counterparty_account",
-    "memo", "bank_ref", "batch_ref", "business_ref", "is_reversal", "items", "raw",
+    "file_id",
+    "channel_id",
+    "bank_account_id",
+    "statement_date",
+    "line_no",
+    "account_ref",
+    "booking_date",
+    "booked_at",
+    "value_date",
+    "direction",
+    "amount",
+    "balance_after",
+    "currency",
+    "counterparty_name",
+    "counterparty_account",
+    "memo",
+    "bank_ref",
+    "batch_ref",
+    "business_ref",
+    "is_reversal",
+    "items",
+    "raw",
 )
 _COPY_CONTEXT = re.compile(r"COPY \S+, line (\d+)(?:, column (\w+))?")
 
@@ -73,9 +108,27 @@ def line_encoder(file_id: int, channel_id: int, statement_date) -> Callable[[par
     ts = _Timestamps()
 
     def careful(r) -> str:
-        values = (file_id, channel_id, statement_date, r.source_line, r.channel_txn_no, r.txn_no, str(r.line_type),
-                  r.type_code, str(r.status), r.amount, r.fee, r.currency, r.occurred_at, r.completed_at, r.refund_no,
-                  r.original_channel_txn_no, r.original_txn_no, r.batch_ref, r.raw)
+        values = (
+            file_id,
+            channel_id,
+            statement_date,
+            r.source_line,
+            r.channel_txn_no,
+            r.txn_no,
+            str(r.line_type),
+            r.type_code,
+            str(r.status),
+            r.amount,
+            r.fee,
+            r.currency,
+            r.occurred_at,
+            r.completed_at,
+            r.refund_no,
+            r.original_channel_txn_no,
+            r.original_txn_no,
+            r.batch_ref,
+            r.raw,
+        )
         return "\t".join(map(_escape, values))
 
     def encode(r) -> str:
@@ -97,15 +150,45 @@ def movement_encoder(
     """Fund statements are small (thousands of lines): one careful encoding per row is fast enough."""
 
     def encode(r) -> str:
-        items = json.dumps([
-            {"amount": str(i.amount), "currency": i.currency, "reference": i.reference, "bank_ref": i.bank_ref,
-             "counterparty_name": i.counterparty_name, "counterparty_account": i.counterparty_account, "memo": i.memo}
-            for i in r.items
-        ], ensure_ascii=False)
-        values = (file_id, channel_id, accounts.get(r.account_ref, default_account), statement_date, r.source_line,
-                  r.account_ref, r.booking_date, r.booked_at, r.value_date, str(r.direction), r.amount, r.balance_after,
-                  r.currency, r.counterparty_name, r.counterparty_account, r.memo, r.bank_ref, r.batch_ref,
-                  r.business_ref, r.is_reversal, items, r.raw)
+        items = json.dumps(
+            [
+                {
+                    "amount": str(i.amount),
+                    "currency": i.currency,
+                    "reference": i.reference,
+                    "bank_ref": i.bank_ref,
+                    "counterparty_name": i.counterparty_name,
+                    "counterparty_account": i.counterparty_account,
+                    "memo": i.memo,
+                }
+                for i in r.items
+            ],
+            ensure_ascii=False,
+        )
+        values = (
+            file_id,
+            channel_id,
+            accounts.get(r.account_ref, default_account),
+            statement_date,
+            r.source_line,
+            r.account_ref,
+            r.booking_date,
+            r.booked_at,
+            r.value_date,
+            str(r.direction),
+            r.amount,
+            r.balance_after,
+            r.currency,
+            r.counterparty_name,
+            r.counterparty_account,
+            r.memo,
+            r.bank_ref,
+            r.batch_ref,
+            r.business_ref,
+            r.is_reversal,
+            items,
+            r.raw,
+        )
         return "\t".join(map(_escape, values))
 
     return encode

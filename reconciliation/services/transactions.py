@@ -35,14 +35,39 @@ from reconciliation.models import (
 
 CHUNK = 5000
 JOURNAL_COLUMNS = (
-    "txn_no", "channel", "channel_txn_no", "business_type", "amount", "currency", "fee", "status", "created_at",
-    "completed_at", "business_date", "merchant_no", "account_no", "batch_no", "original_txn_no",
+    "txn_no",
+    "channel",
+    "channel_txn_no",
+    "business_type",
+    "amount",
+    "currency",
+    "fee",
+    "status",
+    "created_at",
+    "completed_at",
+    "business_date",
+    "merchant_no",
+    "account_no",
+    "batch_no",
+    "original_txn_no",
 )
 REQUIRED_COLUMNS = ("txn_no", "channel", "business_type", "amount", "currency", "status", "created_at", "business_date")
 OPTIONAL_EXTRA = ("counterparty_account", "counterparty_name")
 # Facts fixed at creation: a different value later is a conflict.
-IMMUTABLE = ("channel_id", "business_type", "amount", "currency", "created_at", "business_date", "merchant_id",
-             "account_id", "batch_no", "original_id", "counterparty_account", "counterparty_name")
+IMMUTABLE = (
+    "channel_id",
+    "business_type",
+    "amount",
+    "currency",
+    "created_at",
+    "business_date",
+    "merchant_id",
+    "account_id",
+    "batch_no",
+    "original_id",
+    "counterparty_account",
+    "counterparty_name",
+)
 # Facts that may arrive later: filled once, never changed.
 FILL_ONCE = ("channel_txn_no", "fee", "completed_at")
 
@@ -201,12 +226,24 @@ def transaction_input_read(mapping: Mapping, *, ref: str) -> tuple[TransactionIn
     if raw_errors:
         return None, [replace(e, txn_no=txn_no) for e in raw_errors]
     return TransactionInput(
-        ref=ref, txn_no=txn_no, channel_code=_text(mapping, "channel"), business_type=business_type, amount=amount,
-        currency=currency, status=status, created_at=created_at, business_date=business_date,
-        channel_txn_no=_text(mapping, "channel_txn_no"), fee=fee, completed_at=completed_at,
-        merchant_no=_text(mapping, "merchant_no"), account_no=_text(mapping, "account_no"),
-        batch_no=_text(mapping, "batch_no"), original_txn_no=original_txn_no,
-        counterparty_account=_text(mapping, "counterparty_account"), counterparty_name=_text(mapping, "counterparty_name"),
+        ref=ref,
+        txn_no=txn_no,
+        channel_code=_text(mapping, "channel"),
+        business_type=business_type,
+        amount=amount,
+        currency=currency,
+        status=status,
+        created_at=created_at,
+        business_date=business_date,
+        channel_txn_no=_text(mapping, "channel_txn_no"),
+        fee=fee,
+        completed_at=completed_at,
+        merchant_no=_text(mapping, "merchant_no"),
+        account_no=_text(mapping, "account_no"),
+        batch_no=_text(mapping, "batch_no"),
+        original_txn_no=original_txn_no,
+        counterparty_account=_text(mapping, "counterparty_account"),
+        counterparty_name=_text(mapping, "counterparty_name"),
     ), []
 
 
@@ -297,8 +334,7 @@ def _plan(inputs: Sequence[TransactionInput], *, now: datetime, source: str, sou
     merchants = _by_key(Merchant, "merchant_no", (i.merchant_no for i in inputs))
     accounts = _by_key(Account, "account_no", (i.account_no for i in inputs))
     existing = {
-        t.txn_no: t
-        for t in PlatformTransaction.objects.select_for_update().filter(txn_no__in=[i.txn_no for i in inputs])
+        t.txn_no: t for t in PlatformTransaction.objects.select_for_update().filter(txn_no__in=[i.txn_no for i in inputs])
     }
     originals = _by_key(PlatformTransaction, "txn_no", (i.original_txn_no for i in inputs))
     in_batch: dict[str, PlatformTransaction] = {}
@@ -337,12 +373,25 @@ def _plan(inputs: Sequence[TransactionInput], *, now: datetime, source: str, sou
             plan.errors.extend(item_errors)
             continue
         incoming = PlatformTransaction(
-            txn_no=item.txn_no, channel=channel, channel_txn_no=item.channel_txn_no, business_type=item.business_type,
-            original=original, batch_no=item.batch_no, amount=item.amount, currency=item.currency, fee=item.fee,
-            status=item.status, created_at=item.created_at, completed_at=item.completed_at,
-            business_date=item.business_date, merchant=merchant, account=account,
-            counterparty_account=item.counterparty_account, counterparty_name=item.counterparty_name,
-            received_at=now, updated_at=now,
+            txn_no=item.txn_no,
+            channel=channel,
+            channel_txn_no=item.channel_txn_no,
+            business_type=item.business_type,
+            original=original,
+            batch_no=item.batch_no,
+            amount=item.amount,
+            currency=item.currency,
+            fee=item.fee,
+            status=item.status,
+            created_at=item.created_at,
+            completed_at=item.completed_at,
+            business_date=item.business_date,
+            merchant=merchant,
+            account=account,
+            counterparty_account=item.counterparty_account,
+            counterparty_name=item.counterparty_name,
+            received_at=now,
+            updated_at=now,
         )
         current = existing.get(item.txn_no)
         if current is None:
@@ -352,11 +401,19 @@ def _plan(inputs: Sequence[TransactionInput], *, now: datetime, source: str, sou
         updates, conflicts = _changes(current, incoming)
         for name, reason in conflicts:
             refuse(name.removesuffix("_id"), reason)
-            plan.conflicts.append(TransactionConflict(
-                txn_no=item.txn_no, field=name.removesuffix("_id"), current_value=_conflict_value(current, name),
-                incoming_value=_conflict_value(incoming, name), reason=reason, source=source,
-                source_ref=f"{source_ref} {item.ref}".strip(), received_at=now, received_by=acting_user,
-            ))
+            plan.conflicts.append(
+                TransactionConflict(
+                    txn_no=item.txn_no,
+                    field=name.removesuffix("_id"),
+                    current_value=_conflict_value(current, name),
+                    incoming_value=_conflict_value(incoming, name),
+                    reason=reason,
+                    source=source,
+                    source_ref=f"{source_ref} {item.ref}".strip(),
+                    received_at=now,
+                    received_by=acting_user,
+                )
+            )
         if conflicts:
             plan.errors.extend(item_errors)
             continue
@@ -408,6 +465,8 @@ def transactions_upsert(
             TransactionConflict.objects.bulk_create(plan.conflicts)
         raise
     return UpsertResult(
-        created=len(plan.create), updated=len(plan.update), unchanged=plan.unchanged,
+        created=len(plan.create),
+        updated=len(plan.update),
+        unchanged=plan.unchanged,
         txn_nos=[i.txn_no for i in inputs],
     )

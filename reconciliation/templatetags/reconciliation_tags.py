@@ -62,7 +62,7 @@ def effect_chart(points, currency: str = "CNY"):
                 continue
             size = float(abs(value) / scale) * half
             y = middle - size if value > 0 else middle
-            title = f'{label} {_("overage") if value > 0 else _("shortage")} {format_money(value, currency)}'
+            title = f"{label} {_('overage') if value > 0 else _('shortage')} {format_money(value, currency)}"
             parts.append(
                 f'<rect x="{x + (band - bar) / 2:.1f}" y="{y:.1f}" width="{bar:.1f}" height="{max(size, 1):.1f}" '
                 f'class="{klass}"><title>{escape(title)}</title></rect>'

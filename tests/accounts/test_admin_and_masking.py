@@ -63,8 +63,16 @@ def test_export_masks_for_staff_without_the_permission(client, clerk, admin_staf
 
     def export_as(user):
         client.force_login(user)
-        response = client.post(url, {"format": "0", "resource": "0", "customerresource_id_number": "on",
-                                     "customerresource_customer_no": "on", "customerresource_name": "on"})
+        response = client.post(
+            url,
+            {
+                "format": "0",
+                "resource": "0",
+                "customerresource_id_number": "on",
+                "customerresource_customer_no": "on",
+                "customerresource_name": "on",
+            },
+        )
         assert response.status_code == 200
         return list(csv.DictReader(io.StringIO(response.content.decode("utf-8-sig"))))
 
@@ -93,7 +101,7 @@ def test_customer_import_shows_per_row_field_errors_and_saves_nothing(client, ad
     response = _import_csv(client, "admin:accounts_customer_import", text)
     html = response.content.decode()
     assert response.status_code == 200
-    assert "check digit" in html                     # row 2, id_number
+    assert "check digit" in html  # row 2, id_number
     assert "Required for an enterprise customer" in html  # row 3, credit_code / legal_representative
     assert Customer.objects.count() == 0
 
@@ -118,8 +126,10 @@ def test_customer_import_preview_then_confirm_saves(client, admin_staff):
 def test_merchant_and_account_import_refers_to_customers_by_number(client, admin_staff, make_customer):
     customer = make_customer()
     client.force_login(admin_staff)
-    accounts = (f"account_no,customer_no,kind,currency,status\nS1,{customer.customer_no},SETTLEMENT,CNY,ACTIVE\n"
-                "S2,NOPE,WALLET,CNY,ACTIVE\n")
+    accounts = (
+        f"account_no,customer_no,kind,currency,status\nS1,{customer.customer_no},SETTLEMENT,CNY,ACTIVE\n"
+        "S2,NOPE,WALLET,CNY,ACTIVE\n"
+    )
     response = _import_csv(client, "admin:accounts_account_import", accounts)
     assert "No customer with customer_no &#x27;NOPE&#x27;" in response.content.decode()
     assert Account.objects.count() == 0
@@ -136,13 +146,23 @@ def test_merchant_and_account_import_refers_to_customers_by_number(client, admin
 @pytest.mark.django_db
 def test_bad_input_in_the_admin_form_gives_field_errors_and_saves_nothing(client, admin_staff):
     client.force_login(admin_staff)
-    response = client.post(reverse("admin:accounts_customer_add"), {
-        "customer_no": "C9", "kind": "INDIVIDUAL", "name": "某人", "id_type": "RESIDENT_ID",
-        "id_number": "110105198503122810", "verification_status": "UNVERIFIED",
-        "users-TOTAL_FORMS": "0", "users-INITIAL_FORMS": "0",
-        "merchants-TOTAL_FORMS": "0", "merchants-INITIAL_FORMS": "0",
-        "accounts-TOTAL_FORMS": "0", "accounts-INITIAL_FORMS": "0",
-    })
+    response = client.post(
+        reverse("admin:accounts_customer_add"),
+        {
+            "customer_no": "C9",
+            "kind": "INDIVIDUAL",
+            "name": "某人",
+            "id_type": "RESIDENT_ID",
+            "id_number": "110105198503122810",
+            "verification_status": "UNVERIFIED",
+            "users-TOTAL_FORMS": "0",
+            "users-INITIAL_FORMS": "0",
+            "merchants-TOTAL_FORMS": "0",
+            "merchants-INITIAL_FORMS": "0",
+            "accounts-TOTAL_FORMS": "0",
+            "accounts-INITIAL_FORMS": "0",
+        },
+    )
     assert response.status_code == 200
     assert "check digit" in response.context["adminform"].form.errors["id_number"][0]
     assert not Customer.objects.exists()

@@ -45,8 +45,14 @@ def test_unified_social_credit_code_checksum():
 
 @pytest.mark.django_db
 def test_individual_validation_names_each_field():
-    customer = Customer(customer_no="X1", kind=Customer.Kind.INDIVIDUAL, name="王五",
-                        id_type=Customer.IdType.RESIDENT_ID, id_number="110105194912310021", credit_code="91350100M000100Y43")
+    customer = Customer(
+        customer_no="X1",
+        kind=Customer.Kind.INDIVIDUAL,
+        name="王五",
+        id_type=Customer.IdType.RESIDENT_ID,
+        id_number="110105194912310021",
+        credit_code="91350100M000100Y43",
+    )
     with pytest.raises(ValidationError) as excinfo:
         customer.full_clean()
     errors = excinfo.value.message_dict
@@ -74,8 +80,9 @@ def test_database_refuses_an_enterprise_without_credit_code():
 def test_database_refuses_the_same_identity_twice(make_customer):
     first = make_customer(Customer.Kind.INDIVIDUAL)
     with pytest.raises(IntegrityError), transaction.atomic():
-        Customer.objects.create(customer_no="X4", kind=first.kind, name="另一人", id_type=first.id_type,
-                                id_number=first.id_number)
+        Customer.objects.create(
+            customer_no="X4", kind=first.kind, name="另一人", id_type=first.id_type, id_number=first.id_number
+        )
 
 
 @pytest.mark.django_db

@@ -75,8 +75,10 @@ def test_clerk_reads_configuration_but_cannot_change_it(client, clerk, channel):
 def test_auditor_reads_the_audit_trail(client, auditor, admin_staff, channel):
     # A change by the admin through the admin site is recorded with who made it.
     client.force_login(admin_staff)
-    client.post(reverse("admin:reconciliation_bank_change", args=[channel.bank.pk]),
-                {"code": channel.bank.code, "name": "改名银行", "is_active": "on"})
+    client.post(
+        reverse("admin:reconciliation_bank_change", args=[channel.bank.pk]),
+        {"code": channel.bank.code, "name": "改名银行", "is_active": "on"},
+    )
     client.force_login(auditor)
     response = client.get(reverse("admin:backoffice_auditevent_changelist"))
     assert response.status_code == 200

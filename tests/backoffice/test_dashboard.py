@@ -27,15 +27,28 @@ DASHBOARD_MAX_QUERIES = 15
 
 def statement_file(channel, day, kind="BUSINESS", status="PARSED"):
     return StatementFile.objects.create(
-        channel=channel, kind=kind, statement_date=day, format_code="WECHAT_TRADE" if kind == "BUSINESS" else "CAMT053",
-        sha256=f"{next(_serial):064d}", raw_file="test", size=1, source="COMMAND", status=status, received_at=timezone.now(),
+        channel=channel,
+        kind=kind,
+        statement_date=day,
+        format_code="WECHAT_TRADE" if kind == "BUSINESS" else "CAMT053",
+        sha256=f"{next(_serial):064d}",
+        raw_file="test",
+        size=1,
+        source="COMMAND",
+        status=status,
+        received_at=timezone.now(),
     )
 
 
 def run(channel, day, status="SUCCEEDED", **counts):
     now = timezone.now()
     return ReconciliationRun.objects.create(
-        channel=channel, business_date=day, status=status, trigger="COMMAND", created_at=now, finished_at=now,
+        channel=channel,
+        business_date=day,
+        status=status,
+        trigger="COMMAND",
+        created_at=now,
+        finished_at=now,
         counts={"outcomes": {}, **counts},
     )
 
@@ -49,17 +62,33 @@ def discrepancy(channel, day, effect="10.00", *, type="BANK_ONLY", state="OPEN",
     if state == "RESOLVED":
         extra.update(resolved_at=now, closed_as="WRITTEN_OFF")
     return Discrepancy.objects.create(
-        run=source_run or run(channel, day), channel=channel, business_date=day, type=type, state=state,
-        batch_no=f"B{next(_serial)}", currency=currency, effect=effect,
-        direction="OVERAGE" if effect > 0 else "SHORTAGE" if effect < 0 else "", created_at=now, updated_at=now,
-        **extra, **fields,
+        run=source_run or run(channel, day),
+        channel=channel,
+        business_date=day,
+        type=type,
+        state=state,
+        batch_no=f"B{next(_serial)}",
+        currency=currency,
+        effect=effect,
+        direction="OVERAGE" if effect > 0 else "SHORTAGE" if effect < 0 else "",
+        created_at=now,
+        updated_at=now,
+        **extra,
+        **fields,
     )
 
 
 def proposal(item, by, status="PROPOSED"):
     return Resolution.objects.create(
-        discrepancy=item, action="WRITE_OFF", status=status, reason="rounding difference", amount=abs(item.effect),
-        currency=item.currency, needs_second_approval=status == "FIRST_APPROVED", proposed_by=by, proposed_at=timezone.now(),
+        discrepancy=item,
+        action="WRITE_OFF",
+        status=status,
+        reason="rounding difference",
+        amount=abs(item.effect),
+        currency=item.currency,
+        needs_second_approval=status == "FIRST_APPROVED",
+        proposed_by=by,
+        proposed_at=timezone.now(),
     )
 
 
@@ -97,12 +126,14 @@ def test_each_active_channel_shows_its_files_latest_run_and_open_items(client, c
     assert [f.check for f in found["ALI"].files] == [FileCheck.MISSING, FileCheck.MISSING]
     assert found["WX"].run == latest and found["ALI"].run is None
     assert [(t.type, t.currency, t.count, t.overage, t.shortage) for t in found["WX"].by_type] == [
-        ("BANK_ONLY", "CNY", 2, Decimal("15.50"), 0), ("PLATFORM_ONLY", "CNY", 1, 0, Decimal("-7.25")),
+        ("BANK_ONLY", "CNY", 2, Decimal("15.50"), 0),
+        ("PLATFORM_ONLY", "CNY", 1, 0, Decimal("-7.25")),
         ("AMOUNT_MISMATCH", "USD", 1, 0, Decimal("-1.00")),
     ]
     # Per currency, never added across currencies; the resolved item is not open.
     assert [(t.currency, t.count, t.overage, t.shortage) for t in found["WX"].totals] == [
-        ("CNY", 3, Decimal("15.50"), Decimal("-7.25")), ("USD", 1, 0, Decimal("-1.00")),
+        ("CNY", 3, Decimal("15.50"), Decimal("-7.25")),
+        ("USD", 1, 0, Decimal("-1.00")),
     ]
     assert f'href="/runs/{latest.pk}/"' in html and f'href="/runs/{earlier.pk}/"' not in html
     assert f"/statements/?channel={wx.pk}&amp;date_from={day:%Y-%m-%d}&amp;date_to={day:%Y-%m-%d}" in html
@@ -141,8 +172,10 @@ def test_ageing_buckets_count_and_add_up_open_items_by_age(make_channel):
     buckets = facts()["WX"].ageing
 
     assert [(b.label, b.count, b.amounts) for b in buckets] == [
-        ("0–1", 2, {"CNY": Decimal("3.00")}), ("2–3", 1, {"CNY": Decimal("4.00")}),
-        ("4–7", 1, {"CNY": Decimal("8.00")}), (">7", 1, {"CNY": Decimal("16.00")}),
+        ("0–1", 2, {"CNY": Decimal("3.00")}),
+        ("2–3", 1, {"CNY": Decimal("4.00")}),
+        ("4–7", 1, {"CNY": Decimal("8.00")}),
+        (">7", 1, {"CNY": Decimal("16.00")}),
     ]
     # The bars scale to the fullest bucket.
     assert [bar.height for bar in ageing_bars(buckets)] == [46, 23, 23, 23]
@@ -162,9 +195,7 @@ def test_the_page_draws_the_ageing_chart_with_its_numbers_as_text(client, clerk,
 
 
 @pytest.mark.django_db
-def test_waiting_for_my_approval_leaves_out_my_own_proposals_and_my_first_approvals(
-    client, clerk, checker, admin_staff, channel
-):
+def test_waiting_for_my_approval_leaves_out_my_own_proposals_and_my_first_approvals(client, clerk, checker, admin_staff, channel):
     items = [discrepancy(channel, STATEMENT_DATE, f"{n}.00") for n in range(1, 6)]
     own = proposal(items[0], by=checker)
     by_clerk = proposal(items[1], by=clerk)
@@ -209,8 +240,14 @@ def _populate(make_channel, clerk, checker, codes):
         statement_file(channel, day, kind="FUND", status="FAILED")
         source = run(channel, day, overage="10.00", shortage="-3.00")
         for age, kind in enumerate(("BANK_ONLY", "PLATFORM_ONLY", "AMOUNT_MISMATCH") * 6):
-            item = discrepancy(channel, day - timedelta(days=age), "-3.00" if age % 2 else "10.00", type=kind,
-                               source_run=source, assigned_to=checker)
+            item = discrepancy(
+                channel,
+                day - timedelta(days=age),
+                "-3.00" if age % 2 else "10.00",
+                type=kind,
+                source_run=source,
+                assigned_to=checker,
+            )
             if age % 3 == 0:
                 proposal(item, by=clerk)
 

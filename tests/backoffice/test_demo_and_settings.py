@@ -70,11 +70,13 @@ def test_seed_demo_leaves_work_in_every_workflow_screen():
     ResolutionStatus = Resolution.Status
     """The clerk's queue, the checker's approvals and a finished history all have something to show."""
     call_command("seed_demo")
-    assert sorted(Resolution.objects.values_list("action", "status")) == sorted([
-        (Action.ACCEPT_BANK, ResolutionStatus.EXECUTED),
-        (Action.SUPPLEMENT, ResolutionStatus.PROPOSED),
-        (Action.RECOVERY, ResolutionStatus.PROPOSED),
-    ])
+    assert sorted(Resolution.objects.values_list("action", "status")) == sorted(
+        [
+            (Action.ACCEPT_BANK, ResolutionStatus.EXECUTED),
+            (Action.SUPPLEMENT, ResolutionStatus.PROPOSED),
+            (Action.RECOVERY, ResolutionStatus.PROPOSED),
+        ]
+    )
     executed = Resolution.objects.get(status=ResolutionStatus.EXECUTED)
     assert executed.discrepancy.state == DiscrepancyState.RESOLVED
     assert executed.proposed_by.username == DEMO_STAFF[CLERK][0]
@@ -82,24 +84,25 @@ def test_seed_demo_leaves_work_in_every_workflow_screen():
 
 
 def test_formula_cells_are_neutralised_numbers_stay_numbers():
-    row = ["=HYPERLINK(\"x\")", "+1", "-2", "@SUM(A1)", "\tx", "\rx", "plain", Decimal("-12.30"), 5]
-    assert neutralise_row(row) == ["'=HYPERLINK(\"x\")", "'+1", "'-2", "'@SUM(A1)", "'\tx", "'\rx", "plain",
-                                   Decimal("-12.30"), 5]
+    row = ['=HYPERLINK("x")', "+1", "-2", "@SUM(A1)", "\tx", "\rx", "plain", Decimal("-12.30"), 5]
+    assert neutralise_row(row) == ['\'=HYPERLINK("x")', "'+1", "'-2", "'@SUM(A1)", "'\tx", "'\rx", "plain", Decimal("-12.30"), 5]
 
 
 def test_secret_key_is_required_when_debug_is_off():
     env = {k: v for k, v in os.environ.items() if k not in ("SECRET_KEY", "BACKOFFICE_ALLOW_INSECURE_KEY")}
     env.update(DEBUG="0", DJANGO_SETTINGS_MODULE="backoffice.settings")
-    result = subprocess.run([sys.executable, "-c", "import django; django.setup()"], cwd=REPO, env=env,
-                            capture_output=True, text=True, timeout=60)
+    result = subprocess.run(
+        [sys.executable, "-c", "import django; django.setup()"], cwd=REPO, env=env, capture_output=True, text=True, timeout=60
+    )
     assert result.returncode != 0
     assert "SECRET_KEY must be set when DEBUG is off" in result.stderr
 
 
 def test_database_url_must_be_postgresql():
     env = {**os.environ, "DATABASE_URL": "sqlite:///tmp/x.db", "DJANGO_SETTINGS_MODULE": "backoffice.settings"}
-    result = subprocess.run([sys.executable, "-c", "import django; django.setup()"], cwd=REPO, env=env,
-                            capture_output=True, text=True, timeout=60)
+    result = subprocess.run(
+        [sys.executable, "-c", "import django; django.setup()"], cwd=REPO, env=env, capture_output=True, text=True, timeout=60
+    )
     assert result.returncode != 0 and "must point at PostgreSQL" in result.stderr
 
 
@@ -133,10 +136,11 @@ def test_embedded_postgresql_starts_with_no_server_installed(tmp_path):
         with psycopg.connect(host=settings["HOST"], port=settings["PORT"], user="postgres", dbname=DATABASE_NAME) as conn:
             assert conn.execute("SELECT 1").fetchone()[0] == 1
         # Another process (the worker, the web server, a second test run) finds it running: not its to stop.
-        code = ("import sys; from pathlib import Path; from backoffice.embedded_db import *; d = Path(sys.argv[1]); "
-                "embedded_database_settings(d); print(started_by_this_process(d))")
-        other = subprocess.run([sys.executable, "-c", code, str(data_dir)], cwd=REPO, capture_output=True, text=True,
-                               timeout=60)
+        code = (
+            "import sys; from pathlib import Path; from backoffice.embedded_db import *; d = Path(sys.argv[1]); "
+            "embedded_database_settings(d); print(started_by_this_process(d))"
+        )
+        other = subprocess.run([sys.executable, "-c", code, str(data_dir)], cwd=REPO, capture_output=True, text=True, timeout=60)
         assert other.stdout.strip() == "False", other.stderr
     finally:
         embedded_server_stop(data_dir)

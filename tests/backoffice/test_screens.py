@@ -19,10 +19,15 @@ def screens():
     statement_file = StatementFile.objects.order_by("id").first()
     discrepancy = Discrepancy.objects.filter(type="STATUS_MISMATCH").order_by("id").first()
     return [
-        reverse("dashboard"), reverse("reconciliation:statement_list"), reverse("reconciliation:statement_upload"),
-        reverse("reconciliation:statement_detail", args=[statement_file.pk]), reverse("reconciliation:run_list"),
-        reverse("reconciliation:run_detail", args=[run.pk]), reverse("reconciliation:discrepancy_list"),
-        reverse("reconciliation:discrepancy_detail", args=[discrepancy.pk]), reverse("reconciliation:approvals"),
+        reverse("dashboard"),
+        reverse("reconciliation:statement_list"),
+        reverse("reconciliation:statement_upload"),
+        reverse("reconciliation:statement_detail", args=[statement_file.pk]),
+        reverse("reconciliation:run_list"),
+        reverse("reconciliation:run_detail", args=[run.pk]),
+        reverse("reconciliation:discrepancy_list"),
+        reverse("reconciliation:discrepancy_detail", args=[discrepancy.pk]),
+        reverse("reconciliation:approvals"),
     ]
 
 
@@ -38,8 +43,16 @@ def test_every_screen_renders(client, demo, make_staff, role, language):
             assert "清分对账后台" in response.content.decode(), url
 
 
-@pytest.mark.parametrize("name", ["reconciliation:statement_list", "reconciliation:run_list",
-                                  "reconciliation:discrepancy_list", "reconciliation:approvals", "dashboard"])
+@pytest.mark.parametrize(
+    "name",
+    [
+        "reconciliation:statement_list",
+        "reconciliation:run_list",
+        "reconciliation:discrepancy_list",
+        "reconciliation:approvals",
+        "dashboard",
+    ],
+)
 def test_list_screens_have_a_bounded_number_of_queries(client, demo, checker, django_assert_max_num_queries, name):
     client.force_login(checker)
     with django_assert_max_num_queries(20):

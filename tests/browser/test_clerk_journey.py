@@ -15,8 +15,16 @@ pytestmark = [pytest.mark.browser, pytest.mark.worker]
 def _ours(channel, row, status):
     at = local_dt(2026, 11, 24, 10, 0)
     PlatformTransaction.objects.create(
-        txn_no=row.txn_no, channel=channel, business_type="COLLECTION", amount=row.amount, currency="CNY", status=status,
-        created_at=at, business_date=at.date(), received_at=at, updated_at=at,
+        txn_no=row.txn_no,
+        channel=channel,
+        business_type="COLLECTION",
+        amount=row.amount,
+        currency="CNY",
+        status=status,
+        created_at=at,
+        business_date=at.date(),
+        received_at=at,
+        updated_at=at,
     )
 
 
@@ -30,8 +38,9 @@ def _wait(predicate, what: str, timeout: float = 60.0):
     raise AssertionError(f"timed out waiting for {what}")
 
 
-def test_clerk_proposes_a_supplement_a_checker_approves_it(login_page, live_server, celery_worker, clerk, checker, channel,
-                                                          tmp_path):
+def test_clerk_proposes_a_supplement_a_checker_approves_it(
+    login_page, live_server, celery_worker, clerk, checker, channel, tmp_path
+):
     rows = wechat_rows(5)
     _ours(channel, rows[0], "UNKNOWN")  # timed out on our side; the channel's file says success
     for row in rows[1:]:
@@ -46,8 +55,13 @@ def test_clerk_proposes_a_supplement_a_checker_approves_it(login_page, live_serv
     page.click("form.upload-form button[type=submit]")
     page.wait_for_selector("#upload-results progress")
     page.wait_for_selector("#upload-results .badge-parsed", timeout=60000)
-    _wait(lambda: not ReconciliationRun.objects.filter(status__in=("PENDING", "RUNNING")).exists()
-          and ReconciliationRun.objects.exists(), "the run the file started")
+    _wait(
+        lambda: (
+            not ReconciliationRun.objects.filter(status__in=("PENDING", "RUNNING")).exists()
+            and ReconciliationRun.objects.exists()
+        ),
+        "the run the file started",
+    )
 
     # The clerk reconciles the date again from the runs screen and watches it finish.
     page.goto(f"{live_server.url}/runs/")

@@ -13,8 +13,16 @@ def test_upload_shows_live_progress_and_starts_the_run(login_page, live_server, 
     for row in rows[:3]:  # three of ours; the channel lists 20,000: the rest are bank-only
         at = local_dt(2026, 11, 24, 10, 0)
         PlatformTransaction.objects.create(
-            txn_no=row.txn_no, channel=channel, business_type="COLLECTION", amount=row.amount, currency="CNY",
-            status="SUCCESS", created_at=at, business_date=at.date(), received_at=at, updated_at=at,
+            txn_no=row.txn_no,
+            channel=channel,
+            business_type="COLLECTION",
+            amount=row.amount,
+            currency="CNY",
+            status="SUCCESS",
+            created_at=at,
+            business_date=at.date(),
+            received_at=at,
+            updated_at=at,
         )
     bill = tmp_path / "wx_20261124.csv"
     bill.write_bytes(wechat_bill(rows))

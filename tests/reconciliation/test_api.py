@@ -24,8 +24,17 @@ def core(db):
 
 
 def item(**overrides):
-    return {"txn_no": "P1", "channel": "TESTCH", "business_type": "collection", "amount": "100.00", "currency": "CNY",
-            "status": "processing", "created_at": "2026-11-24T10:00:00+08:00", "business_date": "2026-11-24", **overrides}
+    return {
+        "txn_no": "P1",
+        "channel": "TESTCH",
+        "business_type": "collection",
+        "amount": "100.00",
+        "currency": "CNY",
+        "status": "processing",
+        "created_at": "2026-11-24T10:00:00+08:00",
+        "business_date": "2026-11-24",
+        **overrides,
+    }
 
 
 def post_bulk(client, *items):

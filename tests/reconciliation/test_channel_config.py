@@ -25,12 +25,21 @@ def test_overlapping_validity_is_refused_by_the_database(channel, make_fee_model
 def test_overlap_is_a_form_error_in_the_admin(client, admin_staff, channel, make_fee_model):
     make_fee_model(channel, valid_from=local_dt(2025, 1, 1))
     client.force_login(admin_staff)
-    response = client.post(reverse("admin:reconciliation_feemodel_add"), {
-        "channel": channel.pk, "business_type": "COLLECTION", "rate": "0.005", "fixed_amount": "0",
-        "rounding": "ROUND_HALF_UP", "charging_mode": "INTERNAL",
-        "valid_from_0": "2025-03-01", "valid_from_1": "00:00:00",
-        "tiers-TOTAL_FORMS": "0", "tiers-INITIAL_FORMS": "0",
-    })
+    response = client.post(
+        reverse("admin:reconciliation_feemodel_add"),
+        {
+            "channel": channel.pk,
+            "business_type": "COLLECTION",
+            "rate": "0.005",
+            "fixed_amount": "0",
+            "rounding": "ROUND_HALF_UP",
+            "charging_mode": "INTERNAL",
+            "valid_from_0": "2025-03-01",
+            "valid_from_1": "00:00:00",
+            "tiers-TOTAL_FORMS": "0",
+            "tiers-INITIAL_FORMS": "0",
+        },
+    )
     assert response.status_code == 200
     assert "valid during part of this period" in response.content.decode()
     assert FeeModel.objects.count() == 1
@@ -39,14 +48,30 @@ def test_overlap_is_a_form_error_in_the_admin(client, admin_staff, channel, make
 @pytest.mark.django_db
 def test_fee_model_with_tiers_inline_saved_by_an_admin(client, admin_staff, channel, general_account):
     client.force_login(admin_staff)
-    response = client.post(reverse("admin:reconciliation_feemodel_add"), {
-        "channel": channel.pk, "business_type": "PAYOUT", "rate": "0", "fixed_amount": "2.00", "min_fee": "",
-        "max_fee": "", "rounding": "ROUND_HALF_UP", "charging_mode": "EXTERNAL", "charged_account": general_account.pk,
-        "valid_from_0": "2025-01-01", "valid_from_1": "00:00:00",
-        "tiers-TOTAL_FORMS": "2", "tiers-INITIAL_FORMS": "0",
-        "tiers-0-lower_bound": "50000", "tiers-0-rate": "0", "tiers-0-fixed_amount": "5.00",
-        "tiers-1-lower_bound": "1000000", "tiers-1-rate": "0", "tiers-1-fixed_amount": "10.00",
-    })
+    response = client.post(
+        reverse("admin:reconciliation_feemodel_add"),
+        {
+            "channel": channel.pk,
+            "business_type": "PAYOUT",
+            "rate": "0",
+            "fixed_amount": "2.00",
+            "min_fee": "",
+            "max_fee": "",
+            "rounding": "ROUND_HALF_UP",
+            "charging_mode": "EXTERNAL",
+            "charged_account": general_account.pk,
+            "valid_from_0": "2025-01-01",
+            "valid_from_1": "00:00:00",
+            "tiers-TOTAL_FORMS": "2",
+            "tiers-INITIAL_FORMS": "0",
+            "tiers-0-lower_bound": "50000",
+            "tiers-0-rate": "0",
+            "tiers-0-fixed_amount": "5.00",
+            "tiers-1-lower_bound": "1000000",
+            "tiers-1-rate": "0",
+            "tiers-1-fixed_amount": "10.00",
+        },
+    )
     assert response.status_code == 302, response.context["adminform"].form.errors
     fee_model = FeeModel.objects.get()
     assert sorted(fee_model.tiers.values_list("fixed_amount", flat=True)) == [Decimal("5.00"), Decimal("10.00")]
@@ -60,12 +85,23 @@ def test_fee_model_with_tiers_inline_saved_by_an_admin(client, admin_staff, chan
 @pytest.mark.django_db
 def test_fee_model_form_errors_are_per_field(client, admin_staff, channel):
     client.force_login(admin_staff)
-    response = client.post(reverse("admin:reconciliation_feemodel_add"), {
-        "channel": channel.pk, "business_type": "PAYOUT", "rate": "-0.1", "fixed_amount": "0.001",
-        "min_fee": "5", "max_fee": "1", "rounding": "ROUND_HALF_UP", "charging_mode": "EXTERNAL",
-        "valid_from_0": "2025-01-01", "valid_from_1": "00:00:00",
-        "tiers-TOTAL_FORMS": "0", "tiers-INITIAL_FORMS": "0",
-    })
+    response = client.post(
+        reverse("admin:reconciliation_feemodel_add"),
+        {
+            "channel": channel.pk,
+            "business_type": "PAYOUT",
+            "rate": "-0.1",
+            "fixed_amount": "0.001",
+            "min_fee": "5",
+            "max_fee": "1",
+            "rounding": "ROUND_HALF_UP",
+            "charging_mode": "EXTERNAL",
+            "valid_from_0": "2025-01-01",
+            "valid_from_1": "00:00:00",
+            "tiers-TOTAL_FORMS": "0",
+            "tiers-INITIAL_FORMS": "0",
+        },
+    )
     errors = response.context["adminform"].form.errors
     assert {"rate", "fixed_amount", "max_fee", "charged_account"} <= set(errors)
     assert not FeeModel.objects.exists()
@@ -89,31 +125,44 @@ def _import(client, url_name, text):
 @pytest.mark.django_db
 def test_fee_models_import_with_tiers_and_export_round_trip(client, admin_staff, channel):
     client.force_login(admin_staff)
-    header = ("channel_code,business_type,name,rate,fixed_amount,min_fee,max_fee,rounding,charging_mode,"
-              "charged_account_id,valid_from,valid_to,tiers\n")
+    header = (
+        "channel_code,business_type,name,rate,fixed_amount,min_fee,max_fee,rounding,charging_mode,"
+        "charged_account_id,valid_from,valid_to,tiers\n"
+    )
     bad = header + f"{channel.code},COLLECTION,x,0.006,0,,,ROUND_HALF_UP,INTERNAL,,2025-01-01 00:00:00,,0:0.006\n"
     response = _import(client, "admin:reconciliation_feemodel_import", bad)
     assert "lower_bound:rate:fixed_amount" in response.content.decode()
     assert not FeeModel.objects.exists()
 
-    good = header + (f"{channel.code},COLLECTION,x,0.006,0,,,ROUND_HALF_UP,INTERNAL,,2025-01-01 00:00:00,,"
-                     "0:0.006:0|10000:0.004:0\n")
+    good = header + (
+        f"{channel.code},COLLECTION,x,0.006,0,,,ROUND_HALF_UP,INTERNAL,,2025-01-01 00:00:00,,0:0.006:0|10000:0.004:0\n"
+    )
     preview = _import(client, "admin:reconciliation_feemodel_import", good)
     client.post(reverse("admin:reconciliation_feemodel_process_import"), preview.context["confirm_form"].initial)
     fee_model = FeeModel.objects.get()
     assert list(FeeTier.objects.filter(fee_model=fee_model).order_by("lower_bound").values_list("rate", flat=True)) == [
-        Decimal("0.006"), Decimal("0.004")]
+        Decimal("0.006"),
+        Decimal("0.004"),
+    ]
 
-    export = client.post(reverse("admin:reconciliation_feemodel_export"), {"format": "0", "resource": "0", **{
-        f"feemodelresource_{name}": "on" for name in ("channel", "business_type", "rate", "tiers")}})
+    export = client.post(
+        reverse("admin:reconciliation_feemodel_export"),
+        {
+            "format": "0",
+            "resource": "0",
+            **{f"feemodelresource_{name}": "on" for name in ("channel", "business_type", "rate", "tiers")},
+        },
+    )
     assert "0:0.006:0|10000:0.004:0" in export.content.decode("utf-8-sig")
 
 
 @pytest.mark.django_db
 def test_channel_import_refuses_bad_times_and_unknown_bank(client, admin_staff, bank):
     client.force_login(admin_staff)
-    header = ("code,name,bank_code,kind,currency,settlement_cycle,settlement_times,cutoff_time,statement_ready_time,"
-              "calendar,carry_over_days,match_key,amount_tolerance,fee_tolerance,is_active\n")
+    header = (
+        "code,name,bank_code,kind,currency,settlement_cycle,settlement_times,cutoff_time,statement_ready_time,"
+        "calendar,carry_over_days,match_key,amount_tolerance,fee_tolerance,is_active\n"
+    )
     text = header + (
         f"NEWCH,新通道,{bank.code},WECHAT,CNY,T1,10:00;25:99,00:00,09:00,EVERY_DAY,2,TXN_NO,0,0,1\n"
         "OTHER,另一个,NOBANK,WECHAT,CNY,T1,10:00,00:00,09:00,EVERY_DAY,2,TXN_NO,0,0,1\n"

@@ -22,7 +22,12 @@ _serial = count(1)
 def run(channel, day=D, **counts):
     now = timezone.now()
     return ReconciliationRun.objects.create(
-        channel=channel, business_date=day, status="SUCCEEDED", trigger="COMMAND", created_at=now, finished_at=now,
+        channel=channel,
+        business_date=day,
+        status="SUCCEEDED",
+        trigger="COMMAND",
+        created_at=now,
+        finished_at=now,
         counts=counts,
     )
 
@@ -30,8 +35,17 @@ def run(channel, day=D, **counts):
 def txn(channel, txn_no, amount, **fields):
     at = local_dt(D.year, D.month, D.day, 12, 0)
     return PlatformTransaction.objects.create(
-        txn_no=txn_no, channel=channel, business_type="PAYOUT", amount=Decimal(amount), currency="CNY", status="SUCCESS",
-        created_at=at, business_date=D, received_at=at, updated_at=at, **fields,
+        txn_no=txn_no,
+        channel=channel,
+        business_type="PAYOUT",
+        amount=Decimal(amount),
+        currency="CNY",
+        status="SUCCESS",
+        created_at=at,
+        business_date=D,
+        received_at=at,
+        updated_at=at,
+        **fields,
     )
 
 
@@ -41,15 +55,29 @@ def discrepancy(channel, effect, *, day=D, type="PLATFORM_ONLY", state="OPEN", *
     if "platform_txn" not in fields:
         fields["batch_no"] = f"B{next(_serial)}"
     return Discrepancy.objects.create(
-        run=run(channel, day), channel=channel, business_date=day, type=type, state=state, currency="CNY", effect=effect,
-        direction="OVERAGE" if effect > 0 else "SHORTAGE" if effect < 0 else "", created_at=now, updated_at=now, **fields,
+        run=run(channel, day),
+        channel=channel,
+        business_date=day,
+        type=type,
+        state=state,
+        currency="CNY",
+        effect=effect,
+        direction="OVERAGE" if effect > 0 else "SHORTAGE" if effect < 0 else "",
+        created_at=now,
+        updated_at=now,
+        **fields,
     )
 
 
 def event(item, actor, reason="", at=None, **fields):
     return WorkflowEvent.objects.create(
-        discrepancy=item, kind="NOTE", actor=actor, at=at or local_dt(2026, 11, 25, 9, 30), source="10.0.0.7",
-        reason=reason, **fields,
+        discrepancy=item,
+        kind="NOTE",
+        actor=actor,
+        at=at or local_dt(2026, 11, 25, 9, 30),
+        source="10.0.0.7",
+        reason=reason,
+        **fields,
     )
 
 
@@ -155,10 +183,19 @@ def test_the_auditor_downloads_the_audit_trail_filtered_and_neutralised(client, 
     sheet = xlsx_rows(client.get("/audit/export.xlsx", {"discrepancy": item.pk, "date_from": "2026-11-25"}))
 
     assert rows[0] == ["Time", "Discrepancy", "Resolution", "Step", "Done by", "Source", "Reason or comment", "Before", "After"]
-    assert rows[1:] == [[
-        "2026-11-25 09:30:00", str(item.pk), "", "Note", checker.username, "10.0.0.7", "'" + FORMULA,
-        '{"state":"OPEN"}', '{"amount":"12.30","state":"PROPOSED"}',
-    ]]
+    assert rows[1:] == [
+        [
+            "2026-11-25 09:30:00",
+            str(item.pk),
+            "",
+            "Note",
+            checker.username,
+            "10.0.0.7",
+            "'" + FORMULA,
+            '{"state":"OPEN"}',
+            '{"amount":"12.30","state":"PROPOSED"}',
+        ]
+    ]
     assert [[cell.value for cell in row][:5] for row in sheet[1:]] == [
         [local_dt(2026, 11, 25, 9, 30).replace(tzinfo=None), item.pk, None, "Note", checker.username],
         [local_dt(2026, 11, 27, 8, 0).replace(tzinfo=None), item.pk, None, "Note", None],
@@ -168,9 +205,12 @@ def test_the_auditor_downloads_the_audit_trail_filtered_and_neutralised(client, 
 
 @pytest.mark.django_db
 def test_runs_report_has_counts_and_numeric_totals(client, clerk, channel, make_channel):
-    outcomes = {"MATCHED": {"count": 40, "amount": "400.00"}, "MATCHED_CROSS_DAY": {"count": 2, "amount": "20.00"},
-                "BANK_ONLY": {"count": 3, "amount": "30.00", "overage": "30.00", "shortage": "0"},
-                "PLATFORM_ONLY": {"count": 1, "amount": "5.50", "overage": "0", "shortage": "-5.50"}}
+    outcomes = {
+        "MATCHED": {"count": 40, "amount": "400.00"},
+        "MATCHED_CROSS_DAY": {"count": 2, "amount": "20.00"},
+        "BANK_ONLY": {"count": 3, "amount": "30.00", "overage": "30.00", "shortage": "0"},
+        "PLATFORM_ONLY": {"count": 1, "amount": "5.50", "overage": "0", "shortage": "-5.50"},
+    }
     done = run(channel, outcomes=outcomes, overage="30.00", shortage="-5.50")
     run(make_channel("OTHER"))
     client.force_login(clerk)
@@ -178,8 +218,18 @@ def test_runs_report_has_counts_and_numeric_totals(client, clerk, channel, make_
     rows = csv_rows(client.get("/runs/export.csv", {"channel": channel.pk}))
     sheet = xlsx_rows(client.get("/runs/export.xlsx", {"channel": channel.pk}))
 
-    assert rows[0][:10] == ["Run", "Channel", "Business date", "Status", "Trigger", "Staff user", "Matched",
-                            "Discrepancies", "Overage", "Shortage"]
+    assert rows[0][:10] == [
+        "Run",
+        "Channel",
+        "Business date",
+        "Status",
+        "Trigger",
+        "Staff user",
+        "Matched",
+        "Discrepancies",
+        "Overage",
+        "Shortage",
+    ]
     assert rows[1][:11] == [str(done.pk), "TESTCH", "2026-11-24", "Done", "Command line", "", "42", "4", "30.00", "-5.50", "CNY"]
     assert len(rows) == 2 and len(sheet) == 2
     shortage = sheet[1][9]
@@ -188,10 +238,17 @@ def test_runs_report_has_counts_and_numeric_totals(client, clerk, channel, make_
 
 
 @pytest.mark.django_db
-@pytest.mark.parametrize("url", [
-    "/discrepancies/export.csv", "/discrepancies/export.xlsx", "/audit/export.csv", "/audit/export.xlsx",
-    "/runs/export.csv", "/runs/export.xlsx",
-])
+@pytest.mark.parametrize(
+    "url",
+    [
+        "/discrepancies/export.csv",
+        "/discrepancies/export.xlsx",
+        "/audit/export.csv",
+        "/audit/export.xlsx",
+        "/runs/export.csv",
+        "/runs/export.xlsx",
+    ],
+)
 def test_a_user_without_the_view_permission_gets_403(client, django_user_model, url):
     user = django_user_model.objects.create_user(username="nobody", password="pw-for-tests-1", is_staff=True)
     client.force_login(user)

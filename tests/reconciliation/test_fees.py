@@ -31,8 +31,13 @@ def specs(draw, with_limits=True):
     if with_limits and draw(st.booleans()):
         max_fee = draw(fixeds) + (min_fee or 0)
     return FeeSpec(
-        currency="CNY", rate=draw(rates), fixed_amount=draw(fixeds), min_fee=min_fee, max_fee=max_fee,
-        rounding=draw(roundings), charging_mode=draw(modes),
+        currency="CNY",
+        rate=draw(rates),
+        fixed_amount=draw(fixeds),
+        min_fee=min_fee,
+        max_fee=max_fee,
+        rounding=draw(roundings),
+        charging_mode=draw(modes),
     )
 
 
@@ -81,8 +86,16 @@ def test_internal_nets_the_fee_external_bills_it(spec, amount):
 def test_tier_boundaries_are_exact(bounds, tier_rates, base_rate):
     bounds = sorted(bounds)
     tiers = tuple(TierSpec(b, r, Decimal(0)) for b, r in zip(bounds, tier_rates, strict=False))
-    spec = FeeSpec(currency="CNY", rate=base_rate, fixed_amount=Decimal(0), min_fee=None, max_fee=None,
-                   rounding=ROUND_HALF_UP, charging_mode=INTERNAL, tiers=tiers)
+    spec = FeeSpec(
+        currency="CNY",
+        rate=base_rate,
+        fixed_amount=Decimal(0),
+        min_fee=None,
+        max_fee=None,
+        rounding=ROUND_HALF_UP,
+        charging_mode=INTERNAL,
+        tiers=tiers,
+    )
     for index, tier in enumerate(tiers):
         # Exactly on the lower bound: this tier. One cent below: the previous tier (or the base rate).
         at = fee_compute(spec=spec, amount=tier.lower_bound)
@@ -94,8 +107,15 @@ def test_tier_boundaries_are_exact(bounds, tier_rates, base_rate):
 
 
 def test_worked_example_wechat_060_half_up():
-    spec = FeeSpec(currency="CNY", rate=Decimal("0.006"), fixed_amount=Decimal(0), min_fee=None, max_fee=None,
-                   rounding=ROUND_HALF_UP, charging_mode=INTERNAL)
+    spec = FeeSpec(
+        currency="CNY",
+        rate=Decimal("0.006"),
+        fixed_amount=Decimal(0),
+        min_fee=None,
+        max_fee=None,
+        rounding=ROUND_HALF_UP,
+        charging_mode=INTERNAL,
+    )
     # 6.00 * 0.6% = 0.036 -> 0.04 (the WeChat sample's fee); 0.75 * 0.6% = 0.0045 -> 0.00
     assert fee_compute(spec=spec, amount=Decimal("6.00")).fee == Decimal("0.04")
     assert fee_compute(spec=spec, amount=Decimal("0.75")).fee == Decimal("0.00")
@@ -110,8 +130,15 @@ def test_worked_example_wechat_060_half_up():
 
 
 def test_float_amount_is_refused():
-    spec = FeeSpec(currency="CNY", rate=Decimal("0.006"), fixed_amount=Decimal(0), min_fee=None, max_fee=None,
-                   rounding=ROUND_HALF_UP, charging_mode=INTERNAL)
+    spec = FeeSpec(
+        currency="CNY",
+        rate=Decimal("0.006"),
+        fixed_amount=Decimal(0),
+        min_fee=None,
+        max_fee=None,
+        rounding=ROUND_HALF_UP,
+        charging_mode=INTERNAL,
+    )
     with pytest.raises(TypeError):
         fee_compute(spec=spec, amount=6.0)
     with pytest.raises(ValueError):
@@ -124,12 +151,11 @@ def test_quote_uses_the_model_valid_at_the_time(channel, make_fee_model):
     new = make_fee_model(channel, rate=Decimal("0.0038"), valid_from=local_dt(2026, 1, 1))
     FeeTier.objects.create(fee_model=new, lower_bound=Decimal("10000"), rate=Decimal("0.002"))
 
-    before = fee_quote(channel=channel, business_type=BusinessType.COLLECTION, amount=Decimal("1000"),
-                       at=local_dt(2025, 12, 31, 23, 59, 59))
-    after = fee_quote(channel=channel, business_type=BusinessType.COLLECTION, amount=Decimal("1000"),
-                      at=local_dt(2026, 1, 1))
-    tiered = fee_quote(channel=channel, business_type=BusinessType.COLLECTION, amount=Decimal("10000"),
-                       at=local_dt(2026, 6, 1))
+    before = fee_quote(
+        channel=channel, business_type=BusinessType.COLLECTION, amount=Decimal("1000"), at=local_dt(2025, 12, 31, 23, 59, 59)
+    )
+    after = fee_quote(channel=channel, business_type=BusinessType.COLLECTION, amount=Decimal("1000"), at=local_dt(2026, 1, 1))
+    tiered = fee_quote(channel=channel, business_type=BusinessType.COLLECTION, amount=Decimal("10000"), at=local_dt(2026, 6, 1))
 
     assert (before.fee_model_id, before.fee) == (old.id, Decimal("6.00"))
     assert (after.fee_model_id, after.fee, after.net_amount) == (new.id, Decimal("3.80"), Decimal("996.20"))
@@ -142,9 +168,14 @@ def test_quote_uses_the_model_valid_at_the_time(channel, make_fee_model):
 
 @pytest.mark.django_db
 def test_external_quote_names_the_charged_account(channel, general_account, make_fee_model):
-    make_fee_model(channel, business_type=BusinessType.PAYOUT, rate=Decimal(0), fixed_amount=Decimal("2.00"),
-                   charging_mode=EXTERNAL, charged_account=general_account)
-    quote = fee_quote(channel=channel, business_type=BusinessType.PAYOUT, amount=Decimal("500.00"),
-                      at=local_dt(2026, 3, 1))
+    make_fee_model(
+        channel,
+        business_type=BusinessType.PAYOUT,
+        rate=Decimal(0),
+        fixed_amount=Decimal("2.00"),
+        charging_mode=EXTERNAL,
+        charged_account=general_account,
+    )
+    quote = fee_quote(channel=channel, business_type=BusinessType.PAYOUT, amount=Decimal("500.00"), at=local_dt(2026, 3, 1))
     assert (quote.fee, quote.net_amount, quote.separately_billed_fee) == (Decimal("2.00"), Decimal("500.00"), Decimal("2.00"))
     assert quote.charged_account_id == general_account.id

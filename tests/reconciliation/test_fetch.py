@@ -45,9 +45,12 @@ def bad_bill() -> bytes:
 def make_source(channel):
     def make(**overrides) -> StatementSource:
         fields = {
-            "channel": channel, "kind": StatementKind.BUSINESS,
-            "transport": StatementSource.Transport.DIRECTORY, "filename_pattern": "wx_{date}*.csv",
-            "fetch_time": time(6, 0), **overrides,
+            "channel": channel,
+            "kind": StatementKind.BUSINESS,
+            "transport": StatementSource.Transport.DIRECTORY,
+            "filename_pattern": "wx_{date}*.csv",
+            "fetch_time": time(6, 0),
+            **overrides,
         }
         return StatementSource.objects.create(**fields)
 
@@ -76,7 +79,8 @@ def test_directory_takes_matching_files_parses_them_and_moves_them(make_source, 
 
     files = StatementFile.objects.filter(id__in=result.new).order_by("original_name", "id")
     assert [(f.original_name, f.status, f.line_count) for f in files] == [
-        ("wx_20261124.csv", StatementFile.Status.PARSED, 3), ("wx_20261124_2.csv", StatementFile.Status.PARSED, 2),
+        ("wx_20261124.csv", StatementFile.Status.PARSED, 3),
+        ("wx_20261124_2.csv", StatementFile.Status.PARSED, 2),
     ]
     assert {(f.source, f.kind, f.statement_date, f.uploaded_by_id) for f in files} == {
         (StatementFile.Source.FETCH, source.kind, DAY, None),
@@ -85,7 +89,9 @@ def test_directory_takes_matching_files_parses_them_and_moves_them(make_source, 
     assert (result.already, result.failed) == ([], [])
     assert sorted(p.name for p in (drop / "processed").iterdir()) == ["wx_20261124.csv", "wx_20261124_2.csv"]
     assert sorted(p.name for p in drop.iterdir() if p.is_file()) == [
-        ".wx_20261124_3.csv.part", "notes.txt", "wx_20261123.csv",
+        ".wx_20261124_3.csv.part",
+        "notes.txt",
+        "wx_20261123.csv",
     ]
     source.refresh_from_db()
     assert source.last_fetched_at == NOW
@@ -132,7 +138,8 @@ def test_directory_bad_file_is_failed_and_the_good_ones_land(make_source, drop):
 
     landed = StatementFile.objects.filter(id__in=result.new).order_by("original_name")
     assert [(f.original_name, f.status) for f in landed] == [
-        ("wx_20261124_a.csv", StatementFile.Status.PARSED), ("wx_20261124_c.csv", StatementFile.Status.PARSED),
+        ("wx_20261124_a.csv", StatementFile.Status.PARSED),
+        ("wx_20261124_c.csv", StatementFile.Status.PARSED),
     ]
     assert result.failed == [("wx_20261124_b.csv", "line 2, field 应结订单金额: '6.0x' is not an amount")]
     bad = StatementFile.objects.get(original_name="wx_20261124_b.csv")
@@ -143,7 +150,9 @@ def test_directory_bad_file_is_failed_and_the_good_ones_land(make_source, drop):
     )
     # A refused file was taken in too: it is on record, so it is not read again.
     assert sorted(p.name for p in (drop / "processed").iterdir()) == [
-        "wx_20261124_a.csv", "wx_20261124_b.csv", "wx_20261124_c.csv",
+        "wx_20261124_a.csv",
+        "wx_20261124_b.csv",
+        "wx_20261124_c.csv",
     ]
 
 
@@ -226,17 +235,21 @@ def make_sftp_source(make_source, monkeypatch):
 
     def make(server: SFTPTestServer, **overrides) -> StatementSource:
         fields = {
-            "transport": StatementSource.Transport.SFTP, "path": "/outbox", "host": server.host, "port": server.port,
-            "username": "bank", "password_env": PASSWORD_ENV, "host_key": server.host_key_line, **overrides,
+            "transport": StatementSource.Transport.SFTP,
+            "path": "/outbox",
+            "host": server.host,
+            "port": server.port,
+            "username": "bank",
+            "password_env": PASSWORD_ENV,
+            "host_key": server.host_key_line,
+            **overrides,
         }
         return make_source(**fields)
 
     return make
 
 
-def test_sftp_receives_and_parses_new_files_then_counts_them_as_already_received(
-    sftp_server, outbox, make_sftp_source
-):
+def test_sftp_receives_and_parses_new_files_then_counts_them_as_already_received(sftp_server, outbox, make_sftp_source):
     (outbox / "wx_20261124_1.csv").write_bytes(bill(1, count=3))
     (outbox / "wx_20261124_2.csv").write_bytes(bill(11, count=1))
     (outbox / "wx_20261125_1.csv").write_bytes(bill(21, day=(2026, 11, 25)))
@@ -246,7 +259,8 @@ def test_sftp_receives_and_parses_new_files_then_counts_them_as_already_received
 
     files = StatementFile.objects.filter(id__in=first.new).order_by("original_name")
     assert [(f.original_name, f.status, f.line_count) for f in files] == [
-        ("wx_20261124_1.csv", StatementFile.Status.PARSED, 3), ("wx_20261124_2.csv", StatementFile.Status.PARSED, 1),
+        ("wx_20261124_1.csv", StatementFile.Status.PARSED, 3),
+        ("wx_20261124_2.csv", StatementFile.Status.PARSED, 1),
     ]
     assert files[0].raw_file.read() == bill(1, count=3)
     assert source.last_result == "2 new, 0 already received, 0 refused"
@@ -258,7 +272,10 @@ def test_sftp_receives_and_parses_new_files_then_counts_them_as_already_received
     assert StatementFile.objects.count() == 2
     # The server is left as it was: no processed/ directory, nothing moved.
     assert sorted(p.name for p in outbox.parent.rglob("*")) == [
-        "outbox", "wx_20261124_1.csv", "wx_20261124_2.csv", "wx_20261125_1.csv",
+        "outbox",
+        "wx_20261124_1.csv",
+        "wx_20261124_2.csv",
+        "wx_20261125_1.csv",
     ]
     source.refresh_from_db()
     assert source.last_result == "0 new, 2 already received, 0 refused"
@@ -358,8 +375,10 @@ def test_sftp_mismatching_host_key_is_refused_naming_both_keys(sftp_server, make
         statements_fetch(source=source, statement_date=DAY, now=NOW)
 
     reason = failed.value.reason
-    assert f"presented the host key {sftp_server.host_key.fingerprint} instead of the configured " \
-           f"{impostor_expected.fingerprint}" in reason
+    assert (
+        f"presented the host key {sftp_server.host_key.fingerprint} instead of the configured "
+        f"{impostor_expected.fingerprint}" in reason
+    )
     assert sftp_server.auth_attempts == []
 
 
@@ -401,8 +420,9 @@ def test_sftp_test_server_refuses_writes_and_stops_cleanly(outbox):
     with SFTPTestServer(outbox.parent, username="bank", password=PASSWORD) as server:
         client = paramiko.SSHClient()
         client.get_host_keys().add(f"[{server.host}]:{server.port}", server.host_key.get_name(), server.host_key)
-        client.connect(server.host, port=server.port, username="bank", password=PASSWORD,
-                       allow_agent=False, look_for_keys=False, timeout=5)
+        client.connect(
+            server.host, port=server.port, username="bank", password=PASSWORD, allow_agent=False, look_for_keys=False, timeout=5
+        )
         with client.open_sftp() as sftp:
             assert sftp.open("/outbox/wx.csv").read() == b"data"
             with pytest.raises(PermissionError):
@@ -434,7 +454,11 @@ def test_schedule_sync_creates_one_daily_task_in_shanghai_time(make_source, drop
     assert task.enabled is True
     crontab = task.crontab
     assert (crontab.minute, crontab.hour, crontab.day_of_month, crontab.month_of_year, crontab.day_of_week) == (
-        "30", "6", "*", "*", "*",
+        "30",
+        "6",
+        "*",
+        "*",
+        "*",
     )
     assert str(crontab.timezone) == "Asia/Shanghai"
 
@@ -508,6 +532,4 @@ def test_schedule_remove_deletes_only_this_sources_task(make_source, make_channe
 
     source_schedule_remove(source=source)
 
-    assert list(PeriodicTask.objects.filter(task="reconciliation.statements_fetch").values_list("id", flat=True)) == [
-        kept.id
-    ]
+    assert list(PeriodicTask.objects.filter(task="reconciliation.statements_fetch").values_list("id", flat=True)) == [kept.id]

@@ -21,8 +21,13 @@ DAY = date(2026, 11, 24)
 
 def take_in(channel, data: bytes, *, name="bill.csv", **kwargs) -> StatementFile:
     statement_file = statement_receive(
-        channel=channel, content=io.BytesIO(data), original_name=name, source=StatementFile.Source.UPLOAD,
-        acting_user=None, now=timezone.now(), **kwargs,
+        channel=channel,
+        content=io.BytesIO(data),
+        original_name=name,
+        source=StatementFile.Source.UPLOAD,
+        acting_user=None,
+        now=timezone.now(),
+        **kwargs,
     )
     return statement_parse(statement_file=statement_file, now=timezone.now())
 
@@ -133,13 +138,29 @@ def test_statement_rows_are_immutable_and_must_belong_to_their_file(channel):
         StatementLine.objects.filter(pk=line.pk).update(amount=Decimal("1"))
     with pytest.raises(IntegrityError), transaction.atomic():
         StatementLine.objects.create(
-            file_id=statement_file.pk + 999, channel=channel, statement_date=DAY, line_no=9, line_type="COLLECTION",
-            status="SUCCESS", amount=1, fee=0, currency="CNY", raw="x",
+            file_id=statement_file.pk + 999,
+            channel=channel,
+            statement_date=DAY,
+            line_no=9,
+            line_type="COLLECTION",
+            status="SUCCESS",
+            amount=1,
+            fee=0,
+            currency="CNY",
+            raw="x",
         )
     with pytest.raises(IntegrityError), transaction.atomic():  # right file, wrong date
         StatementLine.objects.create(
-            file=statement_file, channel=channel, statement_date=date(2020, 1, 1), line_no=9, line_type="COLLECTION",
-            status="SUCCESS", amount=1, fee=0, currency="CNY", raw="x",
+            file=statement_file,
+            channel=channel,
+            statement_date=date(2020, 1, 1),
+            line_no=9,
+            line_type="COLLECTION",
+            status="SUCCESS",
+            amount=1,
+            fee=0,
+            currency="CNY",
+            raw="x",
         )
     with pytest.raises(DatabaseError), transaction.atomic():
         statement_file.delete()
@@ -148,13 +169,41 @@ def test_statement_rows_are_immutable_and_must_belong_to_their_file(channel):
 @pytest.mark.django_db
 def test_fund_statement_maps_movements_to_our_bank_account(channel, reserve_account):
     rows = [
-        FundMovementRow(0, reserve_account.account_no, DAY, None, DAY, Direction.CREDIT, Decimal("1000.00"), None, "CNY",
-                        memo="WECHAT settlement", bank_ref="B1"),
-        FundMovementRow(0, reserve_account.account_no, DAY, None, DAY, Direction.DEBIT, Decimal("2.50"), None, "CNY",
-                        memo="bank charge", bank_ref="B2"),
+        FundMovementRow(
+            0,
+            reserve_account.account_no,
+            DAY,
+            None,
+            DAY,
+            Direction.CREDIT,
+            Decimal("1000.00"),
+            None,
+            "CNY",
+            memo="WECHAT settlement",
+            bank_ref="B1",
+        ),
+        FundMovementRow(
+            0,
+            reserve_account.account_no,
+            DAY,
+            None,
+            DAY,
+            Direction.DEBIT,
+            Decimal("2.50"),
+            None,
+            "CNY",
+            memo="bank charge",
+            bank_ref="B2",
+        ),
     ]
-    data = render(write_mt940, rows, account_ref=reserve_account.account_no, currency="CNY",
-                  opening_balance=Decimal("500.00"), opening_date=DAY)
+    data = render(
+        write_mt940,
+        rows,
+        account_ref=reserve_account.account_no,
+        currency="CNY",
+        opening_balance=Decimal("500.00"),
+        opening_date=DAY,
+    )
     statement_file = take_in(channel, data, name="stmt.sta", kind="FUND")
     assert (statement_file.format_code, statement_file.line_count) == ("MT940", 2)
     movements = list(FundMovement.objects.order_by("line_no"))
@@ -192,10 +241,13 @@ def test_progress_is_visible_to_other_sessions_while_parsing(channel, monkeypatc
     def report_and_look(self, lines):
         real_report(self, lines)
         with progress.independent_connection() as browser:
-            seen.append(browser.execute(
-                "SELECT status, progress_lines, (SELECT count(*) FROM reconciliation_statementline) "
-                "FROM reconciliation_statementfile WHERE id = %s", [self.statement_file_id],
-            ).fetchone())
+            seen.append(
+                browser.execute(
+                    "SELECT status, progress_lines, (SELECT count(*) FROM reconciliation_statementline) "
+                    "FROM reconciliation_statementfile WHERE id = %s",
+                    [self.statement_file_id],
+                ).fetchone()
+            )
 
     monkeypatch.setattr(progress.ProgressReporter, "report", report_and_look)
     take_in(channel, wechat_bill(wechat_rows(3000)))

@@ -28,10 +28,7 @@ from reconciliation.simulation import simulate_day
 
 
 def found(channel, **filters):
-    return {
-        (d.type, d.match_key, d.state)
-        for d in Discrepancy.objects.filter(channel=channel, **filters)
-    }
+    return {(d.type, d.match_key, d.state) for d in Discrepancy.objects.filter(channel=channel, **filters)}
 
 
 def counts(run):
@@ -52,21 +49,22 @@ def test_a_clean_day_matches_everything(wx):
 @pytest.mark.django_db
 def test_every_discrepancy_type_with_its_money_effect(wx):
     txn(wx, "OK", "10.00")
-    txn(wx, "OURS", "45.00")                                   # platform only: we booked it, the bank did not
-    txn(wx, "UNK", "18.00", status="UNKNOWN")                  # timed out, but the bank says success
-    txn(wx, "REV", "20.00")                                    # we say success, the bank says failed
-    txn(wx, "AMT", "88.00")                                    # keyed wrong on our side
-    txn(wx, "FEE", "100.00")                                   # the channel charged 0.65 instead of 0.60
-    txn(wx, "DUP", "30.00")                                    # the channel lists it twice
+    txn(wx, "OURS", "45.00")  # platform only: we booked it, the bank did not
+    txn(wx, "UNK", "18.00", status="UNKNOWN")  # timed out, but the bank says success
+    txn(wx, "REV", "20.00")  # we say success, the bank says failed
+    txn(wx, "AMT", "88.00")  # keyed wrong on our side
+    txn(wx, "FEE", "100.00")  # the channel charged 0.65 instead of 0.60
+    txn(wx, "DUP", "30.00")  # the channel lists it twice
     payee = {"counterparty_account": "6222020000001111"}
     txn(wx, "PO1", "1500.00", status="FAILED", business_type="PAYOUT", **payee)
     retry = txn(wx, "PO2", "1500.00", business_type="PAYOUT", **payee)
     retry.created_at += timedelta(minutes=10)
     retry.save()
     lines(
-        wx, D,
+        wx,
+        D,
         {"txn_no": "OK", "amount": "10.00"},
-        {"txn_no": "BANK", "amount": "66.00"},                  # bank only
+        {"txn_no": "BANK", "amount": "66.00"},  # bank only
         {"txn_no": "UNK", "amount": "18.00"},
         {"txn_no": "REV", "amount": "20.00", "status": "FAILED"},
         {"txn_no": "AMT", "amount": "80.00"},
@@ -92,8 +90,16 @@ def test_every_discrepancy_type_with_its_money_effect(wx):
     assert by_key["PO1"].related_txn == retry
     assert by_key["FEE"].expected_fee == Decimal("0.60") and by_key["FEE"].bank_fee == Decimal("0.65")
     assert by_key["UNK"].platform_status == "UNKNOWN" and by_key["UNK"].bank_status == "SUCCESS"
-    assert counts(run) == {"MATCHED": 3, "BANK_ONLY": 1, "PLATFORM_ONLY": 1, "STATUS_MISMATCH": 2, "AMOUNT_MISMATCH": 1,
-                           "FEE_MISMATCH": 1, "DUPLICATE": 1, "DOUBLE_PAYMENT_RISK": 1}
+    assert counts(run) == {
+        "MATCHED": 3,
+        "BANK_ONLY": 1,
+        "PLATFORM_ONLY": 1,
+        "STATUS_MISMATCH": 2,
+        "AMOUNT_MISMATCH": 1,
+        "FEE_MISMATCH": 1,
+        "DUPLICATE": 1,
+        "DOUBLE_PAYMENT_RISK": 1,
+    }
     assert Decimal(run.counts["overage"]) == Decimal("114.00")
     assert Decimal(run.counts["shortage"]) == Decimal("-1573.05")
 
@@ -109,13 +115,16 @@ def test_a_payout_the_bank_made_while_we_recorded_failure_is_a_shortage(wx):
 
 @pytest.mark.django_db
 def test_carry_over_matched_on_t_plus_1_and_expired_after_t_plus_2(wx):
-    txn(wx, "LATE", "45.00")       # the bank lists it the next day
-    txn(wx, "NEVER", "12.00")      # the bank never lists it
+    txn(wx, "LATE", "45.00")  # the bank lists it the next day
+    txn(wx, "NEVER", "12.00")  # the bank never lists it
     lines(wx, D, {"txn_no": "X1", "amount": "1.00"}, {"txn_no": "BLATE", "amount": "9.00"})
     txn(wx, "X1", "1.00")
     reconcile(wx)
-    assert found(wx) == {("PLATFORM_ONLY", "LATE", "CARRIED_OVER"), ("PLATFORM_ONLY", "NEVER", "CARRIED_OVER"),
-                         ("BANK_ONLY", "BLATE", "CARRIED_OVER")}
+    assert found(wx) == {
+        ("PLATFORM_ONLY", "LATE", "CARRIED_OVER"),
+        ("PLATFORM_ONLY", "NEVER", "CARRIED_OVER"),
+        ("BANK_ONLY", "BLATE", "CARRIED_OVER"),
+    }
     assert Discrepancy.objects.get(match_key="NEVER").carry_until == D + timedelta(days=2)
 
     # T+1: the late line arrives, and our record for the bank's line of yesterday.
@@ -162,10 +171,13 @@ def test_batch_payout_matches_one_to_many_and_waits_for_a_late_return(wx):
         txn(wx, f"B1-{n}", "100.00", business_type="BATCH_PAYOUT", batch_no="B1")
     txn(wx, "B2-0", "50.00", business_type="BATCH_PAYOUT", batch_no="B2")
     txn(wx, "B2-1", "70.00", status="FAILED", business_type="BATCH_PAYOUT", batch_no="B2")
-    lines(wx, D,
-          {"batch_ref": "B1", "amount": "300.00", "line_type": "BATCH_PAYOUT", "fee": "3.00"},
-          # The bank debited the whole of B2; the failed item's money comes back the next day.
-          {"batch_ref": "B2", "amount": "120.00", "line_type": "BATCH_PAYOUT", "fee": "2.00"})
+    lines(
+        wx,
+        D,
+        {"batch_ref": "B1", "amount": "300.00", "line_type": "BATCH_PAYOUT", "fee": "3.00"},
+        # The bank debited the whole of B2; the failed item's money comes back the next day.
+        {"batch_ref": "B2", "amount": "120.00", "line_type": "BATCH_PAYOUT", "fee": "2.00"},
+    )
     run = reconcile(wx)
     assert counts(run) == {"MATCHED": 3, "AMOUNT_MISMATCH": 2}
     b2 = Discrepancy.objects.get()
@@ -182,11 +194,14 @@ def test_refunds_match_their_own_lines_and_keep_their_original(wx):
     original = txn(wx, "P1", "100.00")
     txn(wx, "R1", "40.00", business_type="REFUND", original=original)
     txn(wx, "R2", "10.00", business_type="REFUND", original=original)
-    lines(wx, D,
-          {"txn_no": "P1", "amount": "100.00"},
-          {"txn_no": "R1", "amount": "40.00", "line_type": "REFUND", "fee": "-0.24", "original_txn_no": "P1"},
-          {"txn_no": "R2", "amount": "15.00", "line_type": "REFUND", "fee": "-0.09", "original_txn_no": "P1"},
-          {"txn_no": "R3", "amount": "5.00", "line_type": "REFUND", "fee": "-0.03", "original_txn_no": "P1"})
+    lines(
+        wx,
+        D,
+        {"txn_no": "P1", "amount": "100.00"},
+        {"txn_no": "R1", "amount": "40.00", "line_type": "REFUND", "fee": "-0.24", "original_txn_no": "P1"},
+        {"txn_no": "R2", "amount": "15.00", "line_type": "REFUND", "fee": "-0.09", "original_txn_no": "P1"},
+        {"txn_no": "R3", "amount": "5.00", "line_type": "REFUND", "fee": "-0.03", "original_txn_no": "P1"},
+    )
     run = reconcile(wx)
     assert counts(run) == {"MATCHED": 2, "AMOUNT_MISMATCH": 1, "BANK_ONLY": 1}
     r2 = Discrepancy.objects.get(type="AMOUNT_MISMATCH")
@@ -209,7 +224,7 @@ def test_a_re_run_replaces_its_own_results_and_keeps_what_people_work_on(wx):
     assert counts(first) == counts(second) == {"AMOUNT_MISMATCH": 2}
     assert Discrepancy.objects.filter(channel=wx).count() == 2
     assert Discrepancy.objects.get(match_key="A").pk == worked.pk  # kept, not recreated
-    assert Discrepancy.objects.get(match_key="B").run == second    # replaced by the new run
+    assert Discrepancy.objects.get(match_key="B").run == second  # replaced by the new run
 
 
 @pytest.mark.django_db(transaction=True)
@@ -256,8 +271,11 @@ def test_a_worker_killed_mid_run_leaves_nothing_and_the_retry_gives_the_same_res
     monkeypatch.setattr(matching, "write_results", real_write)
     retried = run_execute(run=run, now=timezone.now())  # acks_late: the task is delivered again
     assert retried.status == "SUCCEEDED"
-    assert found(wx) == {("AMOUNT_MISMATCH", "A", "OPEN"), ("PLATFORM_ONLY", "ONLY", "CARRIED_OVER"),
-                         ("BANK_ONLY", "BANK", "CARRIED_OVER")}
+    assert found(wx) == {
+        ("AMOUNT_MISMATCH", "A", "OPEN"),
+        ("PLATFORM_ONLY", "ONLY", "CARRIED_OVER"),
+        ("BANK_ONLY", "BANK", "CARRIED_OVER"),
+    }
     assert run_execute(run=retried, now=timezone.now()).status == "SUCCEEDED"  # a third delivery changes nothing
     assert Discrepancy.objects.count() == 3
 
@@ -266,15 +284,25 @@ _channels = count(1)
 
 
 @settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(size=st.integers(min_value=1, max_value=60), rate=st.sampled_from([0.05, 0.1, 0.2, 0.5]),
-       seed=st.integers(min_value=0, max_value=10_000))
+@given(
+    size=st.integers(min_value=1, max_value=60),
+    rate=st.sampled_from([0.05, 0.1, 0.2, 0.5]),
+    seed=st.integers(min_value=0, max_value=10_000),
+)
 @pytest.mark.django_db
-def test_property_the_engine_finds_exactly_the_injected_differences(size, rate, seed, make_channel, make_fee_model,
-                                                                     general_account):
+def test_property_the_engine_finds_exactly_the_injected_differences(
+    size, rate, seed, make_channel, make_fee_model, general_account
+):
     channel = make_channel(f"SIM{next(_channels)}", carry_over_days=2)
     make_fee_model(channel, business_type=BusinessType.COLLECTION, rate=Decimal("0.006"))
-    make_fee_model(channel, business_type=BusinessType.PAYOUT, rate=Decimal(0), fixed_amount=Decimal("2.00"),
-                   charging_mode=FeeModel.ChargingMode.EXTERNAL, charged_account=general_account)
+    make_fee_model(
+        channel,
+        business_type=BusinessType.PAYOUT,
+        rate=Decimal(0),
+        fixed_amount=Decimal("2.00"),
+        charging_mode=FeeModel.ChargingMode.EXTERNAL,
+        charged_account=general_account,
+    )
     day = simulate_day(channel=channel, business_date=D, count=size, difference_rate=rate, seed=seed)
     run = reconcile(channel)
     assert {(d.type, d.match_key) for d in Discrepancy.objects.filter(channel=channel)} == day.injected
@@ -288,10 +316,16 @@ def test_property_the_engine_finds_exactly_the_injected_differences(size, rate, 
     rate=st.decimals(min_value=0, max_value=Decimal("0.03"), places=5),
     fixed=st.decimals(min_value=0, max_value=Decimal("9.99"), places=2),
     rounding=st.sampled_from(["ROUND_HALF_UP", "ROUND_HALF_EVEN", "ROUND_DOWN"]),
-    limits=st.tuples(st.one_of(st.none(), st.decimals(min_value=0, max_value=5, places=2)),
-                     st.one_of(st.none(), st.decimals(min_value=5, max_value=500, places=2))),
-    tier=st.one_of(st.none(), st.tuples(st.decimals(min_value=1, max_value=100000, places=2),
-                                        st.decimals(min_value=0, max_value=Decimal("0.02"), places=5))),
+    limits=st.tuples(
+        st.one_of(st.none(), st.decimals(min_value=0, max_value=5, places=2)),
+        st.one_of(st.none(), st.decimals(min_value=5, max_value=500, places=2)),
+    ),
+    tier=st.one_of(
+        st.none(),
+        st.tuples(
+            st.decimals(min_value=1, max_value=100000, places=2), st.decimals(min_value=0, max_value=Decimal("0.02"), places=5)
+        ),
+    ),
 )
 @pytest.mark.django_db
 def test_property_the_engine_computes_fees_exactly_as_the_fee_service(amount, rate, fixed, rounding, limits, tier, wx):
@@ -299,8 +333,14 @@ def test_property_the_engine_computes_fees_exactly_as_the_fee_service(amount, ra
     fee service (the reference) to the cent for any model."""
     FeeModel.objects.filter(channel=wx).delete()
     model = FeeModel.objects.create(
-        channel=wx, business_type="COLLECTION", rate=rate, fixed_amount=fixed, min_fee=limits[0], max_fee=limits[1],
-        rounding=rounding, valid_from=local_dt(2025, 1, 1),
+        channel=wx,
+        business_type="COLLECTION",
+        rate=rate,
+        fixed_amount=fixed,
+        min_fee=limits[0],
+        max_fee=limits[1],
+        rounding=rounding,
+        valid_from=local_dt(2025, 1, 1),
     )
     if tier:
         model.tiers.create(lower_bound=tier[0], rate=tier[1])
@@ -330,9 +370,19 @@ def test_reconcile_command_prints_the_documented_json(wx, capsys):
     assert out["status"] == "SUCCEEDED" and out["counts"] == {"STATUS_MISMATCH": 1, "BANK_ONLY": 1}
     by_type = {d["type"]: d for d in out["discrepancies"]}
     assert by_type["STATUS_MISMATCH"] | {"id": 0} == {
-        "id": 0, "type": "STATUS_MISMATCH", "state": "OPEN", "business_date": "2026-11-24", "txn_no": "A",
-        "channel_txn_no": by_type["STATUS_MISMATCH"]["channel_txn_no"], "related_txn_no": "", "batch_no": "",
-        "platform_amount": "10.00", "bank_amount": "10.00", "currency": "CNY", "effect": "10.00", "direction": "OVERAGE",
+        "id": 0,
+        "type": "STATUS_MISMATCH",
+        "state": "OPEN",
+        "business_date": "2026-11-24",
+        "txn_no": "A",
+        "channel_txn_no": by_type["STATUS_MISMATCH"]["channel_txn_no"],
+        "related_txn_no": "",
+        "batch_no": "",
+        "platform_amount": "10.00",
+        "bank_amount": "10.00",
+        "currency": "CNY",
+        "effect": "10.00",
+        "direction": "OVERAGE",
     }
     assert by_type["BANK_ONLY"]["txn_no"] == "" and by_type["BANK_ONLY"]["state"] == "CARRIED_OVER"
     assert Channel.objects.get(code="WX").runs.count() == 1

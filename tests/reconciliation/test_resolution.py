@@ -35,8 +35,9 @@ NOW = timezone.now
 
 
 def propose(d, action, user, reason="checked with the channel", **params):
-    return discrepancy_propose(discrepancy=d, action=action, reason=reason, params=params, acting_user=user,
-                               now=NOW(), source="127.0.0.1")
+    return discrepancy_propose(
+        discrepancy=d, action=action, reason=reason, params=params, acting_user=user, now=NOW(), source="127.0.0.1"
+    )
 
 
 def approve(r, user, comment=""):
@@ -71,7 +72,9 @@ def test_supplement_moves_our_record_to_success_linked_to_the_line(unknown_paid,
     assert executed.actor == checker and executed.source == "127.0.0.1"
     assert suggest(unknown_paid) is None and unknown_paid.age_days is None  # nothing left to do once resolved
     assert [e.state_change for e in unknown_paid.workflow_events.order_by("id")] == [
-        ("Open", "Proposed"), None, ("Proposed", "Resolved")
+        ("Open", "Proposed"),
+        None,
+        ("Proposed", "Resolved"),
     ]
 
 
@@ -103,10 +106,23 @@ def test_a_clerk_cannot_approve_and_an_auditor_cannot_propose(unknown_paid, cler
     with pytest.raises(WorkflowRefused, match="Only a checker"):
         approve(r, other_clerk)
     with pytest.raises(WorkflowRefused, match="not allowed to propose"):
-        propose(Discrepancy.objects.create(
-            run=unknown_paid.run, channel=unknown_paid.channel, business_date=D, type="BANK_ONLY", state="OPEN",
-            statement_line=unknown_paid.statement_line, currency="CNY", effect=Decimal("1"), direction="OVERAGE",
-            created_at=NOW(), updated_at=NOW()), "WRITE_OFF", auditor)
+        propose(
+            Discrepancy.objects.create(
+                run=unknown_paid.run,
+                channel=unknown_paid.channel,
+                business_date=D,
+                type="BANK_ONLY",
+                state="OPEN",
+                statement_line=unknown_paid.statement_line,
+                currency="CNY",
+                effect=Decimal("1"),
+                direction="OVERAGE",
+                created_at=NOW(),
+                updated_at=NOW(),
+            ),
+            "WRITE_OFF",
+            auditor,
+        )
 
 
 @pytest.mark.django_db
@@ -144,8 +160,9 @@ def test_rejected_goes_back_to_open_and_can_be_proposed_again(unknown_paid, cler
     r = propose(unknown_paid, "ACCEPT_BANK", clerk)
     with pytest.raises(WorkflowRefused, match="why"):
         resolution_reject(resolution=r, comment="no", acting_user=checker, now=NOW(), source="x")
-    resolution_reject(resolution=r, comment="the channel confirmed success: supplement instead", acting_user=checker,
-                      now=NOW(), source="x")
+    resolution_reject(
+        resolution=r, comment="the channel confirmed success: supplement instead", acting_user=checker, now=NOW(), source="x"
+    )
     unknown_paid.refresh_from_db()
     assert unknown_paid.state == "OPEN"
     assert Resolution.objects.get(pk=r.pk).status == "REJECTED"
@@ -221,12 +238,23 @@ def test_refund_order_is_resolved_when_the_payment_core_reports_it(wx, clerk, ch
 def test_adjustment_is_recorded_for_the_books(unknown_paid, clerk, checker):
     with pytest.raises(WorkflowRefused, match="two different accounts"):
         propose(unknown_paid, "ADJUSTMENT", clerk, debit_account="1002", credit_account="1002", amount="88.00")
-    r = propose(unknown_paid, "ADJUSTMENT", clerk, debit_account="1002.01", credit_account="2241.01", amount="88.00",
-                memo="reserve received, order missing")
+    r = propose(
+        unknown_paid,
+        "ADJUSTMENT",
+        clerk,
+        debit_account="1002.01",
+        credit_account="2241.01",
+        amount="88.00",
+        memo="reserve received, order missing",
+    )
     approve(r, checker)
     adjustment = Adjustment.objects.get()
     assert (adjustment.debit_account, adjustment.credit_account, adjustment.amount, adjustment.status) == (
-        "1002.01", "2241.01", Decimal("88.00"), "PENDING_POSTING")
+        "1002.01",
+        "2241.01",
+        Decimal("88.00"),
+        "PENDING_POSTING",
+    )
     assert Discrepancy.objects.get(pk=unknown_paid.pk).closed_as == "ADJUSTED"
 
 
@@ -267,8 +295,12 @@ def test_recovery_from_the_payee_of_a_double_payment(wx, clerk, checker):
     retry = txn(wx, "PO2", "1500.00", business_type="PAYOUT", **payee)
     retry.created_at += timedelta(minutes=5)
     retry.save()
-    lines(wx, D, {"txn_no": "PO1", "amount": "1500.00", "line_type": "PAYOUT", "fee": "2.00"},
-          {"txn_no": "PO2", "amount": "1500.00", "line_type": "PAYOUT", "fee": "2.00"})
+    lines(
+        wx,
+        D,
+        {"txn_no": "PO1", "amount": "1500.00", "line_type": "PAYOUT", "fee": "2.00"},
+        {"txn_no": "PO2", "amount": "1500.00", "line_type": "PAYOUT", "fee": "2.00"},
+    )
     reconcile(wx)
     d = Discrepancy.objects.get(type="DOUBLE_PAYMENT_RISK")
     assert suggest(d).action == "RECOVERY"
@@ -307,8 +339,12 @@ def test_extend_carry_over_for_many_items(wx, clerk, checker):
 
 @pytest.mark.django_db
 def test_assign_and_the_trail_is_append_only(unknown_paid, clerk):
-    assert discrepancies_assign(discrepancies=Discrepancy.objects.all(), assignee=clerk, acting_user=clerk, now=NOW(),
-                                source="127.0.0.1") == 1
+    assert (
+        discrepancies_assign(
+            discrepancies=Discrepancy.objects.all(), assignee=clerk, acting_user=clerk, now=NOW(), source="127.0.0.1"
+        )
+        == 1
+    )
     event = WorkflowEvent.objects.get(kind="ASSIGNED")
     assert event.after["assigned_to"] == clerk.pk
     with pytest.raises(DatabaseError), transaction.atomic():

@@ -15,15 +15,27 @@ from reconciliation.services.transactions import (
     transactions_upsert,
 )
 
-HEADER = ("txn_no,channel,channel_txn_no,business_type,amount,currency,fee,status,created_at,completed_at,"
-          "business_date,merchant_no,account_no,batch_no,original_txn_no\n")
+HEADER = (
+    "txn_no,channel,channel_txn_no,business_type,amount,currency,fee,status,created_at,completed_at,"
+    "business_date,merchant_no,account_no,batch_no,original_txn_no\n"
+)
 NOW = local_dt(2026, 11, 25, 9, 0)
 
 
 def record(**overrides) -> dict:
-    base = {"txn_no": "P1", "channel": "TESTCH", "channel_txn_no": "", "business_type": "collection",
-            "amount": "100.00", "currency": "CNY", "fee": "", "status": "processing",
-            "created_at": "2026-11-24 10:00:00", "completed_at": "", "business_date": "2026-11-24"}
+    base = {
+        "txn_no": "P1",
+        "channel": "TESTCH",
+        "channel_txn_no": "",
+        "business_type": "collection",
+        "amount": "100.00",
+        "currency": "CNY",
+        "fee": "",
+        "status": "processing",
+        "created_at": "2026-11-24 10:00:00",
+        "completed_at": "",
+        "business_date": "2026-11-24",
+    }
     return {**base, **overrides}
 
 
@@ -56,11 +68,14 @@ def test_status_moves_forward_and_facts_fill_in_once(channel):
 
 
 @pytest.mark.django_db
-@pytest.mark.parametrize("change, field", [
-    ({"status": "failed"}, "status"),          # success -> failed
-    ({"amount": "100.01"}, "amount"),          # a changed amount
-    ({"channel_txn_no": "OTHER"}, "channel_txn_no"),
-])
+@pytest.mark.parametrize(
+    "change, field",
+    [
+        ({"status": "failed"}, "status"),  # success -> failed
+        ({"amount": "100.01"}, "amount"),  # a changed amount
+        ({"channel_txn_no": "OTHER"}, "channel_txn_no"),
+    ],
+)
 def test_conflicting_change_is_refused_recorded_and_nothing_written(channel, change, field):
     upsert(record(status="success", channel_txn_no="42001"))
     with pytest.raises(TransactionBatchRefused) as excinfo:
@@ -75,8 +90,10 @@ def test_conflicting_change_is_refused_recorded_and_nothing_written(channel, cha
 
 @pytest.mark.django_db
 def test_refund_links_to_its_original_even_in_the_same_batch(channel):
-    upsert(record(txn_no="R1", business_type="refund", original_txn_no="P1", amount="30.00", status="success"),
-           record(status="success"))
+    upsert(
+        record(txn_no="R1", business_type="refund", original_txn_no="P1", amount="30.00", status="success"),
+        record(status="success"),
+    )
     refund = PlatformTransaction.objects.get(txn_no="R1")
     assert refund.original.txn_no == "P1"
 
@@ -97,8 +114,10 @@ def test_binary_floats_are_refused():
 
 
 def test_journal_columns_are_matched_by_name_and_extra_columns_ignored():
-    text = ("note,business_date,amount,txn_no,channel,business_type,currency,status,created_at\n"
-            "x,2026-11-24,5.00,P9,TESTCH,payout,CNY,unknown,2026-11-24 23:59:59\n")
+    text = (
+        "note,business_date,amount,txn_no,channel,business_type,currency,status,created_at\n"
+        "x,2026-11-24,5.00,P9,TESTCH,payout,CNY,unknown,2026-11-24 23:59:59\n"
+    )
     (item,), errors = transaction_inputs_from_csv(text.encode())
     assert errors == []
     assert (item.txn_no, item.amount, item.business_type, item.status) == ("P9", Decimal("5.00"), "PAYOUT", "UNKNOWN")
@@ -113,14 +132,19 @@ def test_journal_missing_column_is_named():
 @pytest.mark.django_db
 def test_import_transactions_command(channel, tmp_path, capsys):
     path = tmp_path / "journal.csv"
-    path.write_text(HEADER + "P1,TESTCH,4200,collection,88.00,CNY,0.53,success,2026-11-24 10:00:00,"
-                    "2026-11-24 10:00:03,2026-11-24,,,,\n", encoding="utf-8")
+    path.write_text(
+        HEADER + "P1,TESTCH,4200,collection,88.00,CNY,0.53,success,2026-11-24 10:00:00,2026-11-24 10:00:03,2026-11-24,,,,\n",
+        encoding="utf-8",
+    )
     call_command("import_transactions", str(path), "--json")
     assert json.loads(capsys.readouterr().out) == {"status": "IMPORTED", "created": 1, "updated": 0, "unchanged": 0}
 
     bad = tmp_path / "bad.csv"
-    bad.write_text(HEADER + "P2,TESTCH,,collection,abc,CNY,,success,2026-11-24 10:00:00,,2026-11-24,,,,\n"
-                   "P3,NOPE,,collection,1.00,CNY,,success,2026-11-24 10:00:00,,2026-11-24,,,,\n", encoding="utf-8")
+    bad.write_text(
+        HEADER + "P2,TESTCH,,collection,abc,CNY,,success,2026-11-24 10:00:00,,2026-11-24,,,,\n"
+        "P3,NOPE,,collection,1.00,CNY,,success,2026-11-24 10:00:00,,2026-11-24,,,,\n",
+        encoding="utf-8",
+    )
     with pytest.raises(CommandError, match="2 record"):
         call_command("import_transactions", str(bad), "--json")
     out = json.loads(capsys.readouterr().out)

@@ -32,17 +32,23 @@ def test_screens_propose_then_refuse_self_approval_then_checker_approves(client,
     detail = reverse("reconciliation:discrepancy_detail", args=[mismatch.pk])
     page = client.get(detail).content.decode()
     assert "Supplement" in page and "Propose a resolution" in page
-    client.post(reverse("reconciliation:discrepancy_act", args=[mismatch.pk, "propose"]),
-                {"action": "SUPPLEMENT", "reason": "the channel's file shows success"})
+    client.post(
+        reverse("reconciliation:discrepancy_act", args=[mismatch.pk, "propose"]),
+        {"action": "SUPPLEMENT", "reason": "the channel's file shows success"},
+    )
     resolution = Resolution.objects.get()
     page = client.get(detail).content.decode()
     assert "You proposed this" in page and 'value="' + str(resolution.pk) + '"' not in page  # no decision form
-    response = client.post(reverse("reconciliation:discrepancy_act", args=[mismatch.pk, "approve"]),
-                           {"resolution": resolution.pk}, follow=True)
+    response = client.post(
+        reverse("reconciliation:discrepancy_act", args=[mismatch.pk, "approve"]), {"resolution": resolution.pk}, follow=True
+    )
     assert "another person must approve it" in response.content.decode()
     client.force_login(checker)
-    response = client.post(reverse("reconciliation:discrepancy_act", args=[mismatch.pk, "approve"]),
-                           {"resolution": resolution.pk, "comment": "ok"}, follow=True)
+    response = client.post(
+        reverse("reconciliation:discrepancy_act", args=[mismatch.pk, "approve"]),
+        {"resolution": resolution.pk, "comment": "ok"},
+        follow=True,
+    )
     assert "Approved and executed" in response.content.decode()
     assert PlatformTransaction.objects.get(txn_no="U1").status == "SUCCESS"
     history = client.get(detail).content.decode()
@@ -55,8 +61,11 @@ def test_auditor_reads_the_item_but_cannot_act(client, mismatch, auditor):
     client.force_login(auditor)
     detail = client.get(reverse("reconciliation:discrepancy_detail", args=[mismatch.pk]))
     assert detail.status_code == 200 and "Propose a resolution" not in detail.content.decode()
-    response = client.post(reverse("reconciliation:discrepancy_act", args=[mismatch.pk, "propose"]),
-                           {"action": "SUPPLEMENT", "reason": "trying anyway"}, follow=True)
+    response = client.post(
+        reverse("reconciliation:discrepancy_act", args=[mismatch.pk, "propose"]),
+        {"action": "SUPPLEMENT", "reason": "trying anyway"},
+        follow=True,
+    )
     assert "not allowed to propose" in response.content.decode()
     assert not Resolution.objects.exists()
 
@@ -71,9 +80,11 @@ def test_bulk_assign_and_bulk_extend_from_the_queue(client, wx, clerk):
     client.force_login(clerk)
     client.post(reverse("reconciliation:discrepancy_bulk"), {"ids": ids, "bulk_action": "assign_me"})
     assert set(Discrepancy.objects.values_list("assigned_to", flat=True)) == {clerk.pk}
-    response = client.post(reverse("reconciliation:discrepancy_bulk"),
-                           {"ids": ids, "bulk_action": "extend", "days": 2, "reason": "the channel sends late files"},
-                           follow=True)
+    response = client.post(
+        reverse("reconciliation:discrepancy_bulk"),
+        {"ids": ids, "bulk_action": "extend", "days": 2, "reason": "the channel sends late files"},
+        follow=True,
+    )
     assert "4 extension(s) proposed" in response.content.decode()
     assert Resolution.objects.filter(action="EXTEND_CARRY_OVER").count() == 4
 
@@ -92,8 +103,11 @@ def test_api_workflow_obeys_the_same_rules(mismatch, clerk, checker, make_staff)
     clerk_api, checker_api = api_as(clerk), api_as(checker)
     bad = clerk_api.post(f"/api/discrepancies/{mismatch.pk}/propose/", {"action": "SUPPLEMENT", "reason": "ok"}, format="json")
     assert bad.status_code == 400 and "reason" in bad.json()["detail"]
-    proposed = clerk_api.post(f"/api/discrepancies/{mismatch.pk}/propose/",
-                              {"action": "SUPPLEMENT", "reason": "confirmed with the channel"}, format="json")
+    proposed = clerk_api.post(
+        f"/api/discrepancies/{mismatch.pk}/propose/",
+        {"action": "SUPPLEMENT", "reason": "confirmed with the channel"},
+        format="json",
+    )
     assert proposed.status_code == 201
     rid = proposed.json()["id"]
     own = clerk_api.post(f"/api/resolutions/{rid}/approve/", {}, format="json")
@@ -109,18 +123,26 @@ def test_payment_core_lists_pending_refunds_and_reports_them(wx, clerk, checker,
     lines(wx, D, {"txn_no": "STRAY", "amount": "30.00"})
     reconcile(wx)
     d = Discrepancy.objects.get()
-    rid = api_as(clerk).post(f"/api/discrepancies/{d.pk}/propose/",
-                             {"action": "REFUND", "reason": "not our customer's payment", "params": {"amount": "30.00"}},
-                             format="json").json()["id"]
+    rid = (
+        api_as(clerk)
+        .post(
+            f"/api/discrepancies/{d.pk}/propose/",
+            {"action": "REFUND", "reason": "not our customer's payment", "params": {"amount": "30.00"}},
+            format="json",
+        )
+        .json()["id"]
+    )
     api_as(checker).post(f"/api/resolutions/{rid}/approve/", {}, format="json")
     core = django_user_model.objects.create_user(username="core")
     core.groups.add(Group.objects.get(name="payment_core"))
     core_api = api_as(core)
     pending = core_api.get("/api/refund-orders/", {"status": "PENDING"}).json()["results"]
     assert [(o["amount"], o["status"]) for o in pending] == [("30.0000", "PENDING")]
-    reported = core_api.post(f"/api/refund-orders/{pending[0]['id']}/outcome/",
-                             json.dumps({"status": "SUCCEEDED", "channel_txn_no": "50300001"}),
-                             content_type="application/json")
+    reported = core_api.post(
+        f"/api/refund-orders/{pending[0]['id']}/outcome/",
+        json.dumps({"status": "SUCCEEDED", "channel_txn_no": "50300001"}),
+        content_type="application/json",
+    )
     assert reported.status_code == 200 and reported.json()["refund_txn_no"] == pending[0]["refund_no"]
     assert RefundOrder.objects.get().status == "SUCCEEDED"
     assert Discrepancy.objects.get().closed_as == "REFUNDED"

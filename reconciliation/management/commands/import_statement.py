@@ -48,8 +48,14 @@ class Command(BaseCommand):
         try:
             with path.open("rb") as content:
                 statement_file = statement_receive(
-                    channel=channel, content=content, original_name=path.name, source=StatementFile.Source.COMMAND,
-                    acting_user=None, now=now, kind=KINDS[options["kind"]], statement_date=options["date"],
+                    channel=channel,
+                    content=content,
+                    original_name=path.name,
+                    source=StatementFile.Source.COMMAND,
+                    acting_user=None,
+                    now=now,
+                    kind=KINDS[options["kind"]],
+                    statement_date=options["date"],
                 )
             statement_file = statement_parse(statement_file=statement_file, now=timezone.now())
         except StatementRefused as exc:

@@ -22,14 +22,24 @@ class Command(BaseCommand):
         try:
             inputs, invalid = transaction_inputs_from_csv(path.read_bytes())
             result = transactions_upsert(
-                inputs=inputs, invalid=invalid, source=TransactionConflict.Source.FILE, source_ref=path.name,
+                inputs=inputs,
+                invalid=invalid,
+                source=TransactionConflict.Source.FILE,
+                source_ref=path.name,
                 now=timezone.now(),
             )
         except TransactionBatchRefused as exc:
             if options["json"]:
-                self.stdout.write(json.dumps({
-                    "status": "REFUSED", "conflicts": exc.conflicts, "errors": [e.as_dict() for e in exc.errors],
-                }, ensure_ascii=False))
+                self.stdout.write(
+                    json.dumps(
+                        {
+                            "status": "REFUSED",
+                            "conflicts": exc.conflicts,
+                            "errors": [e.as_dict() for e in exc.errors],
+                        },
+                        ensure_ascii=False,
+                    )
+                )
             else:
                 for error in exc.errors:
                     self.stderr.write(f"{path.name}, {error}")

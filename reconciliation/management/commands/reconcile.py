@@ -23,8 +23,13 @@ class Command(BaseCommand):
         except Channel.DoesNotExist:
             raise CommandError(f"no channel with code {options['channel']!r}") from None
         try:
-            run = run_start(channel=channel, business_date=options["date"], trigger=ReconciliationRun.Trigger.COMMAND,
-                            now=timezone.now(), execute=False)
+            run = run_start(
+                channel=channel,
+                business_date=options["date"],
+                trigger=ReconciliationRun.Trigger.COMMAND,
+                now=timezone.now(),
+                execute=False,
+            )
         except RunAlreadyActive as exc:
             raise CommandError(str(exc)) from None
         run = run_execute(run=run, now=timezone.now())
@@ -33,7 +38,8 @@ class Command(BaseCommand):
             self.stdout.write(json.dumps(summary, ensure_ascii=False))
         else:
             counts = ", ".join(f"{k} {v}" for k, v in summary["counts"].items())
-            self.stdout.write(f"run #{run.pk} {run.status}: {counts}; overage {summary['overage']}, "
-                              f"shortage {summary['shortage']}")
+            self.stdout.write(
+                f"run #{run.pk} {run.status}: {counts}; overage {summary['overage']}, shortage {summary['shortage']}"
+            )
         if run.status != ReconciliationRun.Status.SUCCEEDED:
             raise CommandError(f"run #{run.pk} failed: {run.error}")
