@@ -3,14 +3,16 @@
 #   make test   run the whole test suite (embedded PostgreSQL unless DATABASE_URL is set)
 PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
-STAMP := $(VENV)/.installed-$(shell sha1sum pyproject.toml | cut -c1-12)
+# Exact versions of every package (pyproject.toml keeps the ranges); `make lock` regenerates it.
+LOCK := requirements.lock
+STAMP := $(VENV)/.installed-$(shell cat pyproject.toml $(LOCK) | sha1sum | cut -c1-12)
 
-.PHONY: install run test lint messages bench stop-db
+.PHONY: install run test lint lock messages bench stop-db
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml $(LOCK)
 	$(PYTHON) -m venv $(VENV)
 	$(VENV)/bin/pip install --quiet --upgrade pip
-	$(VENV)/bin/pip install --quiet -e '.[dev]'
+	$(VENV)/bin/pip install --quiet -r $(LOCK) -e '.[dev]'
 	rm -f $(VENV)/.installed-*
 	touch $(STAMP)
 
@@ -25,6 +27,10 @@ test: $(STAMP)
 # Stop the embedded PostgreSQL that `make run` leaves running (no-op with DATABASE_URL set).
 stop-db: $(STAMP)
 	$(VENV)/bin/python -m backoffice.embedded_db stop
+
+# Pin every package again within the ranges of pyproject.toml (after changing a dependency).
+lock: $(STAMP)
+	$(VENV)/bin/uv pip compile pyproject.toml --extra dev --universal --python-version 3.11 --quiet -o $(LOCK)
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
