@@ -26,7 +26,7 @@ test: $(STAMP)
 
 # Stop the embedded PostgreSQL that `make run` leaves running (no-op with DATABASE_URL set).
 stop-db: $(STAMP)
-	$(VENV)/bin/python -m backoffice.embedded_db stop
+	$(VENV)/bin/python -m backoffice.core.embedded_db stop
 
 # Pin every package again within the ranges of pyproject.toml (after changing a dependency).
 lock: $(STAMP)

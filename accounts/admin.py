@@ -4,7 +4,7 @@ from import_export.admin import ImportExportModelAdmin
 
 from accounts.models import Account, Customer, CustomerUser, Merchant
 from accounts.resources import AccountResource, CustomerResource, MerchantResource
-from backoffice.admin_mixins import PersonalDataAdminMixin, ReadOnlyInline
+from backoffice.core.admin import PersonalDataAdminMixin, ReadOnlyInline
 
 
 class CustomerUserInline(PersonalDataAdminMixin, ReadOnlyInline):

@@ -10,9 +10,9 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from accounts.validators import validate_currency, validate_mcc, validate_resident_id, validate_uscc
-from backoffice.db import choices_check
-from backoffice.masking import mask_account_number
-from backoffice.money import CURRENCY_CHOICES
+from backoffice.core.db import choices_check
+from backoffice.core.masking import mask_account_number
+from backoffice.core.money import CURRENCY_CHOICES
 
 
 class CustomerKind(models.TextChoices):

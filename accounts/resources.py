@@ -9,8 +9,8 @@ from __future__ import annotations
 from import_export import fields
 
 from accounts.models import Account, Customer, Merchant
-from backoffice.exports import LookupWidget, SafeExportResource
-from backoffice.masking import display_personal
+from backoffice.core.masking import display_personal
+from backoffice.core.spreadsheets import LookupWidget, SafeExportResource
 
 
 class CustomerResource(SafeExportResource):

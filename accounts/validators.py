@@ -52,7 +52,7 @@ def validate_mcc(value: str) -> None:
 
 
 def validate_currency(value: str) -> None:
-    from backoffice.money import MINOR_UNITS
+    from backoffice.core.money import MINOR_UNITS
 
     if value not in MINOR_UNITS:
         raise ValidationError(_("Unknown or unsupported currency code %(code)s."), params={"code": value}, code="currency")

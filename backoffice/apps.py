@@ -10,7 +10,7 @@ class BackofficeConfig(AppConfig):
     verbose_name = _("Back office")
 
     def ready(self) -> None:
-        from backoffice.roles import sync_roles_after_migrate
+        from backoffice.core.roles import sync_roles_after_migrate
 
         # Keep the staff groups' permissions complete when later migrations add models.
         post_migrate.connect(sync_roles_after_migrate, dispatch_uid="backoffice.sync_roles")

@@ -18,8 +18,8 @@ from django.utils import timezone
 from rest_framework.authtoken.models import Token
 
 from accounts.models import Account, Customer, CustomerUser, Merchant
+from backoffice.core.roles import ADMIN, AUDITOR, CHECKER, CLERK, PAYMENT_CORE, roles_sync
 from backoffice.demo_activity import demo_activity_seed, demo_workflow_seed
-from backoffice.roles import ADMIN, AUDITOR, CHECKER, CLERK, PAYMENT_CORE, roles_sync
 from reconciliation.models import Bank, BankAccount, BusinessType, Channel, FeeModel, Rounding
 from reconciliation.services.schedules import channel_schedule_sync
 

@@ -114,17 +114,24 @@ TEMPLATES = [
 ]
 
 # --- Database: PostgreSQL everywhere ---------------------------------------------------------
+POSTGRESQL_ENGINES = ("django.db.backends.postgresql", "backoffice.core.embedded_db")
+DB_CONN_MAX_AGE = int(os.environ.get("DB_CONN_MAX_AGE", 60))
 if os.environ.get("DATABASE_URL"):
     DATABASES = {
-        "default": dj_database_url.parse(
-            os.environ["DATABASE_URL"], conn_max_age=int(os.environ.get("DB_CONN_MAX_AGE", 60)), conn_health_checks=True
-        )
+        "default": dj_database_url.parse(os.environ["DATABASE_URL"], conn_max_age=DB_CONN_MAX_AGE, conn_health_checks=True)
     }
 else:
-    from backoffice.embedded_db import embedded_database_settings
-
-    DATABASES = {"default": embedded_database_settings(VAR_DIR / "pgdata")}
-if not DATABASES["default"]["ENGINE"].endswith("postgresql"):
+    # The embedded server: started by the first connection a process opens, not by reading these settings.
+    DATABASES = {
+        "default": {
+            "ENGINE": "backoffice.core.embedded_db",
+            "NAME": "backoffice",
+            "USER": "postgres",
+            "EMBEDDED_DATA_DIR": VAR_DIR / "pgdata",
+            "CONN_MAX_AGE": DB_CONN_MAX_AGE,
+        }
+    }
+if DATABASES["default"]["ENGINE"] not in POSTGRESQL_ENGINES:
     raise ImproperlyConfigured("DATABASE_URL must point at PostgreSQL: the product relies on its features.")
 DATABASES["default"].setdefault("TEST", {})
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
@@ -147,8 +154,7 @@ USE_TZ = True
 
 # --- Static and uploaded files ----------------------------------------------------------------
 STATIC_URL = "static/"
-STATIC_ROOT = VAR_DIR / "static"
-STATIC_ROOT.mkdir(parents=True, exist_ok=True)
+STATIC_ROOT = VAR_DIR / "static"  # filled by collectstatic
 STATICFILES_DIRS = [BASE_DIR / "static"]
 MEDIA_ROOT = Path(os.environ.get("MEDIA_ROOT", VAR_DIR / "media"))
 # Serve static files straight from the apps (no collectstatic) in development and tests;
@@ -165,6 +171,8 @@ STORAGES = {
     },
 }
 WHITENOISE_USE_FINDERS = STATIC_FROM_FINDERS
+# Serving from the finders, WhiteNoise looks files up per request and needs no collected STATIC_ROOT.
+WHITENOISE_AUTOREFRESH = STATIC_FROM_FINDERS
 DATA_UPLOAD_MAX_NUMBER_FIELDS = 5000
 
 # --- Security defaults (effective when DEBUG is off) ------------------------------------------
@@ -180,9 +188,9 @@ REST_FRAMEWORK = {
         "rest_framework.authentication.TokenAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],
-    "DEFAULT_PERMISSION_CLASSES": ["backoffice.api.ModelPermissions"],
+    "DEFAULT_PERMISSION_CLASSES": ["backoffice.core.api.ModelPermissions"],
     "DEFAULT_PARSER_CLASSES": [
-        "backoffice.api.DecimalJSONParser",
+        "backoffice.core.api.DecimalJSONParser",
         "rest_framework.parsers.FormParser",
         "rest_framework.parsers.MultiPartParser",
     ],
@@ -213,10 +221,9 @@ IMPORT_EXPORT_EXPORT_PERMISSION_CODE = "view"
 # --- Celery -----------------------------------------------------------------------------------
 CELERY_BROKER_URL = os.environ.get("CELERY_BROKER_URL", "filesystem://")
 if CELERY_BROKER_URL.startswith("filesystem://"):
-    # A broker that needs no server: messages are files under var/celery.
+    # A broker that needs no server: messages are files under var/celery (the Celery app creates the
+    # folders when it is configured, not these settings).
     _broker_dir = VAR_DIR / "celery"
-    for _sub in ("queue", "processed", "control"):
-        (_broker_dir / _sub).mkdir(parents=True, exist_ok=True)
     CELERY_BROKER_TRANSPORT_OPTIONS = {
         "data_folder_in": str(_broker_dir / "queue"),
         "data_folder_out": str(_broker_dir / "queue"),

@@ -7,8 +7,8 @@ from django.utils.html import format_html_join
 from django.utils.translation import gettext_lazy as _
 from import_export.admin import ImportExportModelAdmin
 
-from backoffice.admin_mixins import DECIMAL_OVERRIDES, PersonalDataAdminMixin
-from backoffice.money import format_money
+from backoffice.core.admin import DECIMAL_OVERRIDES, PersonalDataAdminMixin
+from backoffice.core.money import format_money
 from backoffice.templatetags.backoffice_tags import percent
 from reconciliation import parsers
 from reconciliation.models import (

@@ -13,7 +13,7 @@ from rest_framework.decorators import action, api_view, permission_classes
 from rest_framework.parsers import FormParser, MultiPartParser
 from rest_framework.response import Response
 
-from backoffice.api import ChangePermissions, DecimalJSONParser, UpsertPermissions
+from backoffice.core.api import ChangePermissions, DecimalJSONParser, UpsertPermissions
 from reconciliation.models import (
     Action,
     Channel,

@@ -29,9 +29,9 @@ from openpyxl import Workbook
 from openpyxl.cell import WriteOnlyCell
 from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
 
-from backoffice.exports import neutralise_cell
-from backoffice.masking import can_view_personal_data, mask_account_number
-from backoffice.money import MINOR_UNITS
+from backoffice.core.masking import can_view_personal_data, mask_account_number
+from backoffice.core.money import MINOR_UNITS
+from backoffice.core.spreadsheets import neutralise_cell
 from reconciliation.models import Discrepancy, ReconciliationRun, WorkflowEvent
 from reconciliation.services.matching import MATCHED_OUTCOMES
 

@@ -2,7 +2,7 @@
 
 from decimal import Decimal
 
-from backoffice.money import money_str
+from backoffice.core.money import money_str
 from reconciliation.models import Discrepancy, ReconciliationRun
 from reconciliation.selectors import run_discrepancies
 

@@ -8,9 +8,9 @@ from django.core.exceptions import ValidationError
 from django.utils.translation import gettext as _
 from import_export import fields, widgets
 
-from backoffice.exports import LookupWidget, SafeExportResource
-from backoffice.masking import display_personal
-from backoffice.money import plain_decimal
+from backoffice.core.masking import display_personal
+from backoffice.core.money import plain_decimal
+from backoffice.core.spreadsheets import LookupWidget, SafeExportResource
 from reconciliation.models import Bank, BankAccount, Channel, FeeModel, FeeTier
 
 

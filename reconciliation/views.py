@@ -19,8 +19,8 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy as _lazy
 from django.views.decorators.http import require_http_methods
 
-from backoffice.masking import can_view_personal_data, mask_account_number
-from backoffice.money import format_money
+from backoffice.core.masking import can_view_personal_data, mask_account_number
+from backoffice.core.money import format_money
 from reconciliation import parsers, selectors
 from reconciliation.dashboard import awaiting_my_approval, daily_effects
 from reconciliation.forms import (

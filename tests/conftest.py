@@ -12,7 +12,7 @@ from django.contrib.auth.models import Group
 from helpers import local_dt
 
 from accounts.models import Account, Customer, CustomerUser, Merchant
-from backoffice.roles import ADMIN, AUDITOR, CHECKER, CLERK
+from backoffice.core.roles import ADMIN, AUDITOR, CHECKER, CLERK
 from reconciliation.models import Bank, BankAccount, BusinessType, Channel, FeeModel, Rounding
 
 _seq = count(1)
@@ -23,11 +23,21 @@ def pytest_unconfigure(config):
     tests leave nothing running; a server that was already up (``make run``) is left alone."""
     from django.conf import settings
 
-    from backoffice.embedded_db import embedded_server_stop, started_by_this_process
+    from backoffice.core.embedded_db import embedded_server_stop, started_by_this_process
 
-    data_dir = settings.VAR_DIR / "pgdata"
-    if started_by_this_process(data_dir):
+    data_dir = settings.DATABASES["default"].get("EMBEDDED_DATA_DIR")
+    if data_dir and started_by_this_process(data_dir):
         embedded_server_stop(data_dir)
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _media_in_tmp(tmp_path_factory):
+    """Stored statement files go to a temporary folder, never into the working tree's var/media."""
+    from django.test.utils import override_settings
+
+    folder = tmp_path_factory.mktemp("media")
+    with override_settings(MEDIA_ROOT=str(folder)):
+        yield folder
 
 
 @pytest.fixture(autouse=True)

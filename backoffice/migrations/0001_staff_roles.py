@@ -5,7 +5,7 @@ from django.db import migrations
 
 
 def create_roles(apps, schema_editor):
-    from backoffice.roles import roles_sync
+    from backoffice.core.roles import roles_sync
 
     # Permissions are normally created after all migrations; create them now so the groups get them.
     for app_config in apps.get_app_configs():
@@ -16,7 +16,7 @@ def create_roles(apps, schema_editor):
 
 
 def remove_roles(apps, schema_editor):
-    from backoffice.roles import ROLE_SPECS
+    from backoffice.core.roles import ROLE_SPECS
 
     apps.get_model("auth", "Group").objects.filter(name__in=ROLE_SPECS).delete()
 

@@ -3,9 +3,9 @@ from decimal import Decimal, InvalidOperation
 from django import template
 from django.utils.html import format_html
 
-from backoffice.masking import display_personal
-from backoffice.money import format_money, plain_decimal
-from backoffice.roles import ROLE_LABELS
+from backoffice.core.masking import display_personal
+from backoffice.core.money import format_money, plain_decimal
+from backoffice.core.roles import ROLE_LABELS
 
 register = template.Library()
 

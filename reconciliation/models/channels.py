@@ -15,8 +15,8 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from accounts.validators import validate_currency
-from backoffice.db import choices_check
-from backoffice.money import CURRENCY_CHOICES, MONEY_DIGITS, MONEY_PLACES, is_on_minor_unit
+from backoffice.core.db import choices_check
+from backoffice.core.money import CURRENCY_CHOICES, MONEY_DIGITS, MONEY_PLACES, is_on_minor_unit
 from reconciliation.models.choices import BusinessType, Rounding
 
 code_validator = RegexValidator(

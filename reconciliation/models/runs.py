@@ -10,7 +10,7 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import pgettext_lazy
 
-from backoffice.db import choices_check
+from backoffice.core.db import choices_check
 from reconciliation.models.channels import Channel, money_field
 from reconciliation.models.statements import LineStatus, StatementLine
 from reconciliation.models.transactions import PlatformTransaction, TransactionStatus

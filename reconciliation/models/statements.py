@@ -10,8 +10,8 @@ from django.db import models
 from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
 
-from backoffice.db import choices_check
-from backoffice.money import CURRENCY_CHOICES
+from backoffice.core.db import choices_check
+from backoffice.core.money import CURRENCY_CHOICES
 from reconciliation.models.channels import BankAccount, Channel, money_field
 
 

@@ -9,8 +9,8 @@ from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
 
 from accounts.models import Account, Merchant
-from backoffice.db import choices_check
-from backoffice.money import CURRENCY_CHOICES
+from backoffice.core.db import choices_check
+from backoffice.core.money import CURRENCY_CHOICES
 from reconciliation.models.channels import Channel, money_field
 from reconciliation.models.choices import BusinessType
 

@@ -10,7 +10,7 @@ from django.db import models
 from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
 
-from backoffice.db import choices_check
+from backoffice.core.db import choices_check
 from reconciliation.models.channels import money_field
 from reconciliation.models.runs import Discrepancy, DiscrepancyState
 from reconciliation.models.transactions import PlatformTransaction

@@ -13,7 +13,7 @@ from decimal import Decimal
 
 from django.db.models import Q
 
-from backoffice.money import quantize_money
+from backoffice.core.money import quantize_money
 from reconciliation.models import Channel, FeeModel
 
 

@@ -23,7 +23,7 @@ from decimal import Decimal
 from django.conf import settings
 from django.db import connection
 
-from backoffice.money import MINOR_UNITS
+from backoffice.core.money import MINOR_UNITS
 from reconciliation.models import (
     Channel,
     Discrepancy,

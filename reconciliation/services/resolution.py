@@ -21,7 +21,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
-from backoffice.money import format_money
+from backoffice.core.money import format_money
 from reconciliation.models import (
     Action,
     Adjustment,

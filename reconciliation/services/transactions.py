@@ -23,7 +23,7 @@ from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
 from accounts.models import Account, Merchant
-from backoffice.money import MINOR_UNITS
+from backoffice.core.money import MINOR_UNITS
 from reconciliation.models import (
     STATUS_MOVES,
     BusinessType,

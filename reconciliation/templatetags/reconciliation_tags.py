@@ -5,7 +5,7 @@ from django.utils.html import escape
 from django.utils.safestring import mark_safe
 from django.utils.translation import gettext as _
 
-from backoffice.money import format_money
+from backoffice.core.money import format_money
 from reconciliation.models import Action, Direction, LineType, runs
 from reconciliation.services.matching import MATCHED_OUTCOMES
 

@@ -8,7 +8,7 @@ from django.contrib.auth.models import Permission
 from django.urls import reverse
 
 from accounts.models import Account, Customer, Merchant
-from backoffice.masking import mask_account_number, mask_email, mask_id_number, mask_phone
+from backoffice.core.masking import mask_account_number, mask_email, mask_id_number, mask_phone
 
 ID_NUMBER = "110105198503122819"
 PHONE = "13812345678"

@@ -4,7 +4,7 @@ import pytest
 from django.contrib.auth.models import Group
 from django.urls import reverse
 
-from backoffice.roles import ADMIN, AUDITOR, CHECKER, CLERK
+from backoffice.core.roles import ADMIN, AUDITOR, CHECKER, CLERK
 
 
 @pytest.mark.django_db

