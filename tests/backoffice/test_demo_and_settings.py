@@ -111,7 +111,10 @@ def test_importing_the_settings_starts_nothing_and_writes_nothing(tmp_path):
     reading the settings (django.setup(), a `manage.py help`) creates no folder and no server."""
     env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "CELERY_BROKER_URL", "MEDIA_ROOT")}
     env.update(BACKOFFICE_VAR_DIR=str(tmp_path / "var"), DJANGO_SETTINGS_MODULE="backoffice.settings")
-    code = "import django; django.setup(); import backoffice.celery; from django.conf import settings; print(settings.CELERY_BROKER_URL)"
+    code = (
+        "import django; django.setup(); import backoffice.celery; "
+        "from django.conf import settings; print(settings.CELERY_BROKER_URL)"
+    )
     result = subprocess.run([sys.executable, "-c", code], cwd=REPO, env=env, capture_output=True, text=True, timeout=60)
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "filesystem://"
