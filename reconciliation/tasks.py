@@ -8,12 +8,13 @@ from celery import shared_task
 from django.utils import timezone
 
 from reconciliation.models import Channel, ReconciliationRun, StatementFile, StatementSource
-from reconciliation.services.fetch import FetchFailed, statements_fetch
-from reconciliation.services.ingest import StatementRefused, statement_parse
-from reconciliation.services.runs import RunAlreadyActive, discrepancies_open_expired, run_execute, run_start
+from reconciliation.services.engine.runs import RunAlreadyActive, discrepancies_open_expired, run_execute, run_start
+from reconciliation.services.intake.fetch import FetchFailed, statements_fetch
+from reconciliation.services.intake.statements import StatementRefused, statement_parse
+from reconciliation.services.jobs import Job
 
 
-@shared_task(name="reconciliation.statement_parse", acks_late=True)
+@shared_task(name=Job.STATEMENT_PARSE, acks_late=True)
 def statement_parse_task(*, statement_file_id: int) -> str:
     statement_file = StatementFile.objects.select_related("channel", "statement_format", "bank_account").get(pk=statement_file_id)
     try:
@@ -24,7 +25,7 @@ def statement_parse_task(*, statement_file_id: int) -> str:
     return statement_file.status
 
 
-@shared_task(name="reconciliation.statements_fetch", acks_late=True)
+@shared_task(name=Job.STATEMENTS_FETCH, acks_late=True)
 def statements_fetch_task(*, source_id: int, statement_date: str | None = None) -> str:
     source = StatementSource.objects.select_related("channel").get(pk=source_id)
     now = timezone.now()
@@ -37,13 +38,13 @@ def statements_fetch_task(*, source_id: int, statement_date: str | None = None) 
         return f"failed: {exc}"
 
 
-@shared_task(name="reconciliation.run_execute", acks_late=True)
+@shared_task(name=Job.RUN_EXECUTE, acks_late=True)
 def run_execute_task(*, run_id: int) -> str:
     run = ReconciliationRun.objects.select_related("channel").get(pk=run_id)
     return run_execute(run=run, now=timezone.now()).status
 
 
-@shared_task(name="reconciliation.run_start", bind=True, acks_late=True, max_retries=40)
+@shared_task(name=Job.RUN_START, bind=True, acks_late=True, max_retries=40)
 def run_start_task(self, *, channel_id: int, trigger: str, business_date: str | None = None) -> str:
     """Start a run for a channel (the schedule: yesterday; a parsed file: its date). If one is already
     active, try again shortly: its result may not include what has just arrived."""
@@ -57,7 +58,7 @@ def run_start_task(self, *, channel_id: int, trigger: str, business_date: str | 
     return f"run #{run.pk} requested"
 
 
-@shared_task(name="reconciliation.discrepancies_open_expired", acks_late=True)
+@shared_task(name=Job.DISCREPANCIES_OPEN_EXPIRED, acks_late=True)
 def discrepancies_open_expired_task() -> int:
     now = timezone.now()
     return discrepancies_open_expired(today=timezone.localdate(now), now=now)

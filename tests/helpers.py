@@ -41,7 +41,7 @@ def wechat_rows(count: int = 3, *, start: int = 1, day: tuple = (2026, 11, 24), 
 
 def wechat_bill(rows) -> bytes:
     """A WeChat Pay trade bill (current layout) holding ``rows``."""
-    from reconciliation.statement_writers import render, write_wechat_trade
+    from reconciliation.parsers.writers import render, write_wechat_trade
 
     return render(write_wechat_trade, rows)
 
@@ -49,8 +49,8 @@ def wechat_bill(rows) -> bytes:
 # --- Reconciliation scenarios: our transactions, the channel's lines, a run ----------------------------
 
 from reconciliation.models import PlatformTransaction, ReconciliationRun, StatementFile, StatementLine  # noqa: E402
-from reconciliation.services.fees import FeeSpec, fee_compute  # noqa: E402
-from reconciliation.services.runs import run_execute, run_start  # noqa: E402
+from reconciliation.services.channels.fees import FeeSpec, fee_compute  # noqa: E402
+from reconciliation.services.engine.runs import run_execute, run_start  # noqa: E402
 
 D = date(2026, 11, 24)
 _serial = count(1)

@@ -103,3 +103,16 @@ class DecimalInput(forms.TextInput):
 
 
 DECIMAL_OVERRIDES = {models.DecimalField: {"widget": DecimalInput(attrs={"class": "vDecimalField", "inputmode": "decimal"})}}
+
+
+class ReadOnlyAdmin(admin.ModelAdmin):
+    """Records written by services only: the admin shows them, never edits them."""
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False

@@ -2,6 +2,7 @@ from reconciliation.models.channels import Bank, BankAccount, Channel, FeeModel,
 from reconciliation.models.choices import BusinessType, Rounding
 from reconciliation.models.runs import (
     ACTIVE_RUN_STATUSES,
+    UNRESOLVED_STATES,
     Discrepancy,
     DiscrepancyState,
     DiscrepancyType,
@@ -46,6 +47,7 @@ __all__ = [
     "SavedFilter",
     "ACTIVE_RUN_STATUSES",
     "STATUS_MOVES",
+    "UNRESOLVED_STATES",
     "Discrepancy",
     "DiscrepancyState",
     "DiscrepancyType",

@@ -103,6 +103,15 @@ class DiscrepancyState(models.TextChoices):
     RESOLVED = "RESOLVED", _("Resolved")
 
 
+# Every state but RESOLVED: the item still needs something (a later file, a person, an approval).
+UNRESOLVED_STATES = (
+    DiscrepancyState.CARRIED_OVER,
+    DiscrepancyState.OPEN,
+    DiscrepancyState.PROPOSED,
+    DiscrepancyState.APPROVED,
+)
+
+
 class EffectDirection(models.TextChoices):
     OVERAGE = "OVERAGE", _("Overage (长款)")
     SHORTAGE = "SHORTAGE", _("Shortage (短款)")

@@ -36,6 +36,11 @@ class ResolutionStatus(models.TextChoices):
 
 OPEN_RESOLUTION_STATUSES = (ResolutionStatus.PROPOSED, ResolutionStatus.FIRST_APPROVED)
 
+# The workflow's permissions (Resolution.Meta.permissions), as user.has_perm() takes them.
+PROPOSE_PERMISSION = "reconciliation.propose_resolution"
+APPROVE_PERMISSION = "reconciliation.approve_resolution"
+SECOND_APPROVAL_PERMISSION = "reconciliation.approve_above_threshold"
+
 
 @pghistory.track(pghistory.InsertEvent(), pghistory.UpdateEvent())
 class Resolution(models.Model):

@@ -7,7 +7,7 @@ from django.utils.translation import gettext as _
 
 from backoffice.core.money import format_money
 from reconciliation.models import Action, Direction, LineType, runs
-from reconciliation.services.matching import MATCHED_OUTCOMES
+from reconciliation.services.engine.stage1 import MATCHED_OUTCOMES
 
 register = template.Library()
 

@@ -11,9 +11,10 @@ from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 from helpers import local_dt
 
-from backoffice.views import ageing_bars
-from reconciliation.dashboard import FileCheck, awaiting_my_approval, channels_today
+from backoffice.dashboard.selectors import FileCheck, channels_today
+from backoffice.dashboard.views import ageing_bars
 from reconciliation.models import Approval, Discrepancy, ReconciliationRun, Resolution, StatementFile
+from reconciliation.selectors.workflow import awaiting_my_approval
 
 _serial = count(1)
 # 10:00 on 26 November in Shanghai: the statement date is the 25th.

@@ -15,7 +15,7 @@ from helpers import local_dt
 
 from backoffice.core.roles import CLERK
 from backoffice.core.spreadsheets import neutralise_row
-from backoffice.demo import DEMO_STAFF
+from backoffice.demo.world import DEMO_STAFF
 from reconciliation.models import (
     Action,
     BusinessType,
@@ -25,7 +25,7 @@ from reconciliation.models import (
     FeeModel,
     Resolution,
 )
-from reconciliation.services.fees import fee_quote
+from reconciliation.services.channels.fees import fee_quote
 
 REPO = Path(__file__).resolve().parents[2]
 

@@ -11,7 +11,7 @@ from decimal import Decimal
 import pytest
 from django.core.management import CommandError, call_command
 
-from reconciliation import benchmarks
+from reconciliation.devtools.benchmarks import intake as benchmarks
 from reconciliation.models import Channel, StatementFile, StatementLine
 
 
@@ -53,17 +53,34 @@ def test_a_small_run_reports_consistent_verified_figures_and_cleans_up(media_roo
         assert figures[name] > 0, name
     assert figures["peak_mb"] >= figures["baseline_mb"]
     assert figures["import_export_lines"] == 200
-    assert figures["lines_per_s"] == pytest.approx(2000 / figures["seconds"], rel=0.01)
-    assert figures["ratio_vs_copy"] == pytest.approx(figures["seconds"] / figures["copy_seconds"], rel=0.05)
-    assert figures["speedup_vs_import_export"] == pytest.approx(
-        figures["lines_per_s"] / figures["import_export_lines_per_s"], rel=0.05
-    )
     assert set(figures["machine"]) >= {"cpu_count", "cpu_model", "ram_mb", "postgresql_version", "python_version"}
 
     assert not StatementFile.objects.exists()
     assert not StatementLine.objects.exists()  # neither the intake's, nor the COPY's, nor import-export's rows
     assert stored_files(media_root) == []
     assert Channel.objects.get(code="BENCH").is_active is False  # the dedicated channel stays, inactive
+
+
+def test_derived_figures_come_from_the_unrounded_timings():
+    """The ratios are computed before rounding (a ratio of two rounded timings drifts by several per cent
+    when a timing is small), so they are exact for given timings whatever the machine."""
+    figures = benchmarks.speed_figures(lines=2000, seconds=0.4104, copy_seconds=0.0844, import_lines=200, import_seconds=0.9)
+    assert figures == {
+        "seconds": 0.41,
+        "lines_per_s": 4873,
+        "copy_seconds": 0.084,
+        "ratio_vs_copy": 4.86,
+        "import_export_lines": 200,
+        "import_export_seconds": 0.9,
+        "import_export_lines_per_s": 222,
+        "speedup_vs_import_export": 21.9,
+    }
+    assert (
+        benchmarks.speed_figures(lines=10, seconds=1.0, copy_seconds=0.5, import_lines=0, import_seconds=None)[
+            "speedup_vs_import_export"
+        ]
+        is None
+    )
 
 
 @pytest.mark.django_db(transaction=True)

@@ -10,7 +10,7 @@ import json
 import pytest
 from django.core.management import CommandError, call_command
 
-from reconciliation import benchmarks_engine
+from reconciliation.devtools.benchmarks import engine as benchmarks_engine
 from reconciliation.models import Channel, Discrepancy, PlatformTransaction, ReconciliationRun, StatementFile, StatementLine
 
 

@@ -11,7 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from reconciliation.models import BusinessType, FeeModel, FeeTier
-from reconciliation.services.fees import FeeSpec, NoFeeModel, TierSpec, fee_compute, fee_quote
+from reconciliation.services.channels.fees import FeeSpec, NoFeeModel, TierSpec, fee_compute, fee_quote
 
 INTERNAL = FeeModel.ChargingMode.INTERNAL
 EXTERNAL = FeeModel.ChargingMode.EXTERNAL

@@ -17,8 +17,8 @@ from helpers import local_dt, wechat_bill, wechat_rows
 from sftp_server import SFTPTestServer
 
 from reconciliation.models import StatementFile, StatementKind, StatementLine, StatementSource
-from reconciliation.services.fetch import FETCH_LOCK_NAMESPACE, FetchFailed, statements_fetch
-from reconciliation.services.schedules import source_schedule_remove, source_schedule_sync
+from reconciliation.services.channels.schedules import source_schedule_remove, source_schedule_sync
+from reconciliation.services.intake.fetch import FETCH_LOCK_NAMESPACE, FetchFailed, statements_fetch
 
 DAY = date(2026, 11, 24)
 NOW = local_dt(2026, 11, 25, 6, 0)

@@ -11,10 +11,11 @@ from django.db import DatabaseError, IntegrityError, transaction
 from django.utils import timezone
 from helpers import local_dt, wechat_bill, wechat_rows
 
+from backoffice.core.db import independent_connection
 from reconciliation.models import BankAccount, FundMovement, StatementFile, StatementFormat, StatementLine
 from reconciliation.parsers.base import Direction, FundMovementRow
-from reconciliation.services.ingest import StatementRefused, statement_parse, statement_receive
-from reconciliation.statement_writers import render, write_mt940
+from reconciliation.parsers.writers import render, write_mt940
+from reconciliation.services.intake.statements import StatementRefused, statement_parse, statement_receive
 
 DAY = date(2026, 11, 24)
 
@@ -231,7 +232,8 @@ def test_import_statement_command_prints_json_and_fails_on_refusal(channel, tmp_
 def test_progress_is_visible_to_other_sessions_while_parsing(channel, monkeypatch):
     """The counter is written on a second connection, so a browser polling the file sees it move
     although the rows themselves appear only at the commit."""
-    from reconciliation.services import progress, statement_copy
+    from reconciliation.services.intake import pgcopy as statement_copy
+    from reconciliation.services.intake import progress
 
     monkeypatch.setattr(statement_copy, "PROGRESS_EVERY", 1000)
     monkeypatch.setattr(progress, "MIN_INTERVAL", 0.0)
@@ -240,7 +242,7 @@ def test_progress_is_visible_to_other_sessions_while_parsing(channel, monkeypatc
 
     def report_and_look(self, lines):
         real_report(self, lines)
-        with progress.independent_connection() as browser:
+        with independent_connection() as browser:
             seen.append(
                 browser.execute(
                     "SELECT status, progress_lines, (SELECT count(*) FROM reconciliation_statementline) "

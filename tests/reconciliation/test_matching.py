@@ -14,6 +14,7 @@ from helpers import D, lines, local_dt, reconcile, txn
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from reconciliation.devtools.simulation import simulate_day
 from reconciliation.models import (
     BusinessType,
     Channel,
@@ -21,10 +22,9 @@ from reconciliation.models import (
     FeeModel,
     ReconciliationRun,
 )
-from reconciliation.services import matching
-from reconciliation.services.fees import FeeSpec, fee_compute
-from reconciliation.services.runs import RunAlreadyActive, run_execute, run_start
-from reconciliation.simulation import simulate_day
+from reconciliation.services.channels.fees import FeeSpec, fee_compute
+from reconciliation.services.engine import stage1 as matching
+from reconciliation.services.engine.runs import RunAlreadyActive, run_execute, run_start
 
 
 def found(channel, **filters):
@@ -392,7 +392,7 @@ def test_reconcile_command_prints_the_documented_json(wx, capsys):
 def test_each_channel_has_a_daily_run_after_its_statement_time(wx):
     from django_celery_beat.models import PeriodicTask
 
-    from reconciliation.services.schedules import channel_schedule_sync
+    from reconciliation.services.channels.schedules import channel_schedule_sync
 
     wx.statement_ready_time = time(9, 45)
     task = channel_schedule_sync(channel=wx)
@@ -416,7 +416,7 @@ def test_scheduled_task_reconciles_yesterday_and_retries_while_a_run_is_active(w
 
 @pytest.mark.django_db
 def test_expired_carry_overs_open_even_without_a_run(wx):
-    from reconciliation.services.runs import discrepancies_open_expired
+    from reconciliation.services.engine.runs import discrepancies_open_expired
 
     txn(wx, "ALONE", "5.00")
     lines(wx, D, {"txn_no": "Q", "amount": "1.00"})

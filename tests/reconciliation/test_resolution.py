@@ -19,7 +19,7 @@ from reconciliation.models import (
     Resolution,
     WorkflowEvent,
 )
-from reconciliation.services.resolution import (
+from reconciliation.services.workflow.resolution import (
     AlreadyDecided,
     WorkflowRefused,
     claim_recovered,

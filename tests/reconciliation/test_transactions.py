@@ -8,7 +8,7 @@ from django.core.management import CommandError, call_command
 from helpers import local_dt
 
 from reconciliation.models import PlatformTransaction, TransactionConflict
-from reconciliation.services.transactions import (
+from reconciliation.services.intake.transactions import (
     TransactionBatchRefused,
     transaction_input_read,
     transaction_inputs_from_csv,

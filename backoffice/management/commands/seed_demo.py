@@ -1,7 +1,7 @@
 from django.core.management.base import BaseCommand
 from django.utils import timezone
 
-from backoffice.demo import DEMO_API_TOKEN, DEMO_API_USER, DEMO_STAFF, demo_seed
+from backoffice.demo.world import DEMO_API_TOKEN, DEMO_API_USER, DEMO_STAFF, demo_seed
 
 
 class Command(BaseCommand):

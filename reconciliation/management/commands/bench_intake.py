@@ -4,7 +4,8 @@ from argparse import ArgumentTypeError
 from django.core.management.base import BaseCommand, CommandError
 from django.utils import timezone
 
-from reconciliation.benchmarks import BENCH_CODE, BenchmarkFailed, intake_benchmark_run
+from reconciliation.devtools.benchmarks.common import BenchmarkFailed
+from reconciliation.devtools.benchmarks.intake import BENCH_CODE, intake_benchmark_run
 
 
 def _count(text: str) -> int:

@@ -4,8 +4,8 @@ from argparse import ArgumentTypeError
 from django.core.management.base import BaseCommand, CommandError
 from django.utils import timezone
 
-from reconciliation.benchmarks import BenchmarkFailed
-from reconciliation.benchmarks_engine import DIFFERENCE_RATE, ENGINE_BENCH_CODE, engine_benchmark_run
+from reconciliation.devtools.benchmarks.common import BenchmarkFailed
+from reconciliation.devtools.benchmarks.engine import DIFFERENCE_RATE, ENGINE_BENCH_CODE, engine_benchmark_run
 
 TARGET_SECONDS_PER_MILLION, TARGET_PEAK_MB, AIM_FLOOR_RATIO = 20, 1024, 3
 

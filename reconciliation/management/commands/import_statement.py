@@ -6,7 +6,7 @@ from django.core.management.base import BaseCommand, CommandError
 from django.utils import timezone
 
 from reconciliation.models import Channel, StatementFile, StatementKind
-from reconciliation.services.ingest import StatementRefused, statement_parse, statement_receive
+from reconciliation.services.intake.statements import StatementRefused, statement_parse, statement_receive
 
 KINDS = {"business": StatementKind.BUSINESS, "fund": StatementKind.FUND}
 

@@ -5,7 +5,7 @@ from django.core.management.base import BaseCommand, CommandError
 from django.utils import timezone
 
 from reconciliation.models import TransactionConflict
-from reconciliation.services.transactions import TransactionBatchRefused, transaction_inputs_from_csv, transactions_upsert
+from reconciliation.services.intake.transactions import TransactionBatchRefused, transaction_inputs_from_csv, transactions_upsert
 
 
 class Command(BaseCommand):

@@ -4,9 +4,9 @@ from datetime import date
 from django.core.management.base import BaseCommand, CommandError
 from django.utils import timezone
 
+from reconciliation.api.presenters import run_summary
 from reconciliation.models import Channel, ReconciliationRun
-from reconciliation.presenters import run_summary
-from reconciliation.services.runs import RunAlreadyActive, run_execute, run_start
+from reconciliation.services.engine.runs import RunAlreadyActive, run_execute, run_start
 
 
 class Command(BaseCommand):

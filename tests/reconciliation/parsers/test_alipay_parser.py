@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 
 from reconciliation.parsers import alipay
 from reconciliation.parsers.base import Direction, FundMovementRow, LineStatus, LineType, StatementLineRow, StatementParseError
-from reconciliation.statement_writers import render, write_alipay_account, write_alipay_trade
+from reconciliation.parsers.writers import render, write_alipay_account, write_alipay_trade
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 

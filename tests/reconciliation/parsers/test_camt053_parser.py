@@ -7,7 +7,7 @@ from hypothesis import strategies as st
 
 from reconciliation.parsers import camt053
 from reconciliation.parsers.base import BatchItem, Direction, FundMovementRow, StatementParseError
-from reconciliation.statement_writers import render, write_camt053
+from reconciliation.parsers.writers import render, write_camt053
 
 
 def test_batch_entry_is_one_movement_with_its_items(fixture_bytes):

@@ -7,7 +7,7 @@ import pytest
 from reconciliation import parsers
 from reconciliation.parsers import FORMATS, StatementKind, detect
 from reconciliation.parsers.base import LineStatus, LineType, StatementLineRow
-from reconciliation.statement_writers import render, write_alipay_trade, write_unionpay_zip, write_unionpay_zm
+from reconciliation.parsers.writers import render, write_alipay_trade, write_unionpay_zip, write_unionpay_zm
 
 ROW = StatementLineRow(
     0,

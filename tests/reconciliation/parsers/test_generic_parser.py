@@ -19,7 +19,7 @@ from reconciliation.parsers.base import (
     StatementParseError,
 )
 from reconciliation.parsers.generic import FormatConfigError, GenericFormatConfig
-from reconciliation.statement_writers import render, write_generic_csv
+from reconciliation.parsers.writers import render, write_generic_csv
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 

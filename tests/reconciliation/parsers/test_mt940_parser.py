@@ -7,7 +7,7 @@ from hypothesis import strategies as st
 
 from reconciliation.parsers import mt940
 from reconciliation.parsers.base import Direction, FundMovementRow, StatementParseError
-from reconciliation.statement_writers import render, write_mt940
+from reconciliation.parsers.writers import render, write_mt940
 
 
 def test_two_statements_with_reversals(fixture_bytes):

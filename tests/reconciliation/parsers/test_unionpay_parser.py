@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 
 from reconciliation.parsers import unionpay
 from reconciliation.parsers.base import LineStatus, LineType, StatementLineRow, StatementParseError
-from reconciliation.statement_writers import render, write_unionpay_zip, write_unionpay_zm
+from reconciliation.parsers.writers import render, write_unionpay_zip, write_unionpay_zm
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 FILE_DATE = date(2024, 3, 5)

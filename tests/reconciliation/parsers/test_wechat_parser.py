@@ -15,7 +15,7 @@ from reconciliation.parsers.base import (
     StatementLineRow,
     StatementParseError,
 )
-from reconciliation.statement_writers import render, write_wechat_fund, write_wechat_trade
+from reconciliation.parsers.writers import render, write_wechat_fund, write_wechat_trade
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 

@@ -1,0 +1,402 @@
+"""Statement intake: every path (upload, API, command, scheduled fetch) goes through these two calls.
+
+``statement_receive`` checks and stores the raw file (size, duplicate content, format and kind, date)
+and records a StatementFile; ``statement_parse`` reads it with the channel's parser and writes its
+rows with PostgreSQL COPY inside one transaction, so a bad file leaves nothing of itself behind.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import inspect
+import zipfile
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import date, datetime
+from typing import BinaryIO
+from zoneinfo import ZoneInfo
+
+from django.conf import settings
+from django.core.files import File
+from django.db import IntegrityError, connection, transaction
+from django.utils.translation import gettext as _
+
+from reconciliation import parsers
+from reconciliation.models import (
+    BankAccount,
+    Channel,
+    FundMovement,
+    RunTrigger,
+    StatementFile,
+    StatementFormat,
+    StatementKind,
+    StatementLine,
+)
+from reconciliation.services.intake import pgcopy as statement_copy
+from reconciliation.services.intake.progress import ProgressReporter
+from reconciliation.services.jobs import Job, enqueue
+
+HASH_CHUNK = 1 << 20
+# Parsers' advisory-lock namespace (first key of pg_try_advisory_xact_lock(int, int)).
+PARSE_LOCK_NAMESPACE = 7301
+
+
+class StatementRefused(Exception):
+    """A file that cannot be taken in. ``line``/``field`` locate the problem when it is inside the file."""
+
+    def __init__(
+        self,
+        reason: str,
+        *,
+        file_name: str = "",
+        line: int | None = None,
+        field: str | None = None,
+        statement_file: StatementFile | None = None,
+        duplicate_of: StatementFile | None = None,
+    ):
+        self.reason, self.file_name, self.line, self.field = reason, file_name, line, field
+        self.statement_file, self.duplicate_of = statement_file, duplicate_of
+        super().__init__(reason)
+
+    def __str__(self) -> str:
+        parts = (self.file_name, f"line {self.line}" if self.line else "", f"field {self.field}" if self.field else "")
+        where = [part for part in parts if part]
+        return f"{', '.join(where)}: {self.reason}" if where else self.reason
+
+
+@dataclass(frozen=True)
+class _Checked:
+    sha256: str
+    size: int
+    head: bytes
+    newlines: int
+
+
+def _read_and_hash(content: BinaryIO) -> _Checked:
+    digest, size, head, newlines = hashlib.sha256(), 0, b"", 0
+    content.seek(0)
+    while chunk := content.read(HASH_CHUNK):
+        if size == 0:
+            head = chunk
+        digest.update(chunk)
+        newlines += chunk.count(b"\n")
+        size += len(chunk)
+        if size > settings.STATEMENT_MAX_BYTES:
+            break
+    content.seek(0)
+    return _Checked(digest.hexdigest(), size, head, newlines)
+
+
+def _detect(content: BinaryIO, head: bytes) -> parsers.Detected | None:
+    if head.startswith(b"PK\x03\x04"):
+        # An archive is recognised by its members, which needs the whole (small) file.
+        content.seek(0)
+        data = content.read()
+        content.seek(0)
+        return parsers.detect(data)
+    return parsers.detect(head)
+
+
+def _default_format(channel: Channel, kind: str) -> StatementFormat | None:
+    return channel.statement_formats.filter(kind=kind, is_default=True).first()
+
+
+def _describe(statement_file: StatementFile) -> str:
+    who = statement_file.uploaded_by.get_username() if statement_file.uploaded_by else statement_file.get_source_display()
+    return _("#%(id)s %(name)s, received %(when)s by %(who)s (%(status)s)") % {
+        "id": statement_file.pk,
+        "name": statement_file.original_name or "-",
+        "when": statement_file.received_at.astimezone(ZoneInfo(settings.TIME_ZONE)).strftime("%Y-%m-%d %H:%M"),
+        "who": who,
+        "status": statement_file.get_status_display(),
+    }
+
+
+def _duplicate(channel: Channel, earlier: StatementFile, name: str) -> StatementRefused:
+    return StatementRefused(
+        _("the same file was already received for channel %(channel)s: %(earlier)s")
+        % {"channel": channel.code, "earlier": _describe(earlier)},
+        file_name=name,
+        duplicate_of=earlier,
+    )
+
+
+def statement_receive(
+    *,
+    channel: Channel,
+    content: BinaryIO,
+    original_name: str,
+    source: str,
+    acting_user,
+    now: datetime,
+    kind: str | None = None,
+    statement_date: date | None = None,
+    statement_format: StatementFormat | None = None,
+    bank_account: BankAccount | None = None,
+    parse_later: bool = False,
+) -> StatementFile:
+    """Check and store one statement file. Kind, format and date are taken from the caller, else from
+    the channel's configured format, else detected from the content (never from the file name).
+    ``parse_later``: a worker parses it once the caller's transaction commits."""
+    checked = _read_and_hash(content)
+    name = original_name
+    if checked.size == 0:
+        raise StatementRefused(_("the file is empty"), file_name=name)
+    if checked.size > settings.STATEMENT_MAX_BYTES:
+        raise StatementRefused(
+            _("the file is too big: more than %(limit)d MB (STATEMENT_MAX_BYTES)")
+            % {"limit": settings.STATEMENT_MAX_BYTES // (1 << 20)},
+            file_name=name,
+        )
+    earlier = StatementFile.objects.select_related("uploaded_by").filter(channel=channel, sha256=checked.sha256).first()
+    if earlier is not None:
+        raise _duplicate(channel, earlier, name)
+
+    detected = _detect(content, checked.head)
+    if statement_format is None and kind:
+        statement_format = _default_format(channel, kind)
+    if statement_format is not None:
+        format_code, format_kind = statement_format.format_code, statement_format.kind
+    elif detected is not None:
+        format_code, format_kind = detected.format, str(detected.kind)
+    else:
+        raise StatementRefused(
+            _("the format is not recognised and channel %(channel)s has no statement format configured for it")
+            % {"channel": channel.code},
+            file_name=name,
+        )
+    kind = kind or format_kind
+    if kind != format_kind:
+        raise StatementRefused(
+            _("not the declared type: declared %(declared)s, but the format %(format)s holds %(actual)s")
+            % {"declared": StatementKind(kind).label, "format": format_code, "actual": StatementKind(format_kind).label},
+            file_name=name,
+        )
+    if detected is not None and statement_format is not None and detected.format != format_code and format_code != "GENERIC":
+        raise StatementRefused(
+            _("not the declared type: the channel expects %(expected)s, the content is %(actual)s")
+            % {"expected": format_code, "actual": detected.format},
+            file_name=name,
+        )
+    statement_date = statement_date or (detected.statement_date if detected else None)
+    if statement_date is None:
+        raise StatementRefused(_("no statement date was given and the file does not tell it"), file_name=name)
+
+    statement_file = StatementFile(
+        channel=channel,
+        kind=kind,
+        statement_date=statement_date,
+        format_code=format_code,
+        statement_format=statement_format,
+        bank_account=bank_account,
+        sha256=checked.sha256,
+        original_name=name[:255],
+        size=checked.size,
+        source=source,
+        uploaded_by=acting_user,
+        received_at=now,
+        currency=channel.currency,
+        source_lines=None if checked.head.startswith(b"PK") or format_code == "CAMT053" else checked.newlines,
+    )
+    statement_file.raw_file.save("raw", File(content), save=False)
+    try:
+        with transaction.atomic():
+            statement_file.save()
+    except IntegrityError:
+        # The same bytes arrived at the same moment by another path (an upload and a fetch): the
+        # database's unique constraint decided; answer as for any duplicate and drop our copy.
+        statement_file.raw_file.delete(save=False)
+        earlier = StatementFile.objects.filter(channel=channel, sha256=checked.sha256).first()
+        if earlier is None:
+            raise
+        raise _duplicate(channel, earlier, name) from None
+    if parse_later:
+        enqueue(Job.STATEMENT_PARSE, statement_file_id=statement_file.pk)
+    return statement_file
+
+
+# --- parsing -------------------------------------------------------------------------------------
+
+
+def _parser_options(statement_file: StatementFile) -> dict:
+    options = {
+        "tz": ZoneInfo(settings.TIME_ZONE),
+        "currency": statement_file.channel.currency,
+        "strict_totals": statement_file.statement_format.strict_totals if statement_file.statement_format else True,
+        "account_ref": statement_file.bank_account.account_no if statement_file.bank_account else "",
+    }
+    if statement_file.format_code == "GENERIC":
+        options["config"] = parsers.GenericFormatConfig.from_dict(statement_file.statement_format.config)
+    accepted = inspect.signature(parsers.FORMATS[statement_file.format_code].parse).parameters
+    return {k: v for k, v in options.items() if k in accepted}
+
+
+class _DuplicateLines:
+    """Finds a line repeated byte for byte (a corrupted or concatenated file) without keeping the lines:
+    a dict of hashes flags candidates, which are then confirmed exactly in the database."""
+
+    def __init__(self):
+        self.first_line_by_hash: dict[int, int] = {}
+        self.candidates: list[tuple[int, int]] = []
+
+    def watch(self, rows: Iterator) -> Iterator:
+        first_lines = self.first_line_by_hash
+        for row in rows:
+            first = first_lines.setdefault(hash(row.raw), row.source_line)
+            if first != row.source_line:
+                self.candidates.append((first, row.source_line))
+            yield row
+
+    def confirm(self, model, statement_file: StatementFile) -> None:
+        for first, again in self.candidates:
+            raws = dict(model.objects.filter(file=statement_file, line_no__in=(first, again)).values_list("line_no", "raw"))
+            if raws.get(first) is not None and raws.get(first) == raws.get(again):
+                raise parsers.StatementParseError(f"repeats line {first} exactly (duplicate line)", line=again)
+
+
+def _totals_json(totals: parsers.StatementTotals) -> dict:
+    return {
+        "count": totals.count,
+        "fee": str(totals.fee),
+        "by_type": {
+            str(key): {"count": totals.count_by_type.get(key, 0), "amount": str(amount)}
+            for key, amount in sorted(totals.amount_by_type.items())
+        },
+    }
+
+
+def _metadata_json(metadata: parsers.StatementMetadata) -> dict:
+    def plain(value):
+        return None if value is None else str(value)
+
+    return {
+        "account_ref": metadata.account_ref,
+        "period_start": plain(metadata.period_start),
+        "period_end": plain(metadata.period_end),
+        "statement_date": plain(metadata.statement_date),
+        "opening_balance": plain(metadata.opening_balance),
+        "closing_balance": plain(metadata.closing_balance),
+        "raw_columns": list(metadata.raw_columns),
+        "variant": metadata.variant,
+    }
+
+
+def _open_raw(statement_file: StatementFile) -> BinaryIO:
+    statement_file.raw_file.open("rb")
+    return statement_file.raw_file.file
+
+
+def _parse_into_database(statement_file: StatementFile, progress: ProgressReporter) -> None:
+    options = _parser_options(statement_file)
+    with _open_raw(statement_file) as stream:
+        parsed = parsers.parse(statement_file.format_code, stream, **options)
+        if str(parsed.kind) != statement_file.kind:
+            raise parsers.StatementParseError(
+                f"not the declared type: the format reads {parsed.kind} statements, the file was declared {statement_file.kind}"
+            )
+        fixed = (statement_file.pk, statement_file.channel_id, statement_file.statement_date)
+        if statement_file.kind == StatementKind.BUSINESS:
+            model, columns, encode = StatementLine, statement_copy.LINE_COLUMNS, statement_copy.line_encoder(*fixed)
+        else:
+            accounts = dict(BankAccount.objects.filter(bank=statement_file.channel.bank).values_list("account_no", "id"))
+            model, columns = FundMovement, statement_copy.MOVEMENT_COLUMNS
+            encode = statement_copy.movement_encoder(*fixed, accounts, statement_file.bank_account_id)
+        duplicates = _DuplicateLines()
+        try:
+            written = statement_copy.copy_rows(
+                model._meta.db_table, columns, map(encode, duplicates.watch(parsed.rows)), progress.report
+            )
+        except statement_copy.CopyRowError as exc:
+            # Locate the refused row in the file: parse again up to it (only on this error path).
+            with _open_raw(statement_file) as again:
+                rows = parsers.parse(statement_file.format_code, again, **{**options, "strict_totals": False}).rows
+                row = statement_copy.nth(rows, exc.row_index)
+            raise parsers.StatementParseError(exc.reason, line=row.source_line if row else None, field=exc.column) from exc
+        if written == 0:
+            raise parsers.StatementParseError("the file holds no statement lines")
+        duplicates.confirm(model, statement_file)
+        statement_file.line_count = written
+        statement_file.totals = _totals_json(parsed.totals)
+        statement_file.metadata = _metadata_json(parsed.metadata)
+        statement_file.warnings = [{"line": w.line, "field": w.field, "reason": w.message} for w in parsed.warnings]
+        if parsed.currency:
+            statement_file.currency = parsed.currency
+
+
+def statement_parse(*, statement_file: StatementFile, now: datetime, reconcile: bool = True) -> StatementFile:
+    """Parse a received file into its rows, all or nothing. Safe to call twice or concurrently: a file
+    already parsed, or being parsed by another worker, is left alone (an advisory lock decides).
+    A parsed business-detail file then starts its date's reconciliation (``reconcile=False``: the
+    caller reconciles itself)."""
+    moved = (
+        StatementFile.objects.filter(pk=statement_file.pk)
+        .exclude(status=StatementFile.Status.PARSED)
+        .update(status=StatementFile.Status.PARSING, parse_started_at=now, progress_lines=0, errors=[], warnings=[])
+    )
+    statement_file.refresh_from_db()
+    if not moved:
+        return statement_file
+    try:
+        with transaction.atomic():
+            with connection.cursor() as cursor:
+                cursor.execute("SELECT pg_try_advisory_xact_lock(%s, %s)", [PARSE_LOCK_NAMESPACE, statement_file.pk])
+                if not cursor.fetchone()[0]:
+                    return statement_file  # another worker holds it; it will finish the job
+            with ProgressReporter(statement_file.pk) as progress:
+                _parse_into_database(statement_file, progress)
+            statement_file.status = StatementFile.Status.PARSED
+            statement_file.parsed_at = now
+            statement_file.progress_lines = statement_file.line_count
+            statement_file.save(
+                update_fields=[
+                    "status",
+                    "parsed_at",
+                    "progress_lines",
+                    "line_count",
+                    "totals",
+                    "metadata",
+                    "warnings",
+                    "currency",
+                ]
+            )
+            if reconcile and statement_file.kind == StatementKind.BUSINESS:
+                _reconcile_when_committed(statement_file)
+    except (parsers.StatementParseError, parsers.FormatConfigError, zipfile.BadZipFile) as exc:
+        error = _failure(statement_file, exc)
+        raise StatementRefused(
+            error["reason"],
+            file_name=statement_file.original_name,
+            line=error["line"],
+            field=error["field"],
+            statement_file=statement_file,
+        ) from exc
+    except Exception as exc:
+        # Never leave a file shown as "parsing" forever: record the failure, then let it surface.
+        _failure(statement_file, exc)
+        raise
+    return statement_file
+
+
+def _reconcile_when_committed(statement_file: StatementFile) -> None:
+    """A business-detail file for a date starts (or, if one is running, queues) that date's run.
+
+    A channel an admin has switched off keeps receiving files but starts no runs by itself."""
+    if not statement_file.channel.is_active:
+        return
+    enqueue(
+        Job.RUN_START,
+        channel_id=statement_file.channel_id,
+        trigger=RunTrigger.FILE,
+        business_date=statement_file.statement_date.isoformat(),
+    )
+
+
+def _failure(statement_file: StatementFile, exc: Exception) -> dict:
+    error = {
+        "line": getattr(exc, "line", None),
+        "field": getattr(exc, "field", None),
+        "reason": getattr(exc, "reason", None) or str(exc),
+    }
+    StatementFile.objects.filter(pk=statement_file.pk).update(status=StatementFile.Status.FAILED, errors=[error])
+    statement_file.refresh_from_db()
+    return error

@@ -1,0 +1,22 @@
+"""The reconciliation app's background jobs: their stable Celery task names (reconciliation/tasks.py
+registers a task under each; schedules in the database refer to them by name) and how services
+enqueue them."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+from backoffice.core.jobs import job_enqueue
+
+
+class Job(StrEnum):
+    STATEMENT_PARSE = "reconciliation.statement_parse"
+    STATEMENTS_FETCH = "reconciliation.statements_fetch"
+    RUN_START = "reconciliation.run_start"
+    RUN_EXECUTE = "reconciliation.run_execute"
+    DISCREPANCIES_OPEN_EXPIRED = "reconciliation.discrepancies_open_expired"
+
+
+def enqueue(job: Job, **kwargs) -> None:
+    """Hand ``job`` to a worker once the caller's transaction commits."""
+    job_enqueue(str(job), **kwargs)

@@ -1,0 +1,748 @@
+"""The resolution workflow: a clerk proposes, a checker approves (never their own proposal), large
+amounts need a second approval by an administrator, and execution happens once, atomically.
+
+These rules live here, not in the screens, so the API obeys them too. Every step writes a
+WorkflowEvent (who, when, from where, why, before and after). Execution leaves behind what the rest
+of the company acts on: adjustments for the books (posted later by the ledger, which listens to
+``resolution_executed``), refund orders for the payment core, claims tracked until recovered.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal, InvalidOperation
+
+import django.dispatch
+from django.conf import settings
+from django.db import IntegrityError, transaction
+from django.db.models import QuerySet
+from django.utils import timezone
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
+
+from backoffice.core.money import format_money
+from reconciliation.models import (
+    Action,
+    Adjustment,
+    Approval,
+    Claim,
+    Discrepancy,
+    DiscrepancyType,
+    PlatformTransaction,
+    RefundOrder,
+    Resolution,
+    WorkflowEvent,
+)
+from reconciliation.models.runs import status_label
+from reconciliation.models.workflow import (
+    APPROVE_PERMISSION,
+    OPEN_RESOLUTION_STATUSES,
+    PROPOSE_PERMISSION,
+    SECOND_APPROVAL_PERMISSION,
+)
+from reconciliation.services.channels.calendar import business_days_after
+
+# Sent after the transaction that executed a resolution commits (the books post adjustments from it).
+resolution_executed = django.dispatch.Signal()
+
+State = Discrepancy.State
+Type = DiscrepancyType
+PROPOSABLE_STATES = (State.OPEN, State.CARRIED_OVER)
+MIN_REASON_LENGTH = 5
+MAX_CARRY_EXTENSION_DAYS = 10
+
+# Which actions make sense for which kind of difference.
+ALLOWED_ACTIONS: dict[str, tuple[str, ...]] = {
+    Type.BANK_ONLY: (Action.SUPPLEMENT, Action.REFUND, Action.ADJUSTMENT, Action.WRITE_OFF, Action.EXTEND_CARRY_OVER),
+    Type.PLATFORM_ONLY: (Action.ACCEPT_BANK, Action.CLAIM, Action.ADJUSTMENT, Action.WRITE_OFF, Action.EXTEND_CARRY_OVER),
+    Type.STATUS_MISMATCH: (Action.SUPPLEMENT, Action.ACCEPT_BANK, Action.CLAIM, Action.ADJUSTMENT, Action.WRITE_OFF),
+    Type.AMOUNT_MISMATCH: (
+        Action.ACCEPT_BANK,
+        Action.CLAIM,
+        Action.REFUND,
+        Action.ADJUSTMENT,
+        Action.WRITE_OFF,
+        Action.EXTEND_CARRY_OVER,
+    ),
+    Type.FEE_MISMATCH: (Action.ACCEPT_BANK, Action.CLAIM, Action.ADJUSTMENT, Action.WRITE_OFF),
+    Type.DUPLICATE: (Action.REFUND, Action.CLAIM, Action.ADJUSTMENT, Action.WRITE_OFF),
+    Type.DOUBLE_PAYMENT_RISK: (Action.RECOVERY, Action.ADJUSTMENT, Action.WRITE_OFF),
+}
+
+
+class WorkflowRefused(Exception):
+    """An action the rules do not allow, with a message for the person who tried it."""
+
+
+class AlreadyDecided(WorkflowRefused):
+    """Somebody else decided first (a double click, a retried request, two checkers at once)."""
+
+
+@dataclass(frozen=True)
+class Suggestion:
+    action: str
+    why: str
+
+
+def _source(source: str) -> str:
+    return (source or "")[:100]
+
+
+def _event(discrepancy, kind, *, actor, now, source, reason="", before=None, after=None, resolution=None):
+    WorkflowEvent.objects.create(
+        discrepancy=discrepancy,
+        resolution=resolution,
+        kind=kind,
+        actor=actor,
+        at=now,
+        source=_source(source),
+        reason=reason,
+        before=before or {},
+        after=after or {},
+    )
+
+
+def _snapshot(discrepancy: Discrepancy) -> dict:
+    return {
+        "state": discrepancy.state,
+        "assigned_to": discrepancy.assigned_to_id,
+        "carry_until": discrepancy.carry_until.isoformat() if discrepancy.carry_until else None,
+        "closed_as": discrepancy.closed_as,
+    }
+
+
+def _txn_snapshot(txn: PlatformTransaction | None) -> dict:
+    if txn is None:
+        return {}
+    return {
+        "txn_no": txn.txn_no,
+        "status": txn.status,
+        "amount": str(txn.amount),
+        "fee": None if txn.fee is None else str(txn.fee),
+        "channel_txn_no": txn.channel_txn_no,
+    }
+
+
+# --- suggestions ---------------------------------------------------------------------------------
+
+
+def suggest(discrepancy: Discrepancy) -> Suggestion | None:
+    """What the engine proposes for a discrepancy, and why (shown to the clerk; never applied by itself)."""
+    d = discrepancy
+    if d.state == State.RESOLVED:
+        return None
+    if d.state == State.CARRIED_OVER:
+        return Suggestion(
+            Action.EXTEND_CARRY_OVER if d.carry_until else "",
+            _("Wait: items alone on one side are re-matched automatically until the end of the carry-over window."),
+        )
+    if d.type == Type.STATUS_MISMATCH and d.bank_status == "SUCCESS" and d.platform_status != "SUCCESS":
+        return Suggestion(
+            Action.SUPPLEMENT,
+            _("The channel confirms the payment succeeded while our record says %(status)s: supplement (补单) our record.")
+            % {"status": status_label(d.platform_status)},
+        )
+    if d.type == Type.STATUS_MISMATCH:
+        return Suggestion(
+            Action.ACCEPT_BANK,
+            _(
+                "The channel reports %(bank)s while we recorded success: check the order "
+                "with the channel, then accept its status or claim."
+            )
+            % {"bank": status_label(d.bank_status)},
+        )
+    if d.type == Type.BANK_ONLY and d.effect > 0:
+        return Suggestion(
+            Action.SUPPLEMENT,
+            _("Money came in that we have no order for: create the missing order (补单) if it is ours, or refund it."),
+        )
+    if d.type == Type.PLATFORM_ONLY:
+        return Suggestion(
+            Action.ACCEPT_BANK,
+            _(
+                "The channel never listed this order after the carry-over window: "
+                "mark it failed (accept the channel's version) or claim from the bank."
+            ),
+        )
+    if d.type == Type.AMOUNT_MISMATCH:
+        return Suggestion(
+            Action.ACCEPT_BANK if abs(d.effect) <= d.channel.write_off_threshold else Action.CLAIM,
+            _("The amounts differ by %(diff)s: accept the channel's amount if our record is wrong, else claim.")
+            % {"diff": format_money(abs(d.effect), d.currency)},
+        )
+    if d.type == Type.FEE_MISMATCH:
+        return Suggestion(
+            Action.CLAIM,
+            _(
+                "The channel charged %(fee)s where our fee model expects %(expected)s: claim "
+                "the difference, or accept the channel's fee."
+            )
+            % {"fee": format_money(d.bank_fee, d.currency), "expected": format_money(d.expected_fee, d.currency)},
+        )
+    if d.type == Type.DUPLICATE:
+        return Suggestion(
+            Action.REFUND if d.effect > 0 else Action.CLAIM,
+            _("The channel lists the same transaction twice: refund the second payment, or claim it back."),
+        )
+    if d.type == Type.DOUBLE_PAYMENT_RISK:
+        return Suggestion(
+            Action.RECOVERY,
+            _(
+                "We recorded this payout as failed but the bank paid it, and the retry paid "
+                "again: recover the second payment from the payee (追款)."
+            ),
+        )
+    return None
+
+
+# --- assignment and notes ------------------------------------------------------------------------
+
+
+def discrepancies_assign(*, discrepancies: QuerySet[Discrepancy], assignee, acting_user, now: datetime, source: str) -> int:
+    """Assign items (bulk-safe: resolved items are skipped). Returns how many were assigned."""
+    count = 0
+    with transaction.atomic():
+        for d in discrepancies.select_for_update().exclude(state=State.RESOLVED).order_by("id"):
+            before = _snapshot(d)
+            d.assigned_to = assignee
+            d.workflow_started_at = d.workflow_started_at or now
+            d.updated_at = now
+            d.save(update_fields=["assigned_to", "workflow_started_at", "updated_at"])
+            _event(d, WorkflowEvent.Kind.ASSIGNED, actor=acting_user, now=now, source=source, before=before, after=_snapshot(d))
+            count += 1
+    return count
+
+
+def discrepancy_note(*, discrepancy: Discrepancy, text: str, acting_user, now: datetime, source: str) -> None:
+    if len(text.strip()) < 2:
+        raise WorkflowRefused(_("Write the note first."))
+    with transaction.atomic():
+        Discrepancy.objects.filter(pk=discrepancy.pk, workflow_started_at__isnull=True).update(workflow_started_at=now)
+        _event(discrepancy, WorkflowEvent.Kind.NOTE, actor=acting_user, now=now, source=source, reason=text.strip())
+
+
+# --- proposing -----------------------------------------------------------------------------------
+
+
+def _money(value, name: str) -> Decimal:
+    try:
+        amount = Decimal(str(value))
+    except (InvalidOperation, TypeError):
+        raise WorkflowRefused(_("%(name)s: '%(value)s' is not an amount.") % {"name": name, "value": value}) from None
+    if not amount.is_finite() or amount <= 0:
+        raise WorkflowRefused(_("%(name)s must be a positive amount.") % {"name": name})
+    return amount
+
+
+def _validated(discrepancy: Discrepancy, action: str, params: dict) -> tuple[dict, Decimal]:
+    """(clean params, amount at stake) for an action on this discrepancy, or WorkflowRefused."""
+    d = discrepancy
+    effect = abs(d.effect)
+    if action == Action.SUPPLEMENT:
+        if d.statement_line_id is None or d.bank_status != "SUCCESS":
+            raise WorkflowRefused(_("A supplement needs the channel's successful line to copy."))
+        if d.platform_txn_id and d.platform_status == "SUCCESS":
+            raise WorkflowRefused(_("Our record is already a success: nothing to supplement."))
+        return {}, d.bank_amount or Decimal(0)
+    if action == Action.REFUND:
+        if d.effect <= 0:
+            raise WorkflowRefused(_("Only money we received and should not keep can be refunded (an overage)."))
+        amount = _money(params.get("amount", effect), _("Refund amount"))
+        if amount > effect:
+            raise WorkflowRefused(_("The refund cannot exceed the overage of %(effect)s.") % {"effect": effect})
+        return {"amount": str(amount)}, amount
+    if action == Action.ADJUSTMENT:
+        accounts = {k: str(params.get(k, "")).strip() for k in ("debit_account", "credit_account")}
+        if not all(accounts.values()):
+            raise WorkflowRefused(_("An adjustment names the account to debit and the account to credit."))
+        if accounts["debit_account"] == accounts["credit_account"]:
+            raise WorkflowRefused(_("Debit and credit must be two different accounts."))
+        amount = _money(params.get("amount", effect), _("Adjustment amount"))
+        memo = str(params.get("memo", "")).strip() or _("Adjustment of discrepancy #%(id)s") % {"id": d.pk}
+        return {**accounts, "amount": str(amount), "memo": memo[:200]}, amount
+    if action == Action.ACCEPT_BANK:
+        if d.platform_txn_id is None:
+            raise WorkflowRefused(_("Accepting the channel's version needs our transaction to correct."))
+        return {}, effect
+    if action == Action.CLAIM:
+        if d.effect >= 0:
+            raise WorkflowRefused(_("A claim recovers a shortage: the bank holds less than our books."))
+        return {}, effect
+    if action == Action.RECOVERY:
+        if d.type != Type.DOUBLE_PAYMENT_RISK or d.platform_amount is None:
+            raise WorkflowRefused(_("Recovery from the payee is for a payout paid twice."))
+        return {}, d.platform_amount
+    if action == Action.WRITE_OFF:
+        if effect == 0:
+            raise WorkflowRefused(_("Nothing to write off: the money effect is zero."))
+        if effect > d.channel.write_off_threshold:
+            raise WorkflowRefused(
+                _("%(effect)s is above the write-off limit of channel %(channel)s (%(limit)s).")
+                % {"effect": effect, "channel": d.channel.code, "limit": d.channel.write_off_threshold}
+            )
+        return {}, effect
+    if action == Action.EXTEND_CARRY_OVER:
+        try:
+            days = int(params.get("days", 1))
+        except (TypeError, ValueError):
+            raise WorkflowRefused(_("Give the number of business days to extend by.")) from None
+        if not 1 <= days <= MAX_CARRY_EXTENSION_DAYS:
+            raise WorkflowRefused(_("Extend by 1 to %(max)d business days.") % {"max": MAX_CARRY_EXTENSION_DAYS})
+        return {"days": days}, Decimal(0)
+    raise WorkflowRefused(_("Unknown action %(action)s.") % {"action": action})
+
+
+def discrepancy_propose(
+    *,
+    discrepancy: Discrepancy,
+    action: str,
+    reason: str,
+    params: dict | None = None,
+    acting_user,
+    now: datetime,
+    source: str,
+) -> Resolution:
+    """A clerk proposes how to resolve an item; it waits for a checker."""
+    if not acting_user.has_perm(PROPOSE_PERMISSION):
+        raise WorkflowRefused(_("You are not allowed to propose resolutions."))
+    reason = (reason or "").strip()
+    if len(reason) < MIN_REASON_LENGTH:
+        raise WorkflowRefused(_("Give a reason of at least %(n)d characters.") % {"n": MIN_REASON_LENGTH})
+    if action not in Action.values:
+        raise WorkflowRefused(_("Unknown action %(action)s.") % {"action": action})
+    with transaction.atomic():
+        d = Discrepancy.objects.select_for_update(of=("self",)).select_related("channel").get(pk=discrepancy.pk)
+        if d.state not in PROPOSABLE_STATES:
+            raise AlreadyDecided(
+                _("This discrepancy is %(state)s: it cannot take a new proposal.") % {"state": d.get_state_display().lower()}
+            )
+        if action not in ALLOWED_ACTIONS.get(d.type, ()):
+            raise WorkflowRefused(
+                _("%(action)s does not apply to a %(type)s.")
+                % {"action": Action(action).label, "type": d.get_type_display().lower()}
+            )
+        clean, amount = _validated(d, action, params or {})
+        before = _snapshot(d)
+        try:
+            with transaction.atomic():
+                resolution = Resolution.objects.create(
+                    discrepancy=d,
+                    action=action,
+                    reason=reason,
+                    params=clean,
+                    amount=amount,
+                    currency=d.currency,
+                    needs_second_approval=amount > d.channel.approval_threshold,
+                    proposed_by=acting_user,
+                    proposed_at=now,
+                )
+        except IntegrityError:
+            raise AlreadyDecided(_("This discrepancy already has a proposal waiting for approval.")) from None
+        d.state = State.PROPOSED
+        d.workflow_started_at = d.workflow_started_at or now
+        d.updated_at = now
+        d.save(update_fields=["state", "workflow_started_at", "updated_at"])
+        _event(
+            d,
+            WorkflowEvent.Kind.PROPOSED,
+            actor=acting_user,
+            now=now,
+            source=source,
+            reason=reason,
+            before=before,
+            after={**_snapshot(d), "action": action, "params": clean, "amount": str(amount)},
+            resolution=resolution,
+        )
+    return resolution
+
+
+# --- deciding ------------------------------------------------------------------------------------
+
+
+def _locked(resolution: Resolution) -> tuple[Resolution, Discrepancy]:
+    r = Resolution.objects.select_for_update().get(pk=resolution.pk)
+    d = (
+        Discrepancy.objects.select_for_update(of=("self",))
+        .select_related("channel__bank", "platform_txn", "statement_line")
+        .get(pk=r.discrepancy_id)
+    )
+    return r, d
+
+
+def _already_decided(r: Resolution) -> AlreadyDecided:
+    last = r.approvals.select_related("decided_by").order_by("-decided_at").first()
+    if last is None:
+        return AlreadyDecided(_("This proposal is no longer waiting for a decision."))
+    facts = {"user": last.decided_by.get_username(), "when": timezone.localtime(last.decided_at).strftime("%Y-%m-%d %H:%M:%S")}
+    if last.decision == Approval.Decision.REJECT:
+        return AlreadyDecided(_("Already rejected by %(user)s at %(when)s; nothing was done twice.") % facts)
+    return AlreadyDecided(_("Already approved by %(user)s at %(when)s; nothing was done twice.") % facts)
+
+
+def resolution_approve(*, resolution: Resolution, comment: str = "", acting_user, now: datetime, source: str) -> Resolution:
+    """Approve a proposal; the final approval executes it in the same transaction. Safe against double
+    submits and concurrent checkers: the proposal row is locked and its status decides."""
+    with transaction.atomic():
+        r, d = _locked(resolution)
+        if r.status not in OPEN_RESOLUTION_STATUSES:
+            raise _already_decided(r)
+        if acting_user.pk == r.proposed_by_id:
+            raise WorkflowRefused(_("You proposed this resolution: another person must approve it."))
+        if r.status == Resolution.Status.PROPOSED:
+            if not acting_user.has_perm(APPROVE_PERMISSION):
+                raise WorkflowRefused(_("Only a checker can approve resolutions."))
+            level = Approval.Level.CHECKER
+        else:
+            if not acting_user.has_perm(SECOND_APPROVAL_PERMISSION):
+                raise WorkflowRefused(_("Above the channel's threshold a second approval by an administrator is needed."))
+            if r.approvals.filter(decided_by=acting_user).exists():
+                raise WorkflowRefused(_("You gave the first approval: another administrator must give the second."))
+            level = Approval.Level.SECOND
+        Approval.objects.create(
+            resolution=r,
+            level=level,
+            decision=Approval.Decision.APPROVE,
+            comment=comment.strip(),
+            decided_by=acting_user,
+            decided_at=now,
+        )
+        if level == Approval.Level.CHECKER and r.needs_second_approval:
+            r.status = Resolution.Status.FIRST_APPROVED
+            r.save(update_fields=["status"])
+            _event(
+                d,
+                WorkflowEvent.Kind.SECOND_APPROVAL_NEEDED,
+                actor=acting_user,
+                now=now,
+                source=source,
+                reason=comment,
+                resolution=r,
+            )
+            return r
+        _event(d, WorkflowEvent.Kind.APPROVED, actor=acting_user, now=now, source=source, reason=comment, resolution=r)
+        _execute(r, d, acting_user=acting_user, now=now, source=source)
+    transaction.on_commit(lambda: resolution_executed.send(sender=Resolution, resolution=r))
+    return r
+
+
+def resolution_reject(*, resolution: Resolution, comment: str, acting_user, now: datetime, source: str) -> Resolution:
+    """Reject a proposal with a comment: the discrepancy goes back to OPEN for a new proposal."""
+    if len((comment or "").strip()) < MIN_REASON_LENGTH:
+        raise WorkflowRefused(_("Say why you reject it (at least %(n)d characters).") % {"n": MIN_REASON_LENGTH})
+    with transaction.atomic():
+        r, d = _locked(resolution)
+        if r.status not in OPEN_RESOLUTION_STATUSES:
+            raise _already_decided(r)
+        if acting_user.pk == r.proposed_by_id:
+            raise WorkflowRefused(_("You proposed this resolution: another person must decide on it."))
+        needed = APPROVE_PERMISSION if r.status == Resolution.Status.PROPOSED else SECOND_APPROVAL_PERMISSION
+        if not acting_user.has_perm(needed):
+            raise WorkflowRefused(_("Only a checker can reject resolutions."))
+        level = Approval.Level.CHECKER if r.status == Resolution.Status.PROPOSED else Approval.Level.SECOND
+        Approval.objects.create(
+            resolution=r,
+            level=level,
+            decision=Approval.Decision.REJECT,
+            comment=comment.strip(),
+            decided_by=acting_user,
+            decided_at=now,
+        )
+        r.status, r.decided_at = Resolution.Status.REJECTED, now
+        r.save(update_fields=["status", "decided_at"])
+        before = _snapshot(d)
+        d.state, d.updated_at = State.OPEN, now
+        d.save(update_fields=["state", "updated_at"])
+        _event(
+            d,
+            WorkflowEvent.Kind.REJECTED,
+            actor=acting_user,
+            now=now,
+            source=source,
+            reason=comment.strip(),
+            before=before,
+            after=_snapshot(d),
+            resolution=r,
+        )
+    return r
+
+
+# --- executing -----------------------------------------------------------------------------------
+
+
+def _close(d: Discrepancy, closed_as: str, now: datetime) -> None:
+    d.state, d.closed_as, d.resolved_at, d.updated_at = State.RESOLVED, closed_as, now, now
+
+
+def _supplement(r: Resolution, d: Discrepancy, now: datetime) -> dict:
+    line = d.statement_line
+    txn = d.platform_txn
+    before = _txn_snapshot(txn)
+    if txn is None:
+        txn_no = (
+            line.txn_no
+            if line.txn_no and not PlatformTransaction.objects.filter(txn_no=line.txn_no).exists()
+            else f"SUP{line.pk}"
+        )
+        txn = PlatformTransaction.objects.create(
+            txn_no=txn_no,
+            channel=d.channel,
+            channel_txn_no=line.channel_txn_no,
+            business_type=_business_type(line.line_type),
+            amount=line.amount,
+            currency=line.currency,
+            fee=line.fee,
+            status=PlatformTransaction.Status.SUCCESS,
+            created_at=line.occurred_at or now,
+            completed_at=line.completed_at or line.occurred_at or now,
+            business_date=d.business_date,
+            source_line=line,
+            received_at=now,
+            updated_at=now,
+        )
+        d.platform_txn = txn
+    else:
+        txn.status = PlatformTransaction.Status.SUCCESS
+        txn.channel_txn_no = txn.channel_txn_no or line.channel_txn_no
+        txn.completed_at = txn.completed_at or line.completed_at or line.occurred_at or now
+        txn.source_line = line
+        txn.updated_at = now
+        txn.save(update_fields=["status", "channel_txn_no", "completed_at", "source_line", "updated_at"])
+    _close(d, Discrepancy.ClosedAs.SUPPLEMENTED, now)
+    return {"transaction": txn.txn_no, "before": before, "after": _txn_snapshot(txn)}
+
+
+def _business_type(line_type: str) -> str:
+    return {
+        "COLLECTION": "COLLECTION",
+        "REFUND": "REFUND",
+        "PAYOUT": "PAYOUT",
+        "BATCH_PAYOUT": "BATCH_PAYOUT",
+        "RECHARGE": "RECHARGE",
+    }.get(line_type, "OTHER")
+
+
+def _accept_bank(r: Resolution, d: Discrepancy, now: datetime) -> dict:
+    txn = d.platform_txn
+    before = _txn_snapshot(txn)
+    if d.statement_line_id is None:  # the channel never had it: it failed
+        txn.status = PlatformTransaction.Status.FAILED
+    else:
+        line = d.statement_line
+        txn.amount = line.amount
+        txn.fee = line.fee
+        txn.status = {"SUCCESS": "SUCCESS", "FAILED": "FAILED"}.get(line.status, txn.status)
+        txn.channel_txn_no = txn.channel_txn_no or line.channel_txn_no
+        txn.source_line = line
+    txn.updated_at = now
+    txn.save()
+    _close(d, Discrepancy.ClosedAs.ACCEPTED_BANK, now)
+    return {"transaction": txn.txn_no, "before": before, "after": _txn_snapshot(txn)}
+
+
+def _adjustment(
+    r: Resolution, d: Discrepancy, now: datetime, *, debit: str, credit: str, amount: Decimal, memo: str, closed_as: str
+) -> dict:
+    adjustment = Adjustment.objects.create(
+        resolution=r, debit_account=debit, credit_account=credit, amount=amount, currency=r.currency, memo=memo, created_at=now
+    )
+    _close(d, closed_as, now)
+    return {"adjustment": adjustment.pk, "debit": debit, "credit": credit, "amount": str(amount)}
+
+
+def _write_off(r: Resolution, d: Discrepancy, now: datetime) -> dict:
+    books = settings.BOOK_ACCOUNTS
+    # A shortage is an expense (the money is gone); an overage an income (we keep what we cannot return).
+    if d.effect < 0:
+        debit, credit = books["write_off_expense"], books["reconciliation_suspense"]
+    else:
+        debit, credit = books["reconciliation_suspense"], books["write_off_income"]
+    return _adjustment(
+        r,
+        d,
+        now,
+        debit=debit,
+        credit=credit,
+        amount=abs(d.effect),
+        memo=_("Write-off of discrepancy #%(id)s") % {"id": d.pk},
+        closed_as=Discrepancy.ClosedAs.WRITTEN_OFF,
+    )
+
+
+def _refund(r: Resolution, d: Discrepancy, now: datetime) -> dict:
+    order = RefundOrder.objects.create(
+        resolution=r,
+        refund_no=f"RF{r.pk:012d}",
+        original_txn=d.platform_txn,
+        original_channel_txn_no=d.statement_line.channel_txn_no if d.statement_line_id else "",
+        amount=Decimal(r.params["amount"]),
+        currency=r.currency,
+        created_at=now,
+    )
+    d.state, d.updated_at = State.APPROVED, now  # resolved when the payment core reports the refund
+    return {"refund_order": order.refund_no, "amount": str(order.amount)}
+
+
+def _claim(r: Resolution, d: Discrepancy, now: datetime, kind: str) -> dict:
+    if kind == Claim.Kind.BANK:
+        counterparty, amount = d.channel.bank.name, abs(d.effect)
+    else:
+        txn = d.platform_txn
+        counterparty = txn.counterparty_name or txn.counterparty_account[-4:]
+        amount = d.platform_amount
+    claim = Claim.objects.create(
+        resolution=r, kind=kind, counterparty=counterparty, amount=amount, currency=r.currency, opened_at=now
+    )
+    d.state, d.updated_at = State.APPROVED, now  # resolved once the money is recovered
+    return {"claim": claim.pk, "amount": str(amount)}
+
+
+def _extend(r: Resolution, d: Discrepancy, now: datetime) -> dict:
+    start = max(filter(None, (d.carry_until, d.business_date)))
+    d.carry_until = business_days_after(channel=d.channel, day=start, count=r.params["days"])
+    d.state, d.updated_at = State.CARRIED_OVER, now
+    return {"carry_until": d.carry_until.isoformat()}
+
+
+def _execute(r: Resolution, d: Discrepancy, *, acting_user, now: datetime, source: str) -> None:
+    before = _snapshot(d)
+    if r.action == Action.SUPPLEMENT:
+        outcome = _supplement(r, d, now)
+    elif r.action == Action.ACCEPT_BANK:
+        outcome = _accept_bank(r, d, now)
+    elif r.action == Action.ADJUSTMENT:
+        p = r.params
+        outcome = _adjustment(
+            r,
+            d,
+            now,
+            debit=p["debit_account"],
+            credit=p["credit_account"],
+            amount=Decimal(p["amount"]),
+            memo=p["memo"],
+            closed_as=Discrepancy.ClosedAs.ADJUSTED,
+        )
+    elif r.action == Action.WRITE_OFF:
+        if abs(d.effect) > d.channel.write_off_threshold:  # the limit may have been lowered since the proposal
+            raise WorkflowRefused(_("The amount is now above the channel's write-off limit."))
+        outcome = _write_off(r, d, now)
+    elif r.action == Action.REFUND:
+        outcome = _refund(r, d, now)
+    elif r.action == Action.CLAIM:
+        outcome = _claim(r, d, now, Claim.Kind.BANK)
+    elif r.action == Action.RECOVERY:
+        outcome = _claim(r, d, now, Claim.Kind.PAYEE)
+    else:
+        outcome = _extend(r, d, now)
+    d.save()
+    r.status, r.decided_at, r.executed_at, r.outcome = Resolution.Status.EXECUTED, now, now, outcome
+    r.save(update_fields=["status", "decided_at", "executed_at", "outcome"])
+    _event(
+        d,
+        WorkflowEvent.Kind.EXECUTED,
+        actor=acting_user,
+        now=now,
+        source=source,
+        before=before,
+        after={**_snapshot(d), **outcome},
+        resolution=r,
+    )
+
+
+# --- follow-ups: refunds reported by the payment core, claims recovered --------------------------
+
+
+def refund_order_report(
+    *, order: RefundOrder, succeeded: bool, channel_txn_no: str = "", acting_user, now: datetime, source: str
+) -> RefundOrder:
+    """The payment core reports a refund order's outcome (idempotent for the same outcome)."""
+    with transaction.atomic():
+        order = (
+            RefundOrder.objects.select_for_update(of=("self",))
+            .select_related("resolution__discrepancy", "original_txn")
+            .get(pk=order.pk)
+        )
+        outcome = RefundOrder.Status.SUCCEEDED if succeeded else RefundOrder.Status.FAILED
+        if order.status != RefundOrder.Status.PENDING:
+            if order.status == outcome:
+                return order
+            raise AlreadyDecided(
+                _("Refund %(no)s was already reported as %(status)s.")
+                % {"no": order.refund_no, "status": order.get_status_display().lower()}
+            )
+        d = Discrepancy.objects.select_for_update(of=("self",)).select_related("channel").get(pk=order.resolution.discrepancy_id)
+        before = _snapshot(d)
+        order.status, order.reported_at = outcome, now
+        if succeeded:
+            order.refund_txn = PlatformTransaction.objects.create(
+                txn_no=order.refund_no,
+                channel=d.channel,
+                channel_txn_no=channel_txn_no,
+                business_type="REFUND",
+                original=order.original_txn,
+                amount=order.amount,
+                currency=order.currency,
+                status=PlatformTransaction.Status.SUCCESS,
+                created_at=now,
+                completed_at=now,
+                business_date=timezone.localdate(now),
+                received_at=now,
+                updated_at=now,
+            )
+            _close(d, Discrepancy.ClosedAs.REFUNDED, now)
+        else:
+            d.state, d.updated_at = State.OPEN, now  # needs another decision
+        order.save()
+        d.save()
+        _event(
+            d,
+            WorkflowEvent.Kind.REFUND_REPORTED,
+            actor=acting_user,
+            now=now,
+            source=source,
+            reason=f"{order.refund_no}: {order.get_status_display()}",
+            before=before,
+            after=_snapshot(d),
+            resolution=order.resolution,
+        )
+    return order
+
+
+def claim_recovered(*, claim: Claim, reference: str, acting_user, now: datetime, source: str) -> Claim:
+    if not reference.strip():
+        raise WorkflowRefused(_("Give the reference of the money received (e.g. the bank's serial)."))
+    with transaction.atomic():
+        claim = Claim.objects.select_for_update(of=("self",)).select_related("resolution").get(pk=claim.pk)
+        if claim.status == Claim.Status.RECOVERED:
+            raise AlreadyDecided(_("This claim was already marked recovered."))
+        d = Discrepancy.objects.select_for_update().get(pk=claim.resolution.discrepancy_id)
+        before = _snapshot(d)
+        claim.status, claim.recovered_at, claim.reference = Claim.Status.RECOVERED, now, reference.strip()[:100]
+        claim.save()
+        closed = Discrepancy.ClosedAs.CLAIM_RECOVERED if claim.kind == Claim.Kind.BANK else Discrepancy.ClosedAs.PAYEE_RECOVERED
+        _close(d, closed, now)
+        d.save()
+        _event(
+            d,
+            WorkflowEvent.Kind.CLAIM_RECOVERED,
+            actor=acting_user,
+            now=now,
+            source=source,
+            reason=reference.strip(),
+            before=before,
+            after=_snapshot(d),
+            resolution=claim.resolution,
+        )
+    return claim
+
+
+ACTION_HELP = {
+    Action.SUPPLEMENT: gettext_lazy("Create our missing order, or move ours to success, from the channel's line."),
+    Action.REFUND: gettext_lazy("Create a refund order the payment core executes; resolved when it reports success."),
+    Action.ADJUSTMENT: gettext_lazy("Record a correcting entry (debit, credit, amount) for the books to post."),
+    Action.ACCEPT_BANK: gettext_lazy("Correct our record to the channel's amount, fee and status."),
+    Action.CLAIM: gettext_lazy("Keep our version and claim the difference from the bank; resolved when recovered."),
+    Action.RECOVERY: gettext_lazy("Recover the second payment from the payee; resolved when recovered."),
+    Action.WRITE_OFF: gettext_lazy("Write the difference off, within the channel's write-off limit."),
+    Action.EXTEND_CARRY_OVER: gettext_lazy("Wait longer for the other side: extend by some business days."),
+}

@@ -1,0 +1,15 @@
+"""Export downloads, included at the site root: /discrepancies/export.csv, /audit/export.xlsx, …"""
+
+from django.urls import re_path
+
+from reconciliation.web.views import exports as views_exports
+
+app_name = "exports"
+
+FORMAT = r"(?P<fmt>csv|xlsx)"
+
+urlpatterns = [
+    re_path(rf"^discrepancies/export\.{FORMAT}$", views_exports.discrepancy_export, name="discrepancies"),
+    re_path(rf"^audit/export\.{FORMAT}$", views_exports.audit_export, name="audit"),
+    re_path(rf"^runs/export\.{FORMAT}$", views_exports.run_export, name="runs"),
+]

@@ -1,0 +1,296 @@
+"""Clerk screens for discrepancies: the queue, one item with its workflow, bulk actions, approvals, saved filters."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+from django.contrib import messages
+from django.contrib.auth.decorators import permission_required
+from django.core.paginator import Paginator
+from django.db.models import Q, Sum
+from django.http import Http404
+from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
+from django.utils import timezone
+from django.utils.translation import gettext as _
+from django.views.decorators.http import require_http_methods
+
+from backoffice.core.http import client_address
+from backoffice.core.masking import can_view_personal_data, mask_account_number
+from backoffice.core.money import format_money
+from reconciliation.models import (
+    Action,
+    Claim,
+    Discrepancy,
+    RefundOrder,
+    Resolution,
+    SavedFilter,
+)
+from reconciliation.models.workflow import (
+    APPROVE_PERMISSION,
+    OPEN_RESOLUTION_STATUSES,
+    PROPOSE_PERMISSION,
+    SECOND_APPROVAL_PERMISSION,
+)
+from reconciliation.selectors import discrepancies as selectors
+from reconciliation.selectors.workflow import awaiting_my_approval
+from reconciliation.services.workflow.resolution import (
+    ACTION_HELP,
+    ALLOWED_ACTIONS,
+    PROPOSABLE_STATES,
+    WorkflowRefused,
+    claim_recovered,
+    discrepancies_assign,
+    discrepancy_note,
+    discrepancy_propose,
+    resolution_approve,
+    resolution_reject,
+    suggest,
+)
+from reconciliation.web.forms import (
+    BulkForm,
+    ClaimRecoveredForm,
+    DecisionForm,
+    DiscrepancyFilterForm,
+    NoteForm,
+    ProposeForm,
+    SavedFilterForm,
+)
+from reconciliation.web.presenters import raw_pairs
+from reconciliation.web.views.statements import LIST_PAGE_SIZE
+
+# --- Discrepancies -------------------------------------------------------------------------------
+
+
+@permission_required("reconciliation.view_discrepancy", raise_exception=True)
+def discrepancy_list(request):
+    form = DiscrepancyFilterForm(request.GET or None)
+    filters = form.cleaned_data if form.is_valid() else {}
+    sort = request.GET.get("sort", "-date")
+    found = selectors.discrepancies(filters=filters, today=timezone.localdate(), sort=sort)
+    page = Paginator(found, LIST_PAGE_SIZE).get_page(request.GET.get("page"))
+    # Per currency: amounts of different currencies are never added together.
+    totals = (
+        found.order_by()
+        .values("currency")
+        .annotate(
+            overage=Sum("effect", filter=Q(effect__gt=0), default=0), shortage=Sum("effect", filter=Q(effect__lt=0), default=0)
+        )
+        .order_by("currency")
+    )
+    query = request.GET.copy()
+    query.pop("page", None)
+    sort_query = query.copy()
+    sort_query.pop("sort", None)
+    return render(
+        request,
+        "reconciliation/discrepancy_list.html",
+        {
+            "form": form,
+            "page": page,
+            "query": query.urlencode(),
+            "sort": sort,
+            "sort_query": sort_query.urlencode(),
+            "totals": totals,
+            "bulk_form": BulkForm(),
+            "saved_filters": request.user.saved_filters.order_by("name"),
+            "save_form": SavedFilterForm(initial={"query": query.urlencode()}),
+            "selectable": True,
+        },
+    )
+
+
+# --- One discrepancy: both sides, suggestion, history, workflow ------------------------------------
+
+
+def _field_rows(obj, *, skip: set[str], masked: set[str] = frozenset()) -> list[tuple[str, object]]:
+    """Every field of a record as (label, shown value): choices by label, amounts with the currency's
+    decimals, personal fields masked (``masked``), empty values as None."""
+    rows = []
+    for f in obj._meta.concrete_fields:
+        if f.name in skip:
+            continue
+        value = getattr(obj, f"get_{f.name}_display")() if f.choices else getattr(obj, f.name)
+        if isinstance(value, Decimal):
+            value = format_money(value, getattr(obj, "currency", ""))
+        elif f.name in masked:
+            value = mask_account_number(value)
+        rows.append((f.verbose_name, value if value not in ("", None) else None))
+    return rows
+
+
+def _txn_fields(txn, user) -> list[tuple[str, object]]:
+    if txn is None:
+        return []
+    masked = set() if can_view_personal_data(user) else {"counterparty_account"}
+    return _field_rows(txn, skip={"id", "source_line"}, masked=masked)
+
+
+def _line_fields(line) -> list[tuple[str, object]]:
+    return [] if line is None else _field_rows(line, skip={"id", "raw", "channel", "file"})
+
+
+@permission_required("reconciliation.view_discrepancy", raise_exception=True)
+def discrepancy_detail(request, pk: int):
+    d = get_object_or_404(
+        Discrepancy.objects.select_related(
+            "channel__bank",
+            "run",
+            "platform_txn__original",
+            "statement_line__file",
+            "related_txn",
+            "assigned_to",
+            "matched_run",
+        ),
+        pk=pk,
+    )
+    open_resolution = d.resolutions.filter(status__in=OPEN_RESOLUTION_STATUSES).select_related("proposed_by").first()
+    resolutions = d.resolutions.select_related("proposed_by").prefetch_related("approvals__decided_by").order_by("-id")
+    events = d.workflow_events.select_related("actor", "resolution").order_by("at", "id")
+    allowed = ALLOWED_ACTIONS.get(d.type, ())
+    can_propose = d.state in PROPOSABLE_STATES and request.user.has_perm(PROPOSE_PERMISSION)
+    can_decide = (
+        bool(open_resolution)
+        and open_resolution.proposed_by_id != request.user.pk
+        and request.user.has_perm(
+            APPROVE_PERMISSION if open_resolution.status == Resolution.Status.PROPOSED else SECOND_APPROVAL_PERMISSION
+        )
+    )
+    return render(
+        request,
+        "reconciliation/discrepancy_detail.html",
+        {
+            "d": d,
+            "suggestion": suggest(d),
+            "open_resolution": open_resolution,
+            "resolutions": resolutions,
+            "events": events,
+            "txn_fields": _txn_fields(d.platform_txn, request.user),
+            "line_fields": _line_fields(d.statement_line),
+            "raw_pairs": raw_pairs(d.statement_line.file, d.statement_line.raw, request.user) if d.statement_line else [],
+            "related_fields": _txn_fields(d.related_txn, request.user),
+            "propose_form": ProposeForm(allowed=allowed, initial={"action": getattr(suggest(d), "action", "")})
+            if can_propose
+            else None,
+            "action_help": {a: ACTION_HELP[a] for a in allowed},
+            "decision_form": DecisionForm() if can_decide else None,
+            "note_form": NoteForm(),
+            "claims": Claim.objects.filter(resolution__discrepancy=d).order_by("id"),
+            "refund_orders": RefundOrder.objects.filter(resolution__discrepancy=d).order_by("id"),
+            "claim_form": ClaimRecoveredForm(),
+        },
+    )
+
+
+@require_http_methods(["POST"])
+@permission_required("reconciliation.view_discrepancy", raise_exception=True)
+def discrepancy_act(request, pk: int, verb: str):
+    """Every workflow step posted from the detail page; the service enforces who may do what."""
+    d = get_object_or_404(Discrepancy, pk=pk)
+    common = {"acting_user": request.user, "now": timezone.now(), "source": client_address(request)}
+    try:
+        if verb == "propose":
+            form = ProposeForm(request.POST, allowed=ALLOWED_ACTIONS.get(d.type, ()))
+            if not form.is_valid():
+                raise WorkflowRefused("; ".join(f"{form.fields[f].label}: {' '.join(e)}" for f, e in form.errors.items()))
+            discrepancy_propose(
+                discrepancy=d,
+                action=form.cleaned_data["action"],
+                reason=form.cleaned_data["reason"],
+                params=form.params(),
+                **common,
+            )
+            messages.success(request, _("Proposed. A checker will approve or reject it."))
+        elif verb in ("approve", "reject"):
+            resolution = get_object_or_404(Resolution, pk=request.POST.get("resolution"), discrepancy=d)
+            comment = request.POST.get("comment", "")
+            if verb == "approve":
+                done = resolution_approve(resolution=resolution, comment=comment, **common)
+                messages.success(
+                    request,
+                    _("Approved; a second approval by an administrator is still needed.")
+                    if done.status == Resolution.Status.FIRST_APPROVED
+                    else _("Approved and executed."),
+                )
+            else:
+                resolution_reject(resolution=resolution, comment=comment, **common)
+                messages.success(request, _("Rejected; the item is open again."))
+        elif verb == "assign":
+            discrepancies_assign(discrepancies=Discrepancy.objects.filter(pk=d.pk), assignee=request.user, **common)
+            messages.success(request, _("Assigned to you."))
+        elif verb == "note":
+            discrepancy_note(discrepancy=d, text=request.POST.get("text", ""), **common)
+            messages.success(request, _("Note added to the history."))
+        elif verb == "recovered":
+            claim = get_object_or_404(Claim, pk=request.POST.get("claim"), resolution__discrepancy=d)
+            claim_recovered(claim=claim, reference=request.POST.get("reference", ""), **common)
+            messages.success(request, _("Recovered; the discrepancy is resolved."))
+        else:
+            raise Http404
+    except WorkflowRefused as exc:
+        messages.error(request, str(exc))
+    return redirect("reconciliation:discrepancy_detail", pk=d.pk)
+
+
+@require_http_methods(["POST"])
+@permission_required("reconciliation.view_discrepancy", raise_exception=True)
+def discrepancy_bulk(request):
+    """Safe bulk actions on ticked queue items: each item goes through the same service rules."""
+    form = BulkForm(request.POST)
+    back = request.POST.get("next") or reverse("reconciliation:discrepancy_list")
+    ids = [int(i) for i in request.POST.getlist("ids") if i.isdigit()]
+    if not form.is_valid() or not ids:
+        messages.error(request, _("Tick the items and choose what to do with them."))
+        return redirect(back)
+    common = {"acting_user": request.user, "now": timezone.now(), "source": client_address(request)}
+    chosen = Discrepancy.objects.filter(pk__in=ids)
+    if form.cleaned_data["bulk_action"] == "assign_me":
+        count = discrepancies_assign(discrepancies=chosen, assignee=request.user, **common)
+        messages.success(request, _("%(n)d item(s) assigned to you.") % {"n": count})
+        return redirect(back)
+    done, refused = 0, []
+    for d in chosen.order_by("id"):
+        try:
+            discrepancy_propose(
+                discrepancy=d,
+                action=Action.EXTEND_CARRY_OVER,
+                reason=form.cleaned_data["reason"],
+                params={"days": form.cleaned_data["days"] or 1},
+                **common,
+            )
+            done += 1
+        except WorkflowRefused as exc:
+            refused.append(f"#{d.pk}: {exc}")
+    if done:
+        messages.success(request, _("%(n)d extension(s) proposed for approval.") % {"n": done})
+    for message in refused[:10]:
+        messages.error(request, message)
+    return redirect(back)
+
+
+@permission_required("reconciliation.view_discrepancy", raise_exception=True)
+def approvals(request):
+    """Proposals waiting for this user's decision (never their own)."""
+    page = Paginator(awaiting_my_approval(user=request.user), LIST_PAGE_SIZE).get_page(request.GET.get("page"))
+    return render(request, "reconciliation/approvals.html", {"page": page, "query": ""})
+
+
+@require_http_methods(["POST"])
+@permission_required("reconciliation.view_discrepancy", raise_exception=True)
+def saved_filter_save(request):
+    form = SavedFilterForm(request.POST)
+    if form.is_valid():
+        SavedFilter.objects.update_or_create(
+            owner=request.user,
+            name=form.cleaned_data["name"],
+            defaults={"query": form.cleaned_data["query"], "created_at": timezone.now()},
+        )
+        messages.success(request, _("Filter saved."))
+    return redirect(f"{reverse('reconciliation:discrepancy_list')}?{form.data.get('query', '')}")
+
+
+@require_http_methods(["POST"])
+@permission_required("reconciliation.view_discrepancy", raise_exception=True)
+def saved_filter_delete(request, pk: int):
+    SavedFilter.objects.filter(owner=request.user, pk=pk).delete()
+    return redirect("reconciliation:discrepancy_list")

@@ -1,0 +1,154 @@
+"""Clerk screens for reconciliation runs: the list, a request, a run's outcome and live progress."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from decimal import Decimal
+
+from django.contrib import messages
+from django.contrib.auth.decorators import permission_required
+from django.core.paginator import Paginator
+from django.db import transaction
+from django.shortcuts import get_object_or_404, redirect, render
+from django.utils import timezone
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy as _lazy
+from django.views.decorators.http import require_http_methods
+
+from reconciliation.models import (
+    Discrepancy,
+    ReconciliationRun,
+)
+from reconciliation.selectors.runs import daily_effects, run_discrepancies, runs
+from reconciliation.services.engine.runs import RunAlreadyActive, run_start
+from reconciliation.web.forms import (
+    RunFilterForm,
+    RunStartForm,
+)
+from reconciliation.web.views.statements import LIST_PAGE_SIZE
+
+# --- Reconciliation runs -------------------------------------------------------------------------
+
+CHART_DAYS = 14
+
+
+@permission_required("reconciliation.view_reconciliationrun", raise_exception=True)
+def run_list(request):
+    form = RunFilterForm(request.GET or None)
+    filters = form.cleaned_data if form.is_valid() else {}
+    page = Paginator(runs(filters=filters), LIST_PAGE_SIZE).get_page(request.GET.get("page"))
+    query = request.GET.copy()
+    query.pop("page", None)
+    start_form = RunStartForm(initial={"business_date": timezone.localdate() - timedelta(days=1)})
+    return render(
+        request,
+        "reconciliation/run_list.html",
+        {
+            "form": form,
+            "page": page,
+            "query": query.urlencode(),
+            "start_form": start_form,
+        },
+    )
+
+
+@permission_required("reconciliation.add_reconciliationrun", raise_exception=True)
+@require_http_methods(["POST"])
+def run_request(request):
+    form = RunStartForm(request.POST)
+    if not form.is_valid():
+        messages.error(request, _("Choose a channel and a business date."))
+        return redirect("reconciliation:run_list")
+    try:
+        with transaction.atomic():
+            run = run_start(
+                channel=form.cleaned_data["channel"],
+                business_date=form.cleaned_data["business_date"],
+                trigger=ReconciliationRun.Trigger.CLERK,
+                acting_user=request.user,
+                now=timezone.now(),
+            )
+    except RunAlreadyActive as exc:
+        messages.warning(request, _("A run of this channel and date is already waiting or running; here it is."))
+        return redirect("reconciliation:run_detail", pk=exc.run.pk)
+    messages.success(request, _("Reconciliation requested; this page follows its progress."))
+    return redirect("reconciliation:run_detail", pk=run.pk)
+
+
+@permission_required("reconciliation.view_reconciliationrun", raise_exception=True)
+def run_detail(request, pk: int):
+    run = get_object_or_404(ReconciliationRun.objects.select_related("channel", "started_by"), pk=pk)
+    outcomes = [
+        {
+            "key": key,
+            "label": _outcome_label(key),
+            "count": values["count"],
+            "amount": values["amount"],
+            "is_discrepancy": "overage" in values,
+            "overage": Decimal(values.get("overage", "0")) or None,
+            "shortage": Decimal(values.get("shortage", "0")) or None,
+        }
+        for key, values in sorted(run.counts.get("outcomes", {}).items(), key=lambda kv: _OUTCOME_ORDER.get(kv[0], 99))
+    ]
+    superseded_by = (
+        ReconciliationRun.objects.filter(
+            channel=run.channel,
+            business_date=run.business_date,
+            stage=run.stage,
+            status=ReconciliationRun.Status.SUCCEEDED,
+            pk__gt=run.pk,
+        )
+        .order_by("pk")
+        .first()
+    )
+    found = run_discrepancies(run=run)
+    return render(
+        request,
+        "reconciliation/run_detail.html",
+        {
+            "run": run,
+            "outcomes": outcomes,
+            "discrepancies": found[:100],
+            "discrepancy_count": found.count(),
+            "superseded_by": superseded_by,
+            "chart": daily_effects(channel_ids=[run.channel_id], until=run.business_date, days=CHART_DAYS)[run.channel_id],
+            "rerun_form": RunStartForm(initial={"channel": run.channel, "business_date": run.business_date}),
+            "earlier_runs": ReconciliationRun.objects.filter(channel=run.channel, business_date=run.business_date)
+            .exclude(pk=run.pk)
+            .order_by("-id")[:10],
+        },
+    )
+
+
+@permission_required("reconciliation.view_reconciliationrun", raise_exception=True)
+def run_progress(request, pk: int):
+    run = get_object_or_404(ReconciliationRun.objects.select_related("channel"), pk=pk)
+    response = render(request, "reconciliation/_run_progress.html", {"run": run})
+    if not run.is_active and request.htmx:
+        # Finished: reload the page once so the outcome tables appear.
+        response["HX-Refresh"] = "true"
+    return response
+
+
+_OUTCOME_ORDER = {
+    key: n
+    for n, key in enumerate(
+        (
+            "MATCHED",
+            "MATCHED_CROSS_DAY",
+            "AGREED_FAILED",
+            *Discrepancy.Type.values,
+        )
+    )
+}
+_EXTRA_OUTCOMES = {
+    "MATCHED": _lazy("Matched"),
+    "MATCHED_CROSS_DAY": _lazy("Matched across days"),
+    "AGREED_FAILED": _lazy("Failed on both sides"),
+}
+
+
+def _outcome_label(key: str) -> str:
+    if key in _EXTRA_OUTCOMES:
+        return _EXTRA_OUTCOMES[key]
+    return Discrepancy.Type(key).label if key in Discrepancy.Type.values else key
