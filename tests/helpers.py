@@ -48,7 +48,7 @@ def wechat_bill(rows) -> bytes:
 
 # --- Reconciliation scenarios: our transactions, the channel's lines, a run ----------------------------
 
-from reconciliation.models import PlatformTransaction, ReconciliationRun, StatementFile, StatementLine  # noqa: E402
+from reconciliation.models import Discrepancy, PlatformTransaction, ReconciliationRun, StatementFile, StatementLine  # noqa: E402
 from reconciliation.services.channels.fees import FeeSpec, fee_compute  # noqa: E402
 from reconciliation.services.engine.runs import run_execute, run_start  # noqa: E402
 
@@ -121,3 +121,38 @@ def reconcile(channel, day=D):
     run = run_execute(run=run, now=timezone.now())
     assert run.status == ReconciliationRun.Status.SUCCEEDED, run.error
     return run
+
+
+def stored_run(channel, day=D, **counts):
+    """A finished run of ``day`` as the engine leaves it (``counts`` as its outcome totals)."""
+    now = timezone.now()
+    return ReconciliationRun.objects.create(
+        channel=channel,
+        business_date=day,
+        status="SUCCEEDED",
+        trigger="COMMAND",
+        created_at=now,
+        finished_at=now,
+        counts=counts,
+    )
+
+
+def stored_discrepancy(channel, effect, *, day=D, type="PLATFORM_ONLY", state="OPEN", **fields):
+    """A discrepancy of ``effect`` found by a run of its own (a batch number as its side unless given)."""
+    now = timezone.now()
+    effect = Decimal(effect)
+    if "platform_txn" not in fields:
+        fields["batch_no"] = f"B{next(_serial)}"
+    return Discrepancy.objects.create(
+        run=stored_run(channel, day),
+        channel=channel,
+        business_date=day,
+        type=type,
+        state=state,
+        currency="CNY",
+        effect=effect,
+        direction="OVERAGE" if effect > 0 else "SHORTAGE" if effect < 0 else "",
+        created_at=now,
+        updated_at=now,
+        **fields,
+    )

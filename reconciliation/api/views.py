@@ -3,7 +3,6 @@ validates its input, calls one service, and maps domain errors to HTTP answers."
 
 from __future__ import annotations
 
-import django_filters
 from django.db import transaction
 from django.shortcuts import get_object_or_404
 from django.utils import timezone
@@ -15,18 +14,39 @@ from rest_framework.response import Response
 
 from backoffice.core.api import ChangePermissions, DecimalJSONParser, UpsertPermissions
 from reconciliation.api.presenters import discrepancy_summary, run_summary
+from reconciliation.api.serializers import (
+    BulkRefusal,
+    BulkResult,
+    DecisionSerializer,
+    PlatformTransactionSerializer,
+    ProposeSerializer,
+    RefundOrderSerializer,
+    RefundOutcomeSerializer,
+    ResolutionSerializer,
+    RunRequestSerializer,
+    RunSerializer,
+    StatementFileSerializer,
+    StatementUploadSerializer,
+)
+from reconciliation.filters import (
+    DiscrepancyFilter,
+    RefundOrderFilter,
+    RunFilter,
+    StatementFileFilter,
+    TransactionFilter,
+)
 from reconciliation.models import (
-    Action,
-    Channel,
     Discrepancy,
-    PlatformTransaction,
     ReconciliationRun,
     RefundOrder,
     Resolution,
     StatementFile,
-    StatementKind,
     TransactionConflict,
 )
+from reconciliation.selectors.discrepancies import discrepancies
+from reconciliation.selectors.runs import runs
+from reconciliation.selectors.statements import statement_files
+from reconciliation.selectors.transactions import transactions
 from reconciliation.services.engine.runs import RunAlreadyActive, run_start
 from reconciliation.services.intake.statements import StatementRefused, statement_receive
 from reconciliation.services.intake.transactions import (
@@ -46,78 +66,13 @@ from reconciliation.services.workflow.resolution import (
 MAX_BATCH = 10000
 
 
-class PlatformTransactionSerializer(serializers.ModelSerializer):
-    channel = serializers.SlugRelatedField(slug_field="code", read_only=True)
-    merchant_no = serializers.CharField(source="merchant.merchant_no", default="", read_only=True)
-    account_no = serializers.CharField(source="account.account_no", default="", read_only=True)
-    original_txn_no = serializers.CharField(source="original.txn_no", default="", read_only=True)
-
-    class Meta:
-        model = PlatformTransaction
-        fields = (
-            "txn_no",
-            "channel",
-            "channel_txn_no",
-            "business_type",
-            "amount",
-            "currency",
-            "fee",
-            "status",
-            "created_at",
-            "completed_at",
-            "business_date",
-            "merchant_no",
-            "account_no",
-            "batch_no",
-            "original_txn_no",
-            "counterparty_account",
-            "counterparty_name",
-            "received_at",
-            "updated_at",
-        )
-        read_only_fields = fields
-
-
-class TransactionFilter(django_filters.FilterSet):
-    channel = django_filters.CharFilter(field_name="channel__code")
-    business_date = django_filters.DateFilter()
-    business_date_from = django_filters.DateFilter(field_name="business_date", lookup_expr="gte")
-    business_date_to = django_filters.DateFilter(field_name="business_date", lookup_expr="lte")
-    status = django_filters.ChoiceFilter(choices=PlatformTransaction.Status.choices)
-    business_type = django_filters.CharFilter()
-    channel_txn_no = django_filters.CharFilter()
-    batch_no = django_filters.CharFilter()
-
-    class Meta:
-        model = PlatformTransaction
-        fields = ("channel", "business_date", "status", "business_type", "channel_txn_no", "batch_no")
-
-
-BulkResult = inline_serializer(
-    "TransactionBulkResult",
-    {
-        "created": serializers.IntegerField(),
-        "updated": serializers.IntegerField(),
-        "unchanged": serializers.IntegerField(),
-    },
-)
-BulkRefusal = inline_serializer(
-    "TransactionBulkRefusal",
-    {
-        "detail": serializers.CharField(),
-        "conflicts": serializers.IntegerField(),
-        "errors": serializers.ListField(child=serializers.DictField()),
-    },
-)
-
-
 class TransactionViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
     """Our transaction records. Pushed in bulk by the payment core; idempotent on txn_no."""
 
     serializer_class = PlatformTransactionSerializer
     filterset_class = TransactionFilter
     lookup_field = "txn_no"
-    queryset = PlatformTransaction.objects.select_related("channel", "merchant", "account", "original").order_by("id")
+    queryset = transactions()
 
     @extend_schema(
         request=inline_serializer(
@@ -166,61 +121,13 @@ class TransactionViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, views
         return super().get_permissions()
 
 
-class StatementFileSerializer(serializers.ModelSerializer):
-    channel = serializers.SlugRelatedField(slug_field="code", read_only=True)
-    uploaded_by = serializers.SlugRelatedField(slug_field="username", read_only=True)
-
-    class Meta:
-        model = StatementFile
-        fields = (
-            "id",
-            "channel",
-            "kind",
-            "statement_date",
-            "format_code",
-            "status",
-            "progress_lines",
-            "line_count",
-            "currency",
-            "totals",
-            "warnings",
-            "errors",
-            "original_name",
-            "size",
-            "sha256",
-            "source",
-            "uploaded_by",
-            "received_at",
-            "parsed_at",
-        )
-        read_only_fields = fields
-
-
-class StatementUploadSerializer(serializers.Serializer):
-    file = serializers.FileField()
-    channel = serializers.SlugRelatedField(slug_field="code", queryset=Channel.objects.filter(is_active=True))
-    kind = serializers.ChoiceField(choices=StatementKind.choices, required=False)
-    statement_date = serializers.DateField(required=False)
-
-
-class StatementFileFilter(django_filters.FilterSet):
-    channel = django_filters.CharFilter(field_name="channel__code")
-    statement_date = django_filters.DateFilter()
-    status = django_filters.ChoiceFilter(choices=StatementFile.Status.choices)
-    kind = django_filters.ChoiceFilter(choices=StatementKind.choices)
-
-    class Meta:
-        model = StatementFile
-        fields = ("channel", "statement_date", "status", "kind")
-
-
 class StatementFileViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.CreateModelMixin, viewsets.GenericViewSet):
     """Statement files. POST a file to take it in; it is parsed in the background (poll its status)."""
 
     serializer_class = StatementFileSerializer
     filterset_class = StatementFileFilter
     parser_classes = (MultiPartParser, FormParser)
-    queryset = StatementFile.objects.select_related("channel", "uploaded_by").order_by("-id")
+    queryset = statement_files()
 
     @extend_schema(
         request={"multipart/form-data": StatementUploadSerializer},
@@ -252,52 +159,13 @@ class StatementFileViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mix
         return Response(StatementFileSerializer(statement_file).data, status=status.HTTP_201_CREATED)
 
 
-class RunSerializer(serializers.ModelSerializer):
-    channel = serializers.SlugRelatedField(slug_field="code", read_only=True)
-    started_by = serializers.SlugRelatedField(slug_field="username", read_only=True)
-
-    class Meta:
-        model = ReconciliationRun
-        fields = (
-            "id",
-            "channel",
-            "business_date",
-            "stage",
-            "status",
-            "phase",
-            "trigger",
-            "started_by",
-            "counts",
-            "created_at",
-            "started_at",
-            "finished_at",
-            "error",
-        )
-        read_only_fields = fields
-
-
-class RunRequestSerializer(serializers.Serializer):
-    channel = serializers.SlugRelatedField(slug_field="code", queryset=Channel.objects.filter(is_active=True))
-    business_date = serializers.DateField()
-
-
-class RunFilter(django_filters.FilterSet):
-    channel = django_filters.CharFilter(field_name="channel__code")
-    business_date = django_filters.DateFilter()
-    status = django_filters.ChoiceFilter(choices=ReconciliationRun.Status.choices)
-
-    class Meta:
-        model = ReconciliationRun
-        fields = ("channel", "business_date", "status")
-
-
 class RunViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.CreateModelMixin, viewsets.GenericViewSet):
     """Reconciliation runs. POST requests a run (a worker executes it); GET a run for its outcome."""
 
     serializer_class = RunSerializer
     filterset_class = RunFilter
     parser_classes = (DecimalJSONParser, FormParser)
-    queryset = ReconciliationRun.objects.select_related("channel", "started_by").order_by("-id")
+    queryset = runs()
 
     @extend_schema(
         request=RunRequestSerializer, responses={202: RunSerializer, 409: OpenApiResponse(description="a run is active")}
@@ -327,24 +195,9 @@ class RunViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.Create
         return Response(run_summary(self.get_object()))
 
 
-class DiscrepancyFilter(django_filters.FilterSet):
-    channel = django_filters.CharFilter(field_name="channel__code")
-    business_date = django_filters.DateFilter()
-    business_date_from = django_filters.DateFilter(field_name="business_date", lookup_expr="gte")
-    business_date_to = django_filters.DateFilter(field_name="business_date", lookup_expr="lte")
-    type = django_filters.ChoiceFilter(choices=Discrepancy.Type.choices)
-    state = django_filters.ChoiceFilter(choices=Discrepancy.State.choices)
-    direction = django_filters.ChoiceFilter(choices=Discrepancy.Direction.choices)
-    run = django_filters.NumberFilter(field_name="run_id")
-
-    class Meta:
-        model = Discrepancy
-        fields = ("channel", "business_date", "type", "state", "direction", "run")
-
-
 class DiscrepancyViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
     filterset_class = DiscrepancyFilter
-    queryset = Discrepancy.objects.select_related("platform_txn", "statement_line", "related_txn", "channel").order_by("-id")
+    queryset = discrepancies()
 
     def get_serializer_class(self):
         return serializers.Serializer  # responses are built by the shared presenter
@@ -358,48 +211,6 @@ class DiscrepancyViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, views
 
 
 # --- The resolution workflow: the same service rules as the screens ----------------------------------
-
-
-class ProposeSerializer(serializers.Serializer):
-    action = serializers.ChoiceField(choices=Action.choices)
-    reason = serializers.CharField()
-    params = serializers.DictField(required=False, default=dict)
-
-
-class DecisionSerializer(serializers.Serializer):
-    comment = serializers.CharField(required=False, allow_blank=True, default="")
-
-
-class ResolutionSerializer(serializers.ModelSerializer):
-    proposed_by = serializers.SlugRelatedField(slug_field="username", read_only=True)
-    approvals = serializers.SerializerMethodField()
-
-    class Meta:
-        model = Resolution
-        fields = (
-            "id",
-            "discrepancy",
-            "action",
-            "status",
-            "reason",
-            "params",
-            "amount",
-            "currency",
-            "needs_second_approval",
-            "proposed_by",
-            "proposed_at",
-            "decided_at",
-            "executed_at",
-            "outcome",
-            "approvals",
-        )
-        read_only_fields = fields
-
-    def get_approvals(self, resolution) -> list[dict]:
-        return [
-            {"level": a.level, "decision": a.decision, "by": a.decided_by.username, "at": a.decided_at, "comment": a.comment}
-            for a in resolution.approvals.select_related("decided_by").order_by("id")
-        ]
 
 
 def _workflow_error(exc: WorkflowRefused) -> Response:
@@ -471,40 +282,12 @@ def resolution_reject_api(request, pk: int):
     return _decide(request, pk, resolution_reject)
 
 
-class RefundOrderSerializer(serializers.ModelSerializer):
-    original_txn_no = serializers.CharField(source="original_txn.txn_no", default="", read_only=True)
-    refund_txn_no = serializers.CharField(source="refund_txn.txn_no", default="", read_only=True)
-    channel = serializers.CharField(source="resolution.discrepancy.channel.code", read_only=True)
-
-    class Meta:
-        model = RefundOrder
-        fields = (
-            "id",
-            "refund_no",
-            "channel",
-            "original_txn_no",
-            "original_channel_txn_no",
-            "amount",
-            "currency",
-            "status",
-            "created_at",
-            "reported_at",
-            "refund_txn_no",
-        )
-        read_only_fields = fields
-
-
-class RefundOutcomeSerializer(serializers.Serializer):
-    status = serializers.ChoiceField(choices=[RefundOrder.Status.SUCCEEDED, RefundOrder.Status.FAILED])
-    channel_txn_no = serializers.CharField(required=False, allow_blank=True, default="", max_length=64)
-
-
 class RefundOrderViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
     """Refund orders for the payment core to execute (filter ?status=PENDING); it reports each outcome."""
 
     serializer_class = RefundOrderSerializer
     queryset = RefundOrder.objects.select_related("original_txn", "refund_txn", "resolution__discrepancy__channel").order_by("id")
-    filterset_fields = ("status",)
+    filterset_class = RefundOrderFilter
 
     @extend_schema(request=RefundOutcomeSerializer, responses={200: RefundOrderSerializer})
     @action(detail=True, methods=["post"], permission_classes=[ChangePermissions])

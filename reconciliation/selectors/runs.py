@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import date, timedelta
 from decimal import Decimal
 
 from django.db.models import Q, QuerySet
 
+from reconciliation.filters import RunFilter
 from reconciliation.models import Discrepancy, ReconciliationRun
 
 
@@ -19,24 +21,20 @@ def run_discrepancies(*, run: ReconciliationRun) -> QuerySet[Discrepancy]:
     )
 
 
-def runs(*, filters: dict) -> QuerySet[ReconciliationRun]:
-    found = ReconciliationRun.objects.select_related("channel", "started_by").order_by("-business_date", "-id")
-    if filters.get("channel"):
-        found = found.filter(channel=filters["channel"])
-    if filters.get("status"):
-        found = found.filter(status=filters["status"])
-    if filters.get("date_from"):
-        found = found.filter(business_date__gte=filters["date_from"])
-    if filters.get("date_to"):
-        found = found.filter(business_date__lte=filters["date_to"])
-    return found
+def runs() -> QuerySet[ReconciliationRun]:
+    """Runs, latest business date first, with their channel and who requested them."""
+    return ReconciliationRun.objects.select_related("channel", "started_by").order_by("-business_date", "-id")
+
+
+def run_list(*, params: Mapping) -> RunFilter:
+    return RunFilter(params, queryset=runs())
 
 
 def daily_effects(*, channel_ids: list[int], until: date, days: int) -> dict[int, list[dict]]:
     """Per channel and business date (the last ``days`` up to ``until``): the latest finished run's
     overage and shortage, in the shape ``effect_chart`` draws. Dates without a run have no figures."""
     latest: dict[tuple[int, date], ReconciliationRun] = {}
-    runs = (
+    finished = (
         ReconciliationRun.objects.filter(
             channel_id__in=channel_ids,
             status=ReconciliationRun.Status.SUCCEEDED,
@@ -46,7 +44,7 @@ def daily_effects(*, channel_ids: list[int], until: date, days: int) -> dict[int
         .only("id", "channel_id", "business_date", "counts")
         .order_by("business_date", "id")
     )
-    for run in runs:
+    for run in finished:
         latest[(run.channel_id, run.business_date)] = run  # ordered by id: the last one wins
     points: dict[int, list[dict]] = {}
     for channel_id in channel_ids:

@@ -2,22 +2,18 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 from django.db.models import QuerySet
 
+from reconciliation.filters import StatementFileFilter
 from reconciliation.models import StatementFile
 
 
-def statement_files(*, filters: dict) -> QuerySet[StatementFile]:
-    """Statement files for the list screen, newest first, with who uploaded them."""
-    files = StatementFile.objects.select_related("channel", "uploaded_by").order_by("-received_at", "-id")
-    if filters.get("channel"):
-        files = files.filter(channel=filters["channel"])
-    if filters.get("kind"):
-        files = files.filter(kind=filters["kind"])
-    if filters.get("status"):
-        files = files.filter(status=filters["status"])
-    if filters.get("date_from"):
-        files = files.filter(statement_date__gte=filters["date_from"])
-    if filters.get("date_to"):
-        files = files.filter(statement_date__lte=filters["date_to"])
-    return files
+def statement_files() -> QuerySet[StatementFile]:
+    """Statement files newest first, with their channel and who uploaded them."""
+    return StatementFile.objects.select_related("channel", "uploaded_by").order_by("-received_at", "-id")
+
+
+def statement_file_list(*, params: Mapping) -> StatementFileFilter:
+    return StatementFileFilter(params, queryset=statement_files())

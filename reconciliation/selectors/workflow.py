@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from datetime import datetime, time, timedelta
+from collections.abc import Mapping
 
 from django.db.models import Q, QuerySet
-from django.utils import timezone
 
+from reconciliation.filters import WorkflowEventFilter
 from reconciliation.models import UNRESOLVED_STATES, Discrepancy, Resolution, WorkflowEvent
 from reconciliation.models.workflow import APPROVE_PERMISSION, SECOND_APPROVAL_PERMISSION
 
@@ -41,14 +41,6 @@ def assigned_to_me(*, user) -> QuerySet[Discrepancy]:
     )
 
 
-def workflow_events(*, filters: dict) -> QuerySet[WorkflowEvent]:
-    """Workflow steps in the order they happened; the date filters are local (Asia/Shanghai) calendar days."""
-    events = WorkflowEvent.objects.select_related("actor").order_by("at", "id")
-    if filters.get("discrepancy"):
-        events = events.filter(discrepancy_id=filters["discrepancy"])
-    # Bounds as aware datetimes rather than at__date, which would convert every row's time in SQL.
-    if filters.get("date_from"):
-        events = events.filter(at__gte=timezone.make_aware(datetime.combine(filters["date_from"], time.min)))
-    if filters.get("date_to"):
-        events = events.filter(at__lt=timezone.make_aware(datetime.combine(filters["date_to"] + timedelta(days=1), time.min)))
-    return events
+def workflow_events(*, params: Mapping) -> WorkflowEventFilter:
+    """Workflow steps in the order they happened, filtered by date and discrepancy."""
+    return WorkflowEventFilter(params, queryset=WorkflowEvent.objects.select_related("actor").order_by("at", "id"))

@@ -10,26 +10,15 @@ from itertools import count
 import pytest
 from django.utils import timezone
 from helpers import local_dt
+from helpers import stored_discrepancy as discrepancy
+from helpers import stored_run as run
 from openpyxl import load_workbook
 
-from reconciliation.models import Discrepancy, PlatformTransaction, ReconciliationRun, WorkflowEvent
+from reconciliation.models import PlatformTransaction, WorkflowEvent
 
 D = date(2026, 11, 24)
 FORMULA = '=HYPERLINK("http://evil.example","x")'
 _serial = count(1)
-
-
-def run(channel, day=D, **counts):
-    now = timezone.now()
-    return ReconciliationRun.objects.create(
-        channel=channel,
-        business_date=day,
-        status="SUCCEEDED",
-        trigger="COMMAND",
-        created_at=now,
-        finished_at=now,
-        counts=counts,
-    )
 
 
 def txn(channel, txn_no, amount, **fields):
@@ -45,26 +34,6 @@ def txn(channel, txn_no, amount, **fields):
         business_date=D,
         received_at=at,
         updated_at=at,
-        **fields,
-    )
-
-
-def discrepancy(channel, effect, *, day=D, type="PLATFORM_ONLY", state="OPEN", **fields):
-    now = timezone.now()
-    effect = Decimal(effect)
-    if "platform_txn" not in fields:
-        fields["batch_no"] = f"B{next(_serial)}"
-    return Discrepancy.objects.create(
-        run=run(channel, day),
-        channel=channel,
-        business_date=day,
-        type=type,
-        state=state,
-        currency="CNY",
-        effect=effect,
-        direction="OVERAGE" if effect > 0 else "SHORTAGE" if effect < 0 else "",
-        created_at=now,
-        updated_at=now,
         **fields,
     )
 

@@ -7,7 +7,6 @@ from decimal import Decimal
 from django.contrib import messages
 from django.contrib.auth.decorators import permission_required
 from django.core.paginator import Paginator
-from django.db.models import Q, Sum
 from django.http import Http404
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
@@ -51,7 +50,6 @@ from reconciliation.web.forms import (
     BulkForm,
     ClaimRecoveredForm,
     DecisionForm,
-    DiscrepancyFilterForm,
     NoteForm,
     ProposeForm,
     SavedFilterForm,
@@ -64,20 +62,9 @@ from reconciliation.web.views.statements import LIST_PAGE_SIZE
 
 @permission_required("reconciliation.view_discrepancy", raise_exception=True)
 def discrepancy_list(request):
-    form = DiscrepancyFilterForm(request.GET or None)
-    filters = form.cleaned_data if form.is_valid() else {}
-    sort = request.GET.get("sort", "-date")
-    found = selectors.discrepancies(filters=filters, today=timezone.localdate(), sort=sort)
-    page = Paginator(found, LIST_PAGE_SIZE).get_page(request.GET.get("page"))
-    # Per currency: amounts of different currencies are never added together.
-    totals = (
-        found.order_by()
-        .values("currency")
-        .annotate(
-            overage=Sum("effect", filter=Q(effect__gt=0), default=0), shortage=Sum("effect", filter=Q(effect__lt=0), default=0)
-        )
-        .order_by("currency")
-    )
+    queue = selectors.discrepancy_queue(params=request.GET, today=timezone.localdate())
+    page = Paginator(queue.qs, LIST_PAGE_SIZE).get_page(request.GET.get("page"))
+    sort = request.GET.get("sort", queue.filters["sort"].default)
     query = request.GET.copy()
     query.pop("page", None)
     sort_query = query.copy()
@@ -86,12 +73,12 @@ def discrepancy_list(request):
         request,
         "reconciliation/discrepancy_list.html",
         {
-            "form": form,
+            "form": queue.form,
             "page": page,
             "query": query.urlencode(),
             "sort": sort,
             "sort_query": sort_query.urlencode(),
-            "totals": totals,
+            "totals": selectors.effect_totals(queue.qs),
             "bulk_form": BulkForm(),
             "saved_filters": request.user.saved_filters.order_by("name"),
             "save_form": SavedFilterForm(initial={"query": query.urlencode()}),

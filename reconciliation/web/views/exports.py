@@ -6,31 +6,23 @@ and returns it under a dated file name.
 
 from __future__ import annotations
 
-from django import forms
+import django_filters
 from django.contrib.auth.decorators import permission_required
 from django.http import HttpRequest, HttpResponse, HttpResponseBadRequest
 from django.utils import timezone
 from django.utils.translation import gettext as _
-from django.utils.translation import gettext_lazy as _lazy
 from django.views.decorators.http import require_GET
 
-from reconciliation.selectors import discrepancies as selectors
-from reconciliation.selectors.runs import runs
+from reconciliation.selectors.discrepancies import discrepancy_queue
+from reconciliation.selectors.runs import run_list
 from reconciliation.selectors.workflow import workflow_events
 from reconciliation.web import exports
-from reconciliation.web.forms import DiscrepancyFilterForm, RunFilterForm
 
 
-class AuditFilterForm(forms.Form):
-    date_from = forms.DateField(label=_lazy("From"), required=False)
-    date_to = forms.DateField(label=_lazy("To"), required=False)
-    discrepancy = forms.IntegerField(label=_lazy("Discrepancy"), required=False, min_value=1)
-
-
-def _refused(form: forms.Form) -> HttpResponseBadRequest:
+def _refused(found: django_filters.FilterSet) -> HttpResponseBadRequest:
     # An export of everything when a filter was mistyped would be worse than no export: say what is wrong.
     return HttpResponseBadRequest(
-        _("The filters are not valid; nothing was exported.") + "\n" + form.errors.as_text(),
+        _("The filters are not valid; nothing was exported.") + "\n" + found.form.errors.as_text(),
         content_type="text/plain; charset=utf-8",
     )
 
@@ -42,30 +34,29 @@ def _stem(name: str) -> str:
 @require_GET
 @permission_required("reconciliation.view_discrepancy", raise_exception=True)
 def discrepancy_export(request: HttpRequest, fmt: str) -> HttpResponse:
-    form = DiscrepancyFilterForm(request.GET)
-    if not form.is_valid():
-        return _refused(form)
     today = timezone.localdate()
-    found = selectors.discrepancies(filters=form.cleaned_data, today=today, sort=request.GET.get("sort", "-date"))
-    table = exports.discrepancy_table(found, user=request.user, today=today)
+    queue = discrepancy_queue(params=request.GET, today=today)
+    if not queue.is_valid():
+        return _refused(queue)
+    table = exports.discrepancy_table(queue.qs, user=request.user, today=today)
     return exports.export_response(table, fmt=fmt, stem=_stem("discrepancies"))
 
 
 @require_GET
 @permission_required("reconciliation.view_workflowevent", raise_exception=True)
 def audit_export(request: HttpRequest, fmt: str) -> HttpResponse:
-    form = AuditFilterForm(request.GET)
-    if not form.is_valid():
-        return _refused(form)
-    table = exports.audit_table(workflow_events(filters=form.cleaned_data))
+    events = workflow_events(params=request.GET)
+    if not events.is_valid():
+        return _refused(events)
+    table = exports.audit_table(events.qs)
     return exports.export_response(table, fmt=fmt, stem=_stem("audit-trail"))
 
 
 @require_GET
 @permission_required("reconciliation.view_reconciliationrun", raise_exception=True)
 def run_export(request: HttpRequest, fmt: str) -> HttpResponse:
-    form = RunFilterForm(request.GET)
-    if not form.is_valid():
-        return _refused(form)
-    table = exports.run_table(runs(filters=form.cleaned_data))
+    found = run_list(params=request.GET)
+    if not found.is_valid():
+        return _refused(found)
+    table = exports.run_table(found.qs)
     return exports.export_response(table, fmt=fmt, stem=_stem("runs"))

@@ -19,10 +19,9 @@ from reconciliation.models import (
     Discrepancy,
     ReconciliationRun,
 )
-from reconciliation.selectors.runs import daily_effects, run_discrepancies, runs
+from reconciliation.selectors import runs as selectors
 from reconciliation.services.engine.runs import RunAlreadyActive, run_start
 from reconciliation.web.forms import (
-    RunFilterForm,
     RunStartForm,
 )
 from reconciliation.web.views.statements import LIST_PAGE_SIZE
@@ -34,9 +33,9 @@ CHART_DAYS = 14
 
 @permission_required("reconciliation.view_reconciliationrun", raise_exception=True)
 def run_list(request):
-    form = RunFilterForm(request.GET or None)
-    filters = form.cleaned_data if form.is_valid() else {}
-    page = Paginator(runs(filters=filters), LIST_PAGE_SIZE).get_page(request.GET.get("page"))
+    found = selectors.run_list(params=request.GET)
+    form = found.form
+    page = Paginator(found.qs, LIST_PAGE_SIZE).get_page(request.GET.get("page"))
     query = request.GET.copy()
     query.pop("page", None)
     start_form = RunStartForm(initial={"business_date": timezone.localdate() - timedelta(days=1)})
@@ -101,7 +100,7 @@ def run_detail(request, pk: int):
         .order_by("pk")
         .first()
     )
-    found = run_discrepancies(run=run)
+    found = selectors.run_discrepancies(run=run)
     return render(
         request,
         "reconciliation/run_detail.html",
@@ -111,7 +110,9 @@ def run_detail(request, pk: int):
             "discrepancies": found[:100],
             "discrepancy_count": found.count(),
             "superseded_by": superseded_by,
-            "chart": daily_effects(channel_ids=[run.channel_id], until=run.business_date, days=CHART_DAYS)[run.channel_id],
+            "chart": selectors.daily_effects(channel_ids=[run.channel_id], until=run.business_date, days=CHART_DAYS)[
+                run.channel_id
+            ],
             "rerun_form": RunStartForm(initial={"channel": run.channel, "business_date": run.business_date}),
             "earlier_runs": ReconciliationRun.objects.filter(channel=run.channel, business_date=run.business_date)
             .exclude(pk=run.pk)

@@ -16,10 +16,9 @@ from reconciliation.models import (
     StatementKind,
     StatementLine,
 )
-from reconciliation.selectors.statements import statement_files
+from reconciliation.selectors.statements import statement_file_list
 from reconciliation.services.intake.statements import StatementRefused, statement_receive
 from reconciliation.web.forms import (
-    StatementFilterForm,
     StatementUploadForm,
 )
 from reconciliation.web.presenters import raw_pairs
@@ -32,9 +31,9 @@ LINES_PAGE_SIZE = 100
 
 @permission_required("reconciliation.view_statementfile", raise_exception=True)
 def statement_list(request):
-    form = StatementFilterForm(request.GET or None)
-    filters = form.cleaned_data if form.is_valid() else {}
-    page = Paginator(statement_files(filters=filters), LIST_PAGE_SIZE).get_page(request.GET.get("page"))
+    found = statement_file_list(params=request.GET)
+    form = found.form
+    page = Paginator(found.qs, LIST_PAGE_SIZE).get_page(request.GET.get("page"))
     query = request.GET.copy()
     query.pop("page", None)
     return render(
