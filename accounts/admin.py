@@ -11,7 +11,6 @@ class CustomerUserInline(PersonalDataAdminMixin, ReadOnlyInline):
     model = CustomerUser
     fields = ("phone", "email", "status", "created_at")
     readonly_fields = fields
-    personal_fields = {"phone": "phone", "email": "email"}
 
 
 class MerchantInline(PersonalDataAdminMixin, ReadOnlyInline):
@@ -25,13 +24,11 @@ class AccountInline(PersonalDataAdminMixin, ReadOnlyInline):
     model = Account
     fields = ("account_no", "kind", "currency", "status", "opened_at")
     readonly_fields = fields
-    personal_fields = {"account_no": "account_number"}
 
 
 @admin.register(Customer)
 class CustomerAdmin(PersonalDataAdminMixin, ImportExportModelAdmin):
     resource_classes = [CustomerResource]
-    personal_fields = {"id_number": "id_number"}
     list_display = ("customer_no", "name", "kind", "id_number", "credit_code", "verification_status", "created_at")
     list_filter = ("kind", "verification_status", "id_type")
     search_fields = ("customer_no", "name", "credit_code", "id_number", "users__phone", "users__email", "merchants__merchant_no")
@@ -49,7 +46,6 @@ class CustomerAdmin(PersonalDataAdminMixin, ImportExportModelAdmin):
 
 @admin.register(CustomerUser)
 class CustomerUserAdmin(PersonalDataAdminMixin, admin.ModelAdmin):
-    personal_fields = {"phone": "phone", "email": "email"}
     list_display = ("id", "customer", "phone", "email", "status", "created_at")
     list_filter = ("status",)
     list_select_related = ("customer",)
@@ -72,7 +68,6 @@ class MerchantAdmin(PersonalDataAdminMixin, ImportExportModelAdmin):
 @admin.register(Account)
 class AccountAdmin(PersonalDataAdminMixin, ImportExportModelAdmin):
     resource_classes = [AccountResource]
-    personal_fields = {"account_no": "account_number"}
     list_display = ("account_no", "customer", "kind", "currency", "status", "opened_at")
     list_filter = ("kind", "currency", "status")
     list_select_related = ("customer",)

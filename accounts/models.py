@@ -9,10 +9,10 @@ from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
-from accounts.validators import validate_currency, validate_mcc, validate_resident_id, validate_uscc
+from accounts.validators import validate_mcc, validate_resident_id, validate_uscc
 from backoffice.core.db import choices_check
 from backoffice.core.masking import mask_account_number
-from backoffice.core.money import CURRENCY_CHOICES
+from backoffice.core.money import currency_field
 
 
 class CustomerKind(models.TextChoices):
@@ -37,6 +37,8 @@ class Verification(models.TextChoices):
 
 @pghistory.track(pghistory.InsertEvent(), pghistory.UpdateEvent(), pghistory.DeleteEvent())
 class Customer(models.Model):
+    PERSONAL_FIELDS = {"id_number": "id_number"}
+
     Kind = CustomerKind
     IdType = IdType
     Verification = Verification
@@ -62,6 +64,7 @@ class Customer(models.Model):
         constraints = [
             choices_check("kind", CustomerKind, "customer_kind_valid"),
             choices_check("verification_status", Verification, "customer_verification_valid"),
+            choices_check("id_type", IdType, "customer_id_type_valid", blank=True),
             models.CheckConstraint(
                 condition=~Q(kind="INDIVIDUAL") | (~Q(id_type="") & ~Q(id_number="") & Q(credit_code="")),
                 name="customer_individual_has_id",
@@ -138,6 +141,7 @@ class CustomerUserStatus(models.TextChoices):
 class CustomerUser(models.Model):
     """A customer's login identity on the payment platform (not a staff login of this back office)."""
 
+    PERSONAL_FIELDS = {"phone": "phone", "email": "email"}
     Status = CustomerUserStatus
 
     customer = models.ForeignKey(Customer, on_delete=models.PROTECT, related_name="users", verbose_name=_("customer"))
@@ -195,15 +199,14 @@ class AccountStatus(models.TextChoices):
 class Account(models.Model):
     """Holds a customer's funds or rights: a wallet, a settlement account, …"""
 
+    PERSONAL_FIELDS = {"account_no": "account_number"}
     Kind = AccountKind
     Status = AccountStatus
 
     customer = models.ForeignKey(Customer, on_delete=models.PROTECT, related_name="accounts", verbose_name=_("customer"))
     account_no = models.CharField(_("account number"), max_length=40, unique=True)
     kind = models.CharField(_("kind"), max_length=16, choices=Kind.choices)
-    currency = models.CharField(
-        _("currency"), max_length=3, choices=CURRENCY_CHOICES, default="CNY", validators=[validate_currency]
-    )
+    currency = currency_field(default="CNY")
     status = models.CharField(_("status"), max_length=16, choices=Status.choices, default=Status.ACTIVE)
     opened_at = models.DateTimeField(_("opened at"), default=timezone.now)
     closed_at = models.DateTimeField(_("closed at"), null=True, blank=True)

@@ -9,7 +9,7 @@ from __future__ import annotations
 from import_export import fields
 
 from accounts.models import Account, Customer, Merchant
-from backoffice.core.masking import display_personal
+from backoffice.core.masking import personal_value
 from backoffice.core.spreadsheets import LookupWidget, SafeExportResource
 
 
@@ -32,9 +32,6 @@ class CustomerResource(SafeExportResource):
         skip_unchanged = True
         report_skipped = True
 
-    def dehydrate_id_number(self, customer: Customer) -> str:
-        return display_personal(self.user, customer.id_number, "id_number")
-
 
 class AccountResource(SafeExportResource):
     customer = fields.Field(attribute="customer", column_name="customer_no", widget=LookupWidget(Customer, "customer_no"))
@@ -50,9 +47,6 @@ class AccountResource(SafeExportResource):
 
     def get_queryset(self):
         return Account.objects.select_related("customer").order_by("id")
-
-    def dehydrate_account_no(self, account: Account) -> str:
-        return display_personal(self.user, account.account_no, "account_number")
 
 
 class MerchantResource(SafeExportResource):
@@ -77,4 +71,4 @@ class MerchantResource(SafeExportResource):
 
     def dehydrate_settlement_account(self, merchant: Merchant) -> str:
         account = merchant.settlement_account
-        return display_personal(self.user, account.account_no if account else "", "account_number")
+        return personal_value(self.user, account, "account_no") if account else ""

@@ -49,10 +49,3 @@ def validate_uscc(value: str) -> None:
 def validate_mcc(value: str) -> None:
     if not re.fullmatch(r"\d{4}", value or ""):
         raise ValidationError(_("A merchant category code (MCC) has exactly 4 digits."), code="format")
-
-
-def validate_currency(value: str) -> None:
-    from backoffice.core.money import MINOR_UNITS
-
-    if value not in MINOR_UNITS:
-        raise ValidationError(_("Unknown or unsupported currency code %(code)s."), params={"code": value}, code="currency")

@@ -74,9 +74,7 @@ def txn(channel, txn_no, amount, status="SUCCESS", business_type="COLLECTION", d
 
 
 def fee_of(amount, rate="0.006"):
-    return fee_compute(
-        spec=FeeSpec("CNY", Decimal(rate), Decimal(0), None, None, "ROUND_HALF_UP", "INTERNAL"), amount=Decimal(amount)
-    ).fee
+    return fee_compute(spec=FeeSpec.flat_rate(Decimal(rate)), amount=Decimal(amount)).fee
 
 
 def lines(channel, day, *rows):

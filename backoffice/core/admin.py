@@ -8,6 +8,7 @@ from django import forms
 from django.contrib import admin
 from django.db import models
 
+from backoffice.core import masking
 from backoffice.core.masking import can_view_personal_data, display_personal
 from backoffice.core.money import plain_decimal
 
@@ -15,13 +16,15 @@ from backoffice.core.money import plain_decimal
 class PersonalDataAdminMixin:
     """Masks personal fields in lists, forms and read-only views for staff without the permission.
 
-    ``personal_fields`` maps a model field name to its mask kind (see backoffice.core.masking.MASKERS).
+    The personal fields are the model's ``PERSONAL_FIELDS`` (see backoffice.core.masking).
     For such staff each of those fields is replaced, wherever the admin would show it, by a read-only
     callable bound to the request's user, so the raw value is never rendered. Admins using this
     mixin declare ``fields`` or ``fieldsets`` explicitly.
     """
 
-    personal_fields: dict[str, str] = {}
+    @property
+    def personal_fields(self) -> dict[str, str]:
+        return masking.personal_fields(self.model)
 
     def _masked(self, request, name: str):
         # One callable per request and field: the form's fields and its read-only fields must name

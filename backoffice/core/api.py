@@ -4,9 +4,12 @@ import json
 from decimal import Decimal
 
 from django.conf import settings
+from rest_framework import serializers
 from rest_framework.exceptions import ParseError
 from rest_framework.parsers import JSONParser
 from rest_framework.permissions import DjangoModelPermissions
+
+from backoffice.core.masking import display_personal, personal_fields
 
 
 class ModelPermissions(DjangoModelPermissions):
@@ -44,3 +47,17 @@ class ChangePermissions(ModelPermissions):
     """A POST that changes an existing record (reports an outcome) needs the change permission."""
 
     perms_map = {**ModelPermissions.perms_map, "POST": ["%(app_label)s.change_%(model_name)s"]}
+
+
+class MaskedModelSerializer(serializers.ModelSerializer):
+    """A ModelSerializer that answers the model's personal fields (its PERSONAL_FIELDS) as the
+    requesting user may see them, exactly as the screens show them."""
+
+    def to_representation(self, instance):
+        data = super().to_representation(instance)
+        request = self.context.get("request")
+        user = getattr(request, "user", None)
+        for name, kind in personal_fields(type(instance)).items():
+            if name in data:
+                data[name] = display_personal(user, data[name], kind)
+        return data

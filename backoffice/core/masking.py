@@ -1,7 +1,9 @@
 """Masking of personal data (ID numbers, phone numbers, e-mail, card and account numbers).
 
-Staff without the ``accounts.view_personal_data`` permission see masked values on every screen and
-in every export. The raw value never reaches the page for them.
+Staff without the ``accounts.view_personal_data`` permission see masked values on every screen, in
+every export and in the API; the raw value never reaches them. Which fields hold personal data is
+declared once, on each model: ``PERSONAL_FIELDS = {"field name": "mask kind"}`` (kinds: ``MASKERS``).
+The admin, the screens, the exports and the API all mask through ``personal_value``.
 """
 
 from __future__ import annotations
@@ -60,3 +62,16 @@ def display_personal(user, value: str | None, kind: str) -> str:
     if can_view_personal_data(user):
         return value or ""
     return MASKERS[kind](value)
+
+
+def personal_fields(model) -> dict[str, str]:
+    """The model's personal fields and their mask kinds (its ``PERSONAL_FIELDS``; none declared: {})."""
+    return getattr(model, "PERSONAL_FIELDS", {})
+
+
+def personal_value(user, obj, field_name: str):
+    """The field of ``obj`` as this user may see it: masked if it is personal and the user may not see
+    personal data, as stored otherwise."""
+    value = getattr(obj, field_name)
+    kind = personal_fields(type(obj)).get(field_name)
+    return display_personal(user, value, kind) if kind else value

@@ -11,6 +11,8 @@ import tablib
 from django.utils.translation import gettext as _
 from import_export import resources, widgets
 
+from backoffice.core.masking import display_personal, personal_fields
+
 FORMULA_TRIGGERS = ("=", "+", "-", "@", "\t", "\r")
 
 
@@ -25,11 +27,17 @@ def neutralise_row(row) -> list:
 
 
 class SafeExportResource(resources.ModelResource):
-    """A ModelResource whose exports are neutralised and masked for the requesting user."""
+    """A ModelResource whose exports are neutralised and masked for the requesting user: the model's
+    personal fields (its PERSONAL_FIELDS) are exported as that user may see them."""
 
     def __init__(self, *, user=None, **kwargs):
         super().__init__(**kwargs)
         self.user = user
+
+    def export_field(self, field, instance, **kwargs):
+        value = super().export_field(field, instance, **kwargs)
+        kind = personal_fields(type(instance)).get(field.attribute or "")
+        return display_personal(self.user, value, kind) if kind else value
 
     def export(self, *args, **kwargs) -> tablib.Dataset:
         dataset = super().export(*args, **kwargs)

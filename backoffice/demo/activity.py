@@ -11,7 +11,7 @@ from __future__ import annotations
 import io
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
-from decimal import ROUND_HALF_UP, Decimal
+from decimal import Decimal
 from zoneinfo import ZoneInfo
 
 from reconciliation.models import (
@@ -32,6 +32,7 @@ from reconciliation.models import (
 from reconciliation.parsers import GenericFormatConfig
 from reconciliation.parsers.base import Direction, FundMovementRow, LineStatus, LineType, StatementLineRow
 from reconciliation.parsers.writers import render, write_alipay_trade, write_generic_csv, write_mt940, write_wechat_trade
+from reconciliation.services.channels.fees import FeeSpec, fee_function
 from reconciliation.services.engine.runs import run_execute, run_start
 from reconciliation.services.intake.statements import StatementRefused, statement_parse, statement_receive
 from reconciliation.services.intake.transactions import transaction_input_read, transactions_upsert
@@ -68,8 +69,8 @@ class DayPlan:
     lines: list[StatementLineRow]
 
 
-def _fee(amount: Decimal) -> Decimal:
-    return (amount * Decimal("0.006")).quantize(Decimal("0.01"), rounding=ROUND_HALF_UP)
+# The demo's WeChat and Alipay channels charge 0.6 % (backoffice.demo.world), priced as their fee model does.
+_fee = fee_function(FeeSpec.flat_rate(Decimal("0.006")))
 
 
 def _at(day: date, seconds: int) -> datetime:

@@ -3,8 +3,7 @@ from decimal import Decimal, InvalidOperation
 from django import template
 from django.utils.html import format_html
 
-from backoffice.core.masking import display_personal
-from backoffice.core.money import format_money, plain_decimal
+from backoffice.core.money import format_money, format_percent
 from backoffice.core.roles import ROLE_LABELS
 
 register = template.Library()
@@ -24,18 +23,10 @@ def money(amount, currency=""):
     return format_money(Decimal(amount), currency)
 
 
-@register.simple_tag(takes_context=True)
-def personal(context, value, kind):
-    """A personal value as the current user may see it (masked without the permission)."""
-    return display_personal(context["request"].user, value, kind)
-
-
 @register.filter
 def percent(rate):
     """0.006 -> '0.60%' (at least two decimals, more when the rate has them)."""
-    if rate is None:
-        return ""
-    return f"{plain_decimal(rate * 100)}%"
+    return format_percent(rate)
 
 
 @register.simple_tag(takes_context=True)

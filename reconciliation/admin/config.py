@@ -10,8 +10,7 @@ from django.utils.translation import gettext_lazy as _
 from import_export.admin import ImportExportModelAdmin
 
 from backoffice.core.admin import DECIMAL_OVERRIDES, PersonalDataAdminMixin
-from backoffice.core.money import format_money
-from backoffice.templatetags.backoffice_tags import percent
+from backoffice.core.money import format_money, format_percent
 from reconciliation import parsers
 from reconciliation.admin.resources import BankAccountResource, BankResource, ChannelResource, FeeModelResource
 from reconciliation.models import (
@@ -44,7 +43,6 @@ class BankAdmin(ImportExportModelAdmin):
 @admin.register(BankAccount)
 class BankAccountAdmin(PersonalDataAdminMixin, ImportExportModelAdmin):
     resource_classes = [BankAccountResource]
-    personal_fields = {"account_no": "account_number"}
     list_display = ("account_name", "bank", "kind", "account_no", "currency", "is_active")
     list_filter = ("kind", "currency", "is_active", "bank")
     list_select_related = ("bank",)
@@ -144,7 +142,7 @@ class FeeModelAdmin(ImportExportModelAdmin):
 
     @admin.display(description=_("rate"), ordering="rate")
     def rate_percent(self, fee_model: FeeModel) -> str:
-        return percent(fee_model.rate)
+        return format_percent(fee_model.rate)
 
     @admin.display(description=_("fee for sample amounts"))
     def examples(self, fee_model: FeeModel):

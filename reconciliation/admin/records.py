@@ -19,7 +19,6 @@ class StatementFileAdmin(ReadOnlyAdmin):
 
 @admin.register(PlatformTransaction)
 class PlatformTransactionAdmin(PersonalDataAdminMixin, ReadOnlyAdmin):
-    personal_fields = {"counterparty_account": "account_number"}
     list_display = ("txn_no", "channel", "business_type", "amount", "currency", "status", "business_date", "channel_txn_no")
     list_filter = ("status", "business_type", "channel", "business_date")
     list_select_related = ("channel",)

@@ -8,7 +8,6 @@ from django.core.exceptions import ValidationError
 from django.utils.translation import gettext as _
 from import_export import fields, widgets
 
-from backoffice.core.masking import display_personal
 from backoffice.core.money import plain_decimal
 from backoffice.core.spreadsheets import LookupWidget, SafeExportResource
 from reconciliation.models import Bank, BankAccount, Channel, FeeModel, FeeTier
@@ -39,9 +38,6 @@ class BankAccountResource(SafeExportResource):
 
     def get_queryset(self):
         return BankAccount.objects.select_related("bank").order_by("id")
-
-    def dehydrate_account_no(self, account: BankAccount) -> str:
-        return display_personal(self.user, account.account_no, "account_number")
 
 
 class TimeListWidget(widgets.Widget):

@@ -5,6 +5,7 @@ from __future__ import annotations
 from drf_spectacular.utils import inline_serializer
 from rest_framework import serializers
 
+from backoffice.core.api import MaskedModelSerializer
 from reconciliation.models import (
     Action,
     Channel,
@@ -17,7 +18,7 @@ from reconciliation.models import (
 )
 
 
-class PlatformTransactionSerializer(serializers.ModelSerializer):
+class PlatformTransactionSerializer(MaskedModelSerializer):
     channel = serializers.SlugRelatedField(slug_field="code", read_only=True)
     merchant_no = serializers.CharField(source="merchant.merchant_no", default="", read_only=True)
     account_no = serializers.CharField(source="account.account_no", default="", read_only=True)
@@ -69,7 +70,7 @@ BulkRefusal = inline_serializer(
 )
 
 
-class StatementFileSerializer(serializers.ModelSerializer):
+class StatementFileSerializer(MaskedModelSerializer):
     channel = serializers.SlugRelatedField(slug_field="code", read_only=True)
     uploaded_by = serializers.SlugRelatedField(slug_field="username", read_only=True)
 
@@ -106,7 +107,7 @@ class StatementUploadSerializer(serializers.Serializer):
     statement_date = serializers.DateField(required=False)
 
 
-class RunSerializer(serializers.ModelSerializer):
+class RunSerializer(MaskedModelSerializer):
     channel = serializers.SlugRelatedField(slug_field="code", read_only=True)
     started_by = serializers.SlugRelatedField(slug_field="username", read_only=True)
 
@@ -145,7 +146,7 @@ class DecisionSerializer(serializers.Serializer):
     comment = serializers.CharField(required=False, allow_blank=True, default="")
 
 
-class ResolutionSerializer(serializers.ModelSerializer):
+class ResolutionSerializer(MaskedModelSerializer):
     proposed_by = serializers.SlugRelatedField(slug_field="username", read_only=True)
     approvals = serializers.SerializerMethodField()
 
@@ -177,7 +178,7 @@ class ResolutionSerializer(serializers.ModelSerializer):
         ]
 
 
-class RefundOrderSerializer(serializers.ModelSerializer):
+class RefundOrderSerializer(MaskedModelSerializer):
     original_txn_no = serializers.CharField(source="original_txn.txn_no", default="", read_only=True)
     refund_txn_no = serializers.CharField(source="refund_txn.txn_no", default="", read_only=True)
     channel = serializers.CharField(source="resolution.discrepancy.channel.code", read_only=True)

@@ -12,7 +12,7 @@ import hashlib
 import random
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
-from decimal import ROUND_HALF_UP, Decimal
+from decimal import Decimal
 from zoneinfo import ZoneInfo
 
 from django.db import connection
@@ -20,6 +20,7 @@ from django.utils import timezone
 
 from reconciliation.models import Channel, DiscrepancyType, PlatformTransaction, StatementFile, StatementLine
 from reconciliation.parsers.base import LineStatus, LineType, StatementLineRow
+from reconciliation.services.channels.fees import FeeSpec, fee_function
 from reconciliation.services.intake import pgcopy as statement_copy
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
@@ -61,10 +62,6 @@ class SimulatedDay:
     # (discrepancy type, match key) of every injected difference: what the engine must find, exactly.
     injected: set[tuple[str, str]] = field(default_factory=set)
     statement_file: StatementFile | None = None
-
-
-def _fee(amount: Decimal, rate: Decimal) -> Decimal:
-    return (amount * rate).quantize(Decimal("0.01"), rounding=ROUND_HALF_UP)
 
 
 class _Writer:
@@ -131,6 +128,7 @@ def simulate_day(
     order number, charge ``fee_rate`` (half-up) on collections and a fixed ``payout_fee`` on payouts,
     and have an amount tolerance below 0.01."""
     rng = random.Random(seed)
+    fee_of = fee_function(FeeSpec.flat_rate(fee_rate, channel.currency))
     now = timezone.now()
     stamp = business_date.strftime("%Y%m%d")
     statement_file = StatementFile.objects.create(
@@ -157,7 +155,7 @@ def simulate_day(
         at = start + timedelta(seconds=n * 86000 // max(count, 1))
         txn_no, serial = f"{prefix}{n:09d}", f"42{stamp}{seed % 1000:03d}{n:015d}"
         amount = Decimal(rng.randint(100, 500000)).scaleb(-2)
-        fee = _fee(amount, fee_rate)
+        fee = fee_of(amount)
         injected = INJECTED_TYPES[(n // every) % len(INJECTED_TYPES)] if every and n % every == every - 1 else None
         if injected is None:
             w.txn(txn_no, serial, "COLLECTION", amount, "SUCCESS", at, fee=fee)

@@ -14,18 +14,13 @@ from django.db.models import F, Func, Q
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
-from accounts.validators import validate_currency
 from backoffice.core.db import choices_check
-from backoffice.core.money import CURRENCY_CHOICES, MONEY_DIGITS, MONEY_PLACES, is_on_minor_unit
+from backoffice.core.money import currency_field, is_on_minor_unit, money_field
 from reconciliation.models.choices import BusinessType, Rounding
 
 code_validator = RegexValidator(
     r"^[A-Z][A-Z0-9_]{1,31}$", _("Use 2–32 capital letters, digits or underscores, starting with a letter.")
 )
-
-
-def money_field(verbose_name, **kwargs) -> models.DecimalField:
-    return models.DecimalField(verbose_name, max_digits=MONEY_DIGITS, decimal_places=MONEY_PLACES, **kwargs)
 
 
 @pghistory.track(pghistory.InsertEvent(), pghistory.UpdateEvent(), pghistory.DeleteEvent())
@@ -54,6 +49,7 @@ class BankAccountKind(models.TextChoices):
 class BankAccount(models.Model):
     """One of OUR accounts at a bank: customer reserve funds (备付金), general (一般户) or fees."""
 
+    PERSONAL_FIELDS = {"account_no": "account_number"}
     Kind = BankAccountKind
 
     bank = models.ForeignKey(Bank, on_delete=models.PROTECT, related_name="accounts", verbose_name=_("bank"))
@@ -61,9 +57,7 @@ class BankAccount(models.Model):
     account_no = models.CharField(_("account number"), max_length=40)
     account_name = models.CharField(_("account name"), max_length=200)
     branch = models.CharField(_("branch"), max_length=200, blank=True)
-    currency = models.CharField(
-        _("currency"), max_length=3, choices=CURRENCY_CHOICES, default="CNY", validators=[validate_currency]
-    )
+    currency = currency_field(default="CNY")
     is_active = models.BooleanField(_("active"), default=True)
 
     class Meta:
@@ -141,9 +135,7 @@ class Channel(models.Model):
     name = models.CharField(_("name"), max_length=200)
     bank = models.ForeignKey(Bank, on_delete=models.PROTECT, related_name="channels", verbose_name=_("bank"))
     kind = models.CharField(_("kind"), max_length=16, choices=Kind.choices)
-    currency = models.CharField(
-        _("currency"), max_length=3, choices=CURRENCY_CHOICES, default="CNY", validators=[validate_currency]
-    )
+    currency = currency_field(default="CNY")
     settlement_account = models.ForeignKey(
         BankAccount,
         on_delete=models.PROTECT,
@@ -302,8 +294,8 @@ class FeeModel(models.Model):
                 violation_error_message=_("'Valid to' must be after 'valid from'."),
             ),
             models.CheckConstraint(
-                condition=(Q(charging_mode="EXTERNAL") & Q(charged_account__isnull=False))
-                | (Q(charging_mode="INTERNAL") & Q(charged_account__isnull=True)),
+                condition=(Q(charging_mode=ChargingMode.EXTERNAL) & Q(charged_account__isnull=False))
+                | (Q(charging_mode=ChargingMode.INTERNAL) & Q(charged_account__isnull=True)),
                 name="feemodel_external_has_charged_account",
                 violation_error_message=_(
                     "External charging needs the bank account the fee is charged to; internal charging has none."

@@ -11,7 +11,8 @@ from django.utils.translation import gettext_lazy as _
 from django.utils.translation import pgettext_lazy
 
 from backoffice.core.db import choices_check
-from reconciliation.models.channels import Channel, money_field
+from backoffice.core.money import currency_field, money_field
+from reconciliation.models.channels import Channel
 from reconciliation.models.statements import LineStatus, StatementLine
 from reconciliation.models.transactions import PlatformTransaction, TransactionStatus
 
@@ -85,6 +86,18 @@ class ReconciliationRun(models.Model):
         return self.status in ACTIVE_RUN_STATUSES
 
 
+class MatchOutcome(models.TextChoices):
+    """What a run concluded for an item besides a discrepancy (whose outcome is its DiscrepancyType)."""
+
+    MATCHED = "MATCHED", _("Matched")
+    MATCHED_CROSS_DAY = "MATCHED_CROSS_DAY", _("Matched across days")
+    AGREED_FAILED = "AGREED_FAILED", _("Failed on both sides")
+
+
+# Outcomes that leave nothing to do.
+MATCHED_OUTCOMES = tuple(MatchOutcome)
+
+
 class DiscrepancyType(models.TextChoices):
     BANK_ONLY = "BANK_ONLY", _("Bank only")
     PLATFORM_ONLY = "PLATFORM_ONLY", _("Platform only")
@@ -110,6 +123,18 @@ UNRESOLVED_STATES = (
     DiscrepancyState.PROPOSED,
     DiscrepancyState.APPROVED,
 )
+
+
+# Every outcome a run counts, in the order the screens list them.
+RUN_OUTCOMES = (*MatchOutcome, *DiscrepancyType)
+
+
+def outcome_label(key: str) -> str:
+    """A run outcome (a MatchOutcome or a DiscrepancyType) as its translated label."""
+    for choices in (MatchOutcome, DiscrepancyType):
+        if key in choices.values:
+            return str(choices(key).label)
+    return key
 
 
 class EffectDirection(models.TextChoices):
@@ -183,7 +208,7 @@ class Discrepancy(models.Model):
         help_text=_("For a double-payment risk: the later, successful retry."),
     )
     batch_no = models.CharField(_("batch number"), max_length=64, blank=True)
-    currency = models.CharField(_("currency"), max_length=3)
+    currency = currency_field()
     platform_amount = money_field(_("our amount"), null=True, blank=True)
     bank_amount = money_field(_("channel's amount"), null=True, blank=True)
     platform_status = models.CharField(_("our status"), max_length=16, blank=True)
@@ -223,10 +248,11 @@ class Discrepancy(models.Model):
         constraints = [
             choices_check("type", DiscrepancyType, "discrepancy_type_valid"),
             choices_check("state", DiscrepancyState, "discrepancy_state_valid"),
+            choices_check("closed_as", ClosedAs, "discrepancy_closed_as_valid", blank=True),
             models.CheckConstraint(condition=Q(direction__in=["", *EffectDirection.values]), name="discrepancy_direction_valid"),
             models.CheckConstraint(
-                condition=(Q(effect__gt=0) & Q(direction="OVERAGE"))
-                | (Q(effect__lt=0) & Q(direction="SHORTAGE"))
+                condition=(Q(effect__gt=0) & Q(direction=EffectDirection.OVERAGE))
+                | (Q(effect__lt=0) & Q(direction=EffectDirection.SHORTAGE))
                 | (Q(effect=0) & Q(direction="")),
                 name="discrepancy_direction_follows_effect",
             ),
@@ -235,21 +261,23 @@ class Discrepancy(models.Model):
                 name="discrepancy_has_a_side",
             ),
             models.CheckConstraint(
-                condition=~Q(state="CARRIED_OVER") | Q(carry_until__isnull=False), name="discrepancy_carry_has_deadline"
+                condition=~Q(state=DiscrepancyState.CARRIED_OVER) | Q(carry_until__isnull=False),
+                name="discrepancy_carry_has_deadline",
             ),
             models.CheckConstraint(
-                condition=Q(state="RESOLVED", resolved_at__isnull=False) | (~Q(state="RESOLVED") & Q(closed_as="")),
+                condition=Q(state=DiscrepancyState.RESOLVED, resolved_at__isnull=False)
+                | (~Q(state=DiscrepancyState.RESOLVED) & Q(closed_as="")),
                 name="discrepancy_resolved_has_time_others_no_outcome",
             ),
             # One live discrepancy per item and type: a re-run or a later day never duplicates it.
             models.UniqueConstraint(
                 fields=["type", "platform_txn"],
-                condition=Q(platform_txn__isnull=False) & ~Q(state="RESOLVED"),
+                condition=Q(platform_txn__isnull=False) & ~Q(state=DiscrepancyState.RESOLVED),
                 name="discrepancy_one_live_per_txn",
             ),
             models.UniqueConstraint(
                 fields=["type", "statement_line"],
-                condition=Q(statement_line__isnull=False, platform_txn__isnull=True) & ~Q(state="RESOLVED"),
+                condition=Q(statement_line__isnull=False, platform_txn__isnull=True) & ~Q(state=DiscrepancyState.RESOLVED),
                 name="discrepancy_one_live_per_line",
             ),
         ]

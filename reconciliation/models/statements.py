@@ -11,8 +11,9 @@ from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
 
 from backoffice.core.db import choices_check
-from backoffice.core.money import CURRENCY_CHOICES
-from reconciliation.models.channels import BankAccount, Channel, money_field
+from backoffice.core.money import currency_field, money_field
+from reconciliation.models.channels import BankAccount, Channel
+from reconciliation.models.choices import BusinessType
 
 
 class StatementKind(models.TextChoices):
@@ -147,7 +148,7 @@ class StatementFile(models.Model):
     source_lines = models.BigIntegerField(_("lines in the file"), null=True, blank=True)
     progress_lines = models.BigIntegerField(_("lines read so far"), default=0)
     line_count = models.BigIntegerField(_("lines"), null=True, blank=True)
-    currency = models.CharField(_("currency"), max_length=3, choices=CURRENCY_CHOICES, blank=True)
+    currency = currency_field(blank=True)
     # {"count": n, "fee": "1.23", "by_type": {"COLLECTION": {"count": n, "amount": "12.34"}, ...}} as the
     # rows give them (amounts as decimal strings), plus "declared" figures from the file's footer.
     totals = models.JSONField(_("totals"), default=dict, blank=True)
@@ -168,6 +169,7 @@ class StatementFile(models.Model):
             choices_check("kind", StatementKind, "statementfile_kind_valid"),
             choices_check("status", StatementFileStatus, "statementfile_status_valid"),
             choices_check("source", StatementFileSource, "statementfile_source_valid"),
+            choices_check("format_code", FormatCode, "statementfile_format_valid"),
             models.UniqueConstraint(fields=["channel", "sha256"], name="statementfile_unique_content"),
         ]
         indexes = [models.Index(fields=["channel", "statement_date", "kind"], name="statementfile_channel_date")]
@@ -176,15 +178,6 @@ class StatementFile(models.Model):
 
     def __str__(self) -> str:
         return f"{self.channel.code} {self.statement_date} {self.get_kind_display()} #{self.pk}"
-
-
-class LineType(models.TextChoices):
-    COLLECTION = "COLLECTION", _("Collection")
-    REFUND = "REFUND", _("Refund")
-    PAYOUT = "PAYOUT", _("Payout")
-    BATCH_PAYOUT = "BATCH_PAYOUT", _("Batch payout")
-    RECHARGE = "RECHARGE", _("Recharge")
-    OTHER = "OTHER", _("Other")
 
 
 class LineStatus(models.TextChoices):
@@ -214,12 +207,13 @@ class StatementLine(models.Model):
     line_no = models.IntegerField(_("line"))
     channel_txn_no = models.CharField(_("channel serial"), max_length=64, blank=True)
     txn_no = models.CharField(_("our transaction number"), max_length=64, blank=True)
-    line_type = models.CharField(_("type"), max_length=16, choices=LineType.choices)
+    # A line's type is a business type: the parsers' LineType mirrors BusinessType (a test holds them together).
+    line_type = models.CharField(_("type"), max_length=16, choices=BusinessType.choices)
     type_code = models.CharField(_("channel's type code"), max_length=32, blank=True)
     status = models.CharField(_("status"), max_length=16, choices=LineStatus.choices)
     amount = money_field(_("amount"))
     fee = money_field(_("fee"))
-    currency = models.CharField(_("currency"), max_length=3)
+    currency = currency_field()
     occurred_at = models.DateTimeField(_("occurred at"), null=True, blank=True)
     completed_at = models.DateTimeField(_("completed at"), null=True, blank=True)
     refund_no = models.CharField(_("refund serial"), max_length=64, blank=True)
@@ -231,7 +225,11 @@ class StatementLine(models.Model):
     class Meta:
         verbose_name = _("statement line")
         verbose_name_plural = _("statement lines")
-        constraints = [models.CheckConstraint(condition=Q(amount__gte=0), name="statementline_amount_gte_0")]
+        constraints = [
+            models.CheckConstraint(condition=Q(amount__gte=0), name="statementline_amount_gte_0"),
+            choices_check("line_type", BusinessType, "statementline_type_valid"),
+            choices_check("status", LineStatus, "statementline_status_valid"),
+        ]
         # Lines are read by file (a file's page, a date's files for matching); the few batch lines also by
         # their batch (a partial index: plain lines cost it nothing on COPY).
         indexes = [
@@ -251,6 +249,8 @@ class Direction(models.TextChoices):
 
 class FundMovement(models.Model):
     """One debit or credit on one of our bank accounts, from a fund statement."""
+
+    PERSONAL_FIELDS = {"counterparty_account": "account_number"}
 
     # Checked by statement-level triggers, as for StatementLine.
     file = models.ForeignKey(
@@ -276,7 +276,7 @@ class FundMovement(models.Model):
     direction = models.CharField(_("debit/credit"), max_length=8, choices=Direction.choices)
     amount = money_field(_("amount"))
     balance_after = money_field(_("balance after"), null=True, blank=True)
-    currency = models.CharField(_("currency"), max_length=3)
+    currency = currency_field()
     counterparty_name = models.CharField(_("counterparty"), max_length=200, blank=True)
     counterparty_account = models.CharField(_("counterparty account"), max_length=64, blank=True)
     memo = models.TextField(_("memo"), blank=True)
@@ -358,7 +358,7 @@ class StatementSource(models.Model):
             choices_check("kind", StatementKind, "statementsource_kind_valid"),
             choices_check("transport", Transport, "statementsource_transport_valid"),
             models.CheckConstraint(
-                condition=Q(transport="DIRECTORY") | (~Q(host="") & ~Q(username="")),
+                condition=Q(transport=Transport.DIRECTORY) | (~Q(host="") & ~Q(username="")),
                 name="statementsource_sftp_has_host",
                 violation_error_message=_("An SFTP source needs a host and a user."),
             ),

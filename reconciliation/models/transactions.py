@@ -10,8 +10,8 @@ from django.utils.translation import gettext_lazy as _
 
 from accounts.models import Account, Merchant
 from backoffice.core.db import choices_check
-from backoffice.core.money import CURRENCY_CHOICES
-from reconciliation.models.channels import Channel, money_field
+from backoffice.core.money import currency_field, money_field
+from reconciliation.models.channels import Channel
 from reconciliation.models.choices import BusinessType
 
 
@@ -34,6 +34,7 @@ STATUS_MOVES: dict[str, frozenset[str]] = {
 # Changes are tracked (a status moving on, a serial filled in); the insert itself is the row.
 @pghistory.track(pghistory.UpdateEvent())
 class PlatformTransaction(models.Model):
+    PERSONAL_FIELDS = {"counterparty_account": "account_number"}
     Status = TransactionStatus
 
     txn_no = models.CharField(_("transaction number"), max_length=64, unique=True)
@@ -53,7 +54,7 @@ class PlatformTransaction(models.Model):
     )
     batch_no = models.CharField(_("batch number"), max_length=64, blank=True)
     amount = money_field(_("amount"))
-    currency = models.CharField(_("currency"), max_length=3, choices=CURRENCY_CHOICES)
+    currency = currency_field()
     fee = money_field(_("fee"), null=True, blank=True)
     status = models.CharField(_("status"), max_length=16, choices=TransactionStatus.choices)
     created_at = models.DateTimeField(_("created at"))
@@ -90,7 +91,8 @@ class PlatformTransaction(models.Model):
                 fields=["channel", "channel_txn_no"], condition=~Q(channel_txn_no=""), name="platformtxn_unique_channel_serial"
             ),
             models.CheckConstraint(
-                condition=Q(original__isnull=True) | Q(business_type="REFUND"), name="platformtxn_only_refunds_have_original"
+                condition=Q(original__isnull=True) | Q(business_type=BusinessType.REFUND),
+                name="platformtxn_only_refunds_have_original",
             ),
         ]
         indexes = [

@@ -11,7 +11,7 @@ from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
 
 from backoffice.core.db import choices_check
-from reconciliation.models.channels import money_field
+from backoffice.core.money import currency_field, money_field
 from reconciliation.models.runs import Discrepancy, DiscrepancyState
 from reconciliation.models.transactions import PlatformTransaction
 
@@ -58,7 +58,7 @@ class Resolution(models.Model):
     # Action-specific details, validated by the workflow service (e.g. an adjustment's accounts).
     params = models.JSONField(_("details"), default=dict, blank=True)
     amount = money_field(_("amount at stake"))
-    currency = models.CharField(_("currency"), max_length=3)
+    currency = currency_field()
     needs_second_approval = models.BooleanField(_("needs a second approval"), default=False)
     proposed_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+", verbose_name=_("proposed by")
@@ -89,7 +89,8 @@ class Resolution(models.Model):
                 violation_error_message=_("This discrepancy already has a proposal waiting for approval."),
             ),
             models.CheckConstraint(
-                condition=Q(executed_at__isnull=True) | Q(status="EXECUTED"), name="resolution_executed_at_only_when_executed"
+                condition=Q(executed_at__isnull=True) | Q(status=ResolutionStatus.EXECUTED),
+                name="resolution_executed_at_only_when_executed",
             ),
         ]
 
@@ -214,7 +215,7 @@ class Adjustment(models.Model):
     debit_account = models.CharField(_("debit account"), max_length=64)
     credit_account = models.CharField(_("credit account"), max_length=64)
     amount = money_field(_("amount"))
-    currency = models.CharField(_("currency"), max_length=3)
+    currency = currency_field()
     memo = models.CharField(_("memo"), max_length=200)
     status = models.CharField(
         _("status"), max_length=16, choices=AdjustmentStatus.choices, default=AdjustmentStatus.PENDING_POSTING
@@ -260,7 +261,7 @@ class RefundOrder(models.Model):
     )
     original_channel_txn_no = models.CharField(_("original channel serial"), max_length=64, blank=True)
     amount = money_field(_("amount"))
-    currency = models.CharField(_("currency"), max_length=3)
+    currency = currency_field()
     status = models.CharField(_("status"), max_length=16, choices=RefundOrderStatus.choices, default=RefundOrderStatus.PENDING)
     created_at = models.DateTimeField(_("created at"))
     reported_at = models.DateTimeField(_("outcome reported at"), null=True, blank=True)
@@ -307,7 +308,7 @@ class Claim(models.Model):
     kind = models.CharField(_("kind"), max_length=8, choices=ClaimKind.choices)
     counterparty = models.CharField(_("from whom"), max_length=200)
     amount = money_field(_("amount"))
-    currency = models.CharField(_("currency"), max_length=3)
+    currency = currency_field()
     status = models.CharField(_("status"), max_length=16, choices=ClaimStatus.choices, default=ClaimStatus.OPEN)
     opened_at = models.DateTimeField(_("opened at"))
     recovered_at = models.DateTimeField(_("recovered at"), null=True, blank=True)

@@ -57,6 +57,16 @@ FORMATS: dict[str, FormatSpec] = {
 }
 
 
+# Columns of the channels' raw files that hold a person's account or card number (masked on screens for
+# staff without the personal-data permission): header names of the Chinese bills, camt.053 paths.
+PERSONAL_RAW_COLUMNS = frozenset({"帐号", "对方账号", "对方账户", "对方账号名称", "付款账号", "收款账号", "用户标识"})
+PERSONAL_RAW_SUFFIXES = ("DbtrAcct/Id/IBAN", "CdtrAcct/Id/IBAN", "DbtrAcct/Id/Othr/Id", "CdtrAcct/Id/Othr/Id")
+
+
+def is_personal_raw_column(name: str) -> bool:
+    return name in PERSONAL_RAW_COLUMNS or name.endswith(PERSONAL_RAW_SUFFIXES)
+
+
 def parse(format_code: str, source: Source, **options: object) -> ParsedStatement:
     """Parse ``source`` (bytes or a binary file object) in the format ``format_code``."""
     spec = FORMATS.get(format_code)
@@ -89,6 +99,7 @@ __all__ = [
     "StatementParseError",
     "StatementTotals",
     "detect",
+    "is_personal_raw_column",
     "parse",
     "raw_fields",
 ]

@@ -6,8 +6,7 @@ from django.utils.safestring import mark_safe
 from django.utils.translation import gettext as _
 
 from backoffice.core.money import format_money
-from reconciliation.models import Action, Direction, LineType, runs
-from reconciliation.services.engine.stage1 import MATCHED_OUTCOMES
+from reconciliation.models import MATCHED_OUTCOMES, Action, BusinessType, Direction, runs
 
 register = template.Library()
 
@@ -15,7 +14,7 @@ register = template.Library()
 @register.filter
 def type_label(key: str) -> str:
     """A totals key (a line type or a debit/credit direction) as its translated label."""
-    for choices in (LineType, Direction):
+    for choices in (BusinessType, Direction):
         if key in choices.values:
             return choices(key).label
     return key

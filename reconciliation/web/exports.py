@@ -10,10 +10,9 @@ database in chunks, so memory stays flat however long the export.
 from __future__ import annotations
 
 import csv
-import decimal
 import json
 import tempfile
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
@@ -29,11 +28,10 @@ from openpyxl import Workbook
 from openpyxl.cell import WriteOnlyCell
 from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
 
-from backoffice.core.masking import can_view_personal_data, mask_account_number
-from backoffice.core.money import MINOR_UNITS
+from backoffice.core.masking import personal_value
+from backoffice.core.money import to_minor_unit
 from backoffice.core.spreadsheets import neutralise_cell
-from reconciliation.models import Discrepancy, ReconciliationRun, WorkflowEvent
-from reconciliation.services.engine.stage1 import MATCHED_OUTCOMES
+from reconciliation.models import MATCHED_OUTCOMES, Discrepancy, ReconciliationRun, WorkflowEvent
 
 Cell = str | int | Decimal | date | datetime | None
 CHUNK_ROWS = 2000
@@ -55,9 +53,7 @@ class Table:
 
 def money(amount: Decimal | None, currency: str) -> Decimal | None:
     """An amount on its currency's minor unit, so both formats show 12.30 rather than 12.3000."""
-    if amount is None:
-        return None
-    return amount.quantize(Decimal(1).scaleb(-MINOR_UNITS.get(currency, 2)), rounding=decimal.ROUND_HALF_UP)
+    return None if amount is None else to_minor_unit(amount, currency)
 
 
 def local_naive(moment: datetime | None) -> datetime | None:
@@ -100,7 +96,6 @@ def discrepancy_table(discrepancies: QuerySet[Discrepancy], *, user, today: date
         _("Closed as"),
         _("Counterparty account"),
     ]
-    mask = (lambda value: value) if can_view_personal_data(user) else mask_account_number
     # Only the exported columns: instantiating every field of five joined models would cost more than
     # the query itself on a long export.
     found = (
@@ -132,11 +127,11 @@ def discrepancy_table(discrepancies: QuerySet[Discrepancy], *, user, today: date
         "direction": labels_of(Discrepancy.Direction),
         "closed_as": labels_of(Discrepancy.ClosedAs),
     }
-    rows = (_discrepancy_row(d, today=today, mask=mask, labels=labels) for d in found.iterator(chunk_size=CHUNK_ROWS))
+    rows = (_discrepancy_row(d, today=today, user=user, labels=labels) for d in found.iterator(chunk_size=CHUNK_ROWS))
     return Table(title=_("Discrepancies"), headers=headers, rows=rows)
 
 
-def _discrepancy_row(d: Discrepancy, *, today: date, mask: Callable[[str], str], labels: dict[str, dict[str, str]]) -> list[Cell]:
+def _discrepancy_row(d: Discrepancy, *, today: date, user, labels: dict[str, dict[str, str]]) -> list[Cell]:
     txn, line = d.platform_txn, d.statement_line
     return [
         d.pk,
@@ -156,7 +151,7 @@ def _discrepancy_row(d: Discrepancy, *, today: date, mask: Callable[[str], str],
         (today - d.business_date).days,
         d.assigned_to.get_username() if d.assigned_to else "",
         labels["closed_as"].get(d.closed_as, d.closed_as),
-        mask(txn.counterparty_account) if txn and txn.counterparty_account else "",
+        personal_value(user, txn, "counterparty_account") if txn else "",
     ]
 
 

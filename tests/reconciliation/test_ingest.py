@@ -110,6 +110,19 @@ def test_an_overlong_value_is_located_at_its_line_and_field(channel):
 
 
 @pytest.mark.django_db
+def test_a_currency_we_do_not_settle_in_is_refused_at_its_line(channel):
+    """The database holds statement lines to the supported currencies (a CHECK constraint); a COPY that
+    hits it is refused like any bad value, with the line and the field."""
+    rows = wechat_rows(3)
+    rows[2] = rows[2]._replace(currency="SEK")
+    with pytest.raises(StatementRefused) as excinfo:
+        take_in(channel, wechat_bill(rows))
+    assert (excinfo.value.line, excinfo.value.field) == (4, "currency")
+    assert "'SEK' is a value we do not support" in excinfo.value.reason
+    assert not StatementLine.objects.exists()
+
+
+@pytest.mark.django_db
 def test_refusals_before_parsing(channel, settings):
     with pytest.raises(StatementRefused, match="empty"):
         take_in(channel, b"")

@@ -25,7 +25,7 @@ import traceback
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
-from decimal import ROUND_HALF_UP, Decimal
+from decimal import Decimal
 from multiprocessing.connection import Connection
 from pathlib import Path
 from random import Random
@@ -39,6 +39,7 @@ from django.db import connection, connections, transaction
 from django.db.models import Count, Sum
 from import_export import resources
 
+from backoffice.core.money import money_str
 from reconciliation import parsers
 from reconciliation.devtools.benchmarks.common import (
     BenchmarkFailed,
@@ -51,12 +52,12 @@ from reconciliation.devtools.benchmarks.common import (
 from reconciliation.models import Bank, Channel, StatementFile, StatementKind, StatementLine
 from reconciliation.parsers.base import LineStatus, LineType, StatementLineRow
 from reconciliation.parsers.writers import write_wechat_trade
+from reconciliation.services.channels.fees import FeeSpec, fee_function
 from reconciliation.services.intake import pgcopy as statement_copy
 from reconciliation.services.intake.statements import StatementRefused, statement_parse, statement_receive
 
 BENCH_CODE = "BENCH"
 FEE_RATE = Decimal("0.0060")  # WeChat's usual 0.6 %
-CENT = Decimal("0.01")
 # One line in 50 (2 %) is a refund of an earlier payment of the day.
 REFUND_ONE_IN = 50
 # Refunds pick their order from a pool of earlier, not yet refunded payments, bounded for flat memory:
@@ -91,8 +92,8 @@ class GeneratedBill:
         return sum(self.amount_by_type.values(), Decimal("0.00"))
 
 
-def _fee(amount: Decimal) -> Decimal:
-    return (amount * FEE_RATE).quantize(CENT, rounding=ROUND_HALF_UP)
+# WeChat's usual 0.6 %, priced by the fee computation every channel's fee model uses.
+_fee = fee_function(FeeSpec.flat_rate(FEE_RATE))
 
 
 def _amount_cents(rng: Random) -> int:
@@ -424,10 +425,10 @@ def intake_verify(*, bill: GeneratedBill, file_id: int) -> dict:
         raise BenchmarkFailed(f"file #{file_id} does not hold the generated bill: {'; '.join(problems)}")
     return {
         "lines": stored_count,
-        "amount_total": str(stored_amount.quantize(CENT)),
-        "fee_total": str(stored_fee.quantize(CENT)),
+        "amount_total": money_str(stored_amount, "CNY"),
+        "fee_total": money_str(stored_fee, "CNY"),
         "count_by_type": {kind: row["count"] for kind, row in by_type.items()},
-        "amount_by_type": {kind: str(row["amount"].quantize(CENT)) for kind, row in by_type.items()},
+        "amount_by_type": {kind: money_str(row["amount"], "CNY") for kind, row in by_type.items()},
     }
 
 

@@ -7,13 +7,15 @@ model valid at the transaction's time and applies it.
 from __future__ import annotations
 
 from bisect import bisect_right
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import datetime
-from decimal import Decimal
+from decimal import ROUND_HALF_UP, Decimal
+from functools import lru_cache
 
 from django.db.models import Q
 
-from backoffice.core.money import quantize_money
+from backoffice.core.money import to_minor_unit
 from reconciliation.models import Channel, FeeModel
 
 
@@ -44,6 +46,11 @@ class FeeSpec:
     rounding: str
     charging_mode: str
     tiers: tuple[TierSpec, ...] = ()
+
+    @classmethod
+    def flat_rate(cls, rate: Decimal, currency: str = "CNY") -> FeeSpec:
+        """A plain percentage (WeChat's and Alipay's 0.6 %), rounded half up, deducted from the settlement."""
+        return cls(currency, rate, Decimal(0), None, None, ROUND_HALF_UP, FeeModel.ChargingMode.INTERNAL)
 
     @classmethod
     def of(cls, fee_model: FeeModel) -> FeeSpec:
@@ -100,11 +107,11 @@ def fee_compute(*, spec: FeeSpec, amount: Decimal) -> FeeQuote:
     if amount < 0:
         raise ValueError("amount must not be negative; the business type carries the direction")
     rate, fixed = _bracket(spec, amount)
-    fee = quantize_money(amount * rate + fixed, spec.currency, spec.rounding)
+    fee = to_minor_unit(amount * rate + fixed, spec.currency, spec.rounding)
     if spec.min_fee is not None and fee < spec.min_fee:
-        fee = quantize_money(spec.min_fee, spec.currency, spec.rounding)
+        fee = to_minor_unit(spec.min_fee, spec.currency, spec.rounding)
     if spec.max_fee is not None and fee > spec.max_fee:
-        fee = quantize_money(spec.max_fee, spec.currency, spec.rounding)
+        fee = to_minor_unit(spec.max_fee, spec.currency, spec.rounding)
     internal = spec.charging_mode == FeeModel.ChargingMode.INTERNAL
     return FeeQuote(
         amount=amount,
@@ -114,6 +121,17 @@ def fee_compute(*, spec: FeeSpec, amount: Decimal) -> FeeQuote:
         separately_billed_fee=Decimal(0) if internal else fee,
         charging_mode=spec.charging_mode,
     )
+
+
+def fee_function(spec: FeeSpec) -> Callable[[Decimal], Decimal]:
+    """``amount -> fee`` under ``spec``, remembered per amount: for code that prices many rows (demo data,
+    simulations) without repeating the computation of ``fee_compute``."""
+
+    @lru_cache(maxsize=1 << 16)
+    def fee(amount: Decimal) -> Decimal:
+        return fee_compute(spec=spec, amount=amount).fee
+
+    return fee
 
 
 def fee_model_valid_at(*, channel: Channel, business_type: str, at: datetime) -> FeeModel:

@@ -19,7 +19,7 @@ from zoneinfo import ZoneInfo
 from django.db import transaction
 from django_celery_beat.models import CrontabSchedule, PeriodicTask
 
-from reconciliation.models import Channel, StatementSource
+from reconciliation.models import Channel, RunTrigger, StatementSource
 from reconciliation.services.jobs import Job
 
 # StatementSource.fetch_time is a wall-clock time in the product's time zone.
@@ -88,7 +88,7 @@ def channel_schedule_sync(*, channel: Channel) -> PeriodicTask:
         task.name = f"{prefix}{channel.code}"
         task.task = Job.RUN_START
         task.args = "[]"
-        task.kwargs = json.dumps({"channel_id": channel.pk, "trigger": "SCHEDULE"})
+        task.kwargs = json.dumps({"channel_id": channel.pk, "trigger": RunTrigger.SCHEDULE})
         task.crontab = _daily_crontab(at)
         task.interval = task.solar = task.clocked = None
         task.one_off = False

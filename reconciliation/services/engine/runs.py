@@ -14,8 +14,9 @@ import psycopg
 from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
-from backoffice.core.db import independent_connection
-from reconciliation.models import ACTIVE_RUN_STATUSES, Channel, Discrepancy, ReconciliationRun, RunStage
+from backoffice.core.db import independent_connection, sql_list
+from backoffice.core.db import sql_str as q
+from reconciliation.models import ACTIVE_RUN_STATUSES, Channel, Discrepancy, ReconciliationRun, RunStage, RunStatus
 from reconciliation.services.engine.stage1 import match_day
 from reconciliation.services.jobs import Job, enqueue
 
@@ -93,8 +94,8 @@ class _RunProgress:
 
     def claim(self, now: datetime) -> bool:
         cursor = self.conn.execute(
-            f"UPDATE {ReconciliationRun._meta.db_table} SET status = 'RUNNING', started_at = %s, phase = 'starting', "
-            "error = '' WHERE id = %s AND status IN ('PENDING', 'RUNNING')",
+            f"UPDATE {ReconciliationRun._meta.db_table} SET status = {q(RunStatus.RUNNING)}, started_at = %s, "
+            f"phase = 'starting', error = '' WHERE id = %s AND status IN ({sql_list(ACTIVE_RUN_STATUSES)})",
             [now, self.run_id],
         )
         return cursor.rowcount == 1

@@ -23,16 +23,29 @@ from decimal import Decimal
 from django.conf import settings
 from django.db import connection
 
-from backoffice.core.money import MINOR_UNITS
+from backoffice.core.db import sql_list
+from backoffice.core.db import sql_str as q
+from backoffice.core.money import minor_places
 from reconciliation.models import (
+    MATCHED_OUTCOMES,
+    BusinessType,
     Channel,
     Discrepancy,
+    DiscrepancyState,
+    DiscrepancyType,
+    EffectDirection,
     FeeModel,
     FeeTier,
+    LineStatus,
+    MatchOutcome,
     PlatformTransaction,
     ReconciliationRun,
+    Rounding,
+    RunStage,
     StatementFile,
+    StatementKind,
     StatementLine,
+    TransactionStatus,
 )
 from reconciliation.services.channels.calendar import business_days_after
 
@@ -46,16 +59,37 @@ T_TIER = FeeTier._meta.db_table
 
 # How long after a failed payout a successful one to the same payee and amount counts as its retry.
 DOUBLE_PAYMENT_WINDOW_DAYS = 7
-MATCHED_OUTCOMES = ("MATCHED", "MATCHED_CROSS_DAY", "AGREED_FAILED")
+# Every state, type and outcome in the SQL below is written from its enum (q(...), sql_list(...)).
+B, T, S, M = BusinessType, DiscrepancyType, DiscrepancyState, MatchOutcome
+TS, LS = TransactionStatus, LineStatus
+ClosedAs, FileStatus = Discrepancy.ClosedAs, StatementFile.Status
+# Business types that bring money in (+); the others take it out (−).
+MONEY_IN = (B.COLLECTION, B.RECHARGE, B.OTHER)
+# Outcomes that are settled, and the two that wait for a later day.
+SETTLED = sql_list(MATCHED_OUTCOMES)
+ALONE = sql_list((T.PLATFORM_ONLY, T.BANK_ONLY))
 # Temporary tables of one run (ON COMMIT DROP as a safety net).
 WORK_TABLES = ("rc_consumed", "rc_l", "rc_dup", "rc_fee", "rc_out", "rc_counts", "rc_batch_sizes")
 # A row of rc_out that stands for a whole batch payout (one-to-many), not one transaction.
-BATCH_ROW = "(o.business_type = 'BATCH_PAYOUT' AND o.txn_id IS NULL)"
+BATCH_ROW = f"(o.business_type = {q(B.BATCH_PAYOUT)} AND o.txn_id IS NULL)"
 # What waits for a later day before anyone must act: an item alone on one side, and a batch the bank paid
 # more for than our successful items (the returns of its failed items may come in on a later day).
-WAITS = f"(o.outcome IN ('PLATFORM_ONLY', 'BANK_ONLY') OR ({BATCH_ROW} AND o.outcome = 'AMOUNT_MISMATCH' AND o.money_effect < 0))"
-# Signed effect of a business type / line type on our funds.
-SIGN_SQL = "CASE WHEN {col} IN ('COLLECTION', 'RECHARGE', 'OTHER') THEN 1 ELSE -1 END"
+WAITS = f"(o.outcome IN ({ALONE}) OR ({BATCH_ROW} AND o.outcome = {q(T.AMOUNT_MISMATCH)} AND o.money_effect < 0))"
+
+
+def sign_sql(column: str) -> str:
+    """SQL of the signed effect (+1 or −1) on our funds of the business type in ``column``."""
+    return f"CASE WHEN {column} IN ({sql_list(MONEY_IN)}) THEN 1 ELSE -1 END"
+
+
+def direction_sql(effect: str) -> str:
+    """SQL of the overage/shortage direction of the money effect ``effect`` ('' when zero)."""
+    over, short = q(EffectDirection.OVERAGE), q(EffectDirection.SHORTAGE)
+    return f"(CASE WHEN {effect} > 0 THEN {over} WHEN {effect} < 0 THEN {short} ELSE '' END)"
+
+
+# A fee mismatch's effect is the fee difference; every other outcome's the money difference.
+EFFECT_SQL = f"(CASE WHEN o.outcome = {q(T.FEE_MISMATCH)} THEN o.expected_fee - o.l_fee ELSE o.money_effect END)"
 
 
 @dataclass(frozen=True)
@@ -86,7 +120,7 @@ def day_params(*, run: ReconciliationRun, now: datetime) -> DayParams:
         key_line="channel_txn_no" if by_serial else "txn_no",
         amount_tolerance=channel.amount_tolerance,
         fee_tolerance=channel.fee_tolerance,
-        places=MINOR_UNITS.get(channel.currency, 2),
+        places=minor_places(channel.currency),
         carry_until=business_days_after(channel=channel, day=run.business_date, count=channel.carry_over_days)
         if channel.carry_over_days
         else None,
@@ -120,9 +154,9 @@ def replace_previous_results(p: DayParams) -> int:
         f"""
         DELETE FROM {T_DISC} d
         WHERE d.channel_id = %(channel)s AND d.business_date = %(day)s
-          AND d.state IN ('CARRIED_OVER', 'OPEN') AND d.workflow_started_at IS NULL
+          AND d.state IN ({q(S.CARRIED_OVER)}, {q(S.OPEN)}) AND d.workflow_started_at IS NULL
           AND d.run_id IN (SELECT id FROM {T_RUN} WHERE channel_id = %(channel)s AND business_date = %(day)s
-                           AND stage = 'TRANSACTION' AND id <> %(run)s)
+                           AND stage = {q(RunStage.TRANSACTION)} AND id <> %(run)s)
     """,
         _base(p),
     )
@@ -171,7 +205,7 @@ def collect_candidates(p: DayParams) -> None:
         SELECT l.id, NULLIF(l.{p.key_line}, ''), l.amount, l.fee, l.status, l.line_type, l.statement_date,
                l.currency, l.file_id, l.line_no, d.id, d.carry_until
         FROM {T_DISC} d JOIN {T_LINE} l ON l.id = d.statement_line_id
-        WHERE d.channel_id = %(channel)s AND d.state = 'CARRIED_OVER' AND d.type = 'BANK_ONLY'
+        WHERE d.channel_id = %(channel)s AND d.state = {q(S.CARRIED_OVER)} AND d.type = {q(T.BANK_ONLY)}
           AND d.platform_txn_id IS NULL AND d.business_date < %(day)s
     """,
         base,
@@ -229,8 +263,8 @@ def _rounded(expr: str) -> str:
     %(scale)s is 10 ** places, passed in: numeric power() per row is dear."""
     scaled = f"(({expr}) * %(scale)s)"
     return f"""(CASE f.rounding
-        WHEN 'ROUND_DOWN' THEN trunc({expr}, %(places)s)
-        WHEN 'ROUND_HALF_EVEN' THEN CASE WHEN {scaled} - trunc({scaled}) = 0.5 AND mod(trunc({scaled}), 2) = 0
+        WHEN {q(Rounding.DOWN)} THEN trunc({expr}, %(places)s)
+        WHEN {q(Rounding.HALF_EVEN)} THEN CASE WHEN {scaled} - trunc({scaled}) = 0.5 AND mod(trunc({scaled}), 2) = 0
                                          THEN trunc({expr}, %(places)s) ELSE round({expr}, %(places)s) END
         ELSE round({expr}, %(places)s) END)"""
 
@@ -253,7 +287,7 @@ def _our_candidates(p: DayParams) -> str:
         SELECT t.id, NULLIF(t.{p.key_txn}, ''), t.amount, t.status, t.business_type, t.created_at,
                t.business_date, t.currency, d.id
         FROM {T_DISC} d JOIN {T_TXN} t ON t.id = d.platform_txn_id
-        WHERE d.channel_id = %(channel)s AND d.state = 'CARRIED_OVER' AND d.type = 'PLATFORM_ONLY'
+        WHERE d.channel_id = %(channel)s AND d.state = {q(S.CARRIED_OVER)} AND d.type = {q(T.PLATFORM_ONLY)}
           AND d.business_date < %(day)s
     """
 
@@ -270,13 +304,13 @@ def classify(p: DayParams) -> None:
     discrepancies, carried-over items, failures on both sides: ~1%). Each line is in exactly one pair, so
     the plain matches are the channel's lines less the kept pairs that have a line (rc_counts). Batch rows
     are added to rc_out by classify_batches."""
-    sign_p, sign_l = SIGN_SQL.format(col="p.business_type"), SIGN_SQL.format(col="l.line_type")
-    ours = f"(CASE WHEN p.status = 'SUCCESS' THEN {sign_p} * p.amount ELSE 0 END)"
-    bank = f"(CASE WHEN l.status = 'SUCCESS' THEN {sign_l} * l.amount ELSE 0 END)"
+    sign_p, sign_l = sign_sql("p.business_type"), sign_sql("l.line_type")
+    ours = f"(CASE WHEN p.status = {q(TS.SUCCESS)} THEN {sign_p} * p.amount ELSE 0 END)"
+    bank = f"(CASE WHEN l.status = {q(LS.SUCCESS)} THEN {sign_l} * l.amount ELSE 0 END)"
     # Our status as the channel would say it: a timeout (UNKNOWN) is still in progress.
-    ours_as_bank = "(CASE WHEN p.status IN ('UNKNOWN', 'PROCESSING') THEN 'PROCESSING' ELSE p.status END)"
+    ours_as_bank = f"(CASE WHEN p.status IN ({q(TS.UNKNOWN)}, {q(TS.PROCESSING)}) THEN {q(LS.PROCESSING)} ELSE p.status END)"
     expected = expected_fee_sql("p.amount")
-    expected_signed = f"(CASE WHEN p.business_type = 'REFUND' THEN -{expected} ELSE {expected} END)"
+    expected_signed = f"(CASE WHEN p.business_type = {q(B.REFUND)} THEN -{expected} ELSE {expected} END)"
     _execute(f"CREATE TEMP TABLE rc_out ({OUT_COLUMNS}) ON COMMIT DROP", {})
     _execute(
         """
@@ -307,28 +341,29 @@ def classify(p: DayParams) -> None:
             SELECT txn_id, line_id, k, p_amount, l_amount, p_status, l_status, l_fee, business_type, item_date,
                    currency, p_carried, l_carried, expected_fee, money_effect,
                    CASE
-                     WHEN line_id IS NULL THEN CASE WHEN p_status = 'FAILED' THEN 'AGREED_FAILED' ELSE 'PLATFORM_ONLY' END
-                     WHEN txn_id IS NULL THEN 'BANK_ONLY'
-                     WHEN status_differs THEN 'STATUS_MISMATCH'
-                     WHEN p_status = 'FAILED' THEN 'AGREED_FAILED'
-                     WHEN abs(l_amount - p_amount) > %(amount_tol)s THEN 'AMOUNT_MISMATCH'
+                     WHEN line_id IS NULL THEN
+                       CASE WHEN p_status = {q(TS.FAILED)} THEN {q(M.AGREED_FAILED)} ELSE {q(T.PLATFORM_ONLY)} END
+                     WHEN txn_id IS NULL THEN {q(T.BANK_ONLY)}
+                     WHEN status_differs THEN {q(T.STATUS_MISMATCH)}
+                     WHEN p_status = {q(TS.FAILED)} THEN {q(M.AGREED_FAILED)}
+                     WHEN abs(l_amount - p_amount) > %(amount_tol)s THEN {q(T.AMOUNT_MISMATCH)}
                      -- No model or no fee on the line: NULL, not a mismatch. (The expected fee, the dearest
                      -- expression of the pass, is written once here so it is computed once per pair.)
-                     WHEN abs(l_fee - expected_fee) > %(fee_tol)s THEN 'FEE_MISMATCH'
-                     WHEN p_carried IS NOT NULL OR l_carried IS NOT NULL THEN 'MATCHED_CROSS_DAY'
-                     ELSE 'MATCHED'
+                     WHEN abs(l_fee - expected_fee) > %(fee_tol)s THEN {q(T.FEE_MISMATCH)}
+                     WHEN p_carried IS NOT NULL OR l_carried IS NOT NULL THEN {q(M.MATCHED_CROSS_DAY)}
+                     ELSE {q(M.MATCHED)}
                    END AS outcome
             FROM pairs
         )
         -- Plain matches, nearly all pairs, are not kept: they are counted below by difference.
-        INSERT INTO rc_out SELECT *, NULL FROM j WHERE outcome <> 'MATCHED'
+        INSERT INTO rc_out SELECT *, NULL FROM j WHERE outcome <> {q(M.MATCHED)}
     """,
         _base(p),
     )
     _execute(
-        """
+        f"""
         INSERT INTO rc_counts
-        SELECT 'MATCHED', sides.items - kept.items, sides.amount - kept.amount, 0, 0
+        SELECT {q(M.MATCHED)}, sides.items - kept.items, sides.amount - kept.amount, 0, 0
         FROM (SELECT count(*) AS items, COALESCE(sum(amount), 0) AS amount FROM rc_l) sides,
              (SELECT count(*) AS items, COALESCE(sum(l_amount), 0) AS amount FROM rc_out WHERE line_id IS NOT NULL) kept
     """,
@@ -347,7 +382,7 @@ def _batches_of_the_day(p: DayParams) -> list[str]:
         SELECT batch_ref FROM {T_LINE} WHERE file_id = ANY(%(files)s) AND batch_ref <> ''
         UNION
         SELECT batch_no FROM {T_DISC}
-        WHERE channel_id = %(channel)s AND state = 'CARRIED_OVER' AND batch_no <> '' AND business_date < %(day)s
+        WHERE channel_id = %(channel)s AND state = {q(S.CARRIED_OVER)} AND batch_no <> '' AND business_date < %(day)s
     """,
         _base(p),
     )
@@ -376,35 +411,37 @@ def classify_batches(p: DayParams) -> None:
                             item_date, currency, p_carried, l_carried, expected_fee, money_effect, outcome)
         WITH ours AS (
             SELECT t.batch_no, count(*) AS items,
-                   sum(CASE WHEN t.status = 'SUCCESS' THEN t.amount ELSE 0 END) AS paid,
-                   bool_or(t.status IN ('UNKNOWN', 'PROCESSING')) AS pending, min(t.business_date) AS first_date,
+                   sum(CASE WHEN t.status = {q(TS.SUCCESS)} THEN t.amount ELSE 0 END) AS paid,
+                   bool_or(t.status IN ({q(TS.UNKNOWN)}, {q(TS.PROCESSING)})) AS pending, min(t.business_date) AS first_date,
                    min(t.currency) AS currency
             FROM {T_TXN} t WHERE t.channel_id = %(channel)s AND t.batch_no = ANY(%(batches)s)
             GROUP BY t.batch_no
         ),
         bank AS (
-            SELECT l.batch_ref AS batch_no, min(l.id) FILTER (WHERE l.line_type = 'BATCH_PAYOUT') AS line_id,
-                   sum(CASE WHEN l.status <> 'SUCCESS' THEN 0
-                            WHEN l.line_type IN ('REFUND', 'COLLECTION', 'RECHARGE') THEN -l.amount ELSE l.amount END) AS paid,
+            SELECT l.batch_ref AS batch_no, min(l.id) FILTER (WHERE l.line_type = {q(B.BATCH_PAYOUT)}) AS line_id,
+                   sum(CASE WHEN l.status <> {q(LS.SUCCESS)} THEN 0
+                            WHEN l.line_type IN ({sql_list((B.REFUND, B.COLLECTION, B.RECHARGE))}) THEN -l.amount
+                            ELSE l.amount END) AS paid,
                    min(l.statement_date) AS first_date, min(l.currency) AS currency
             FROM {T_LINE} l JOIN {T_FILE} f ON f.id = l.file_id
-            WHERE f.channel_id = %(channel)s AND f.statement_date <= %(day)s AND f.kind = 'BUSINESS' AND f.status = 'PARSED'
+            WHERE f.channel_id = %(channel)s AND f.statement_date <= %(day)s
+              AND f.kind = {q(StatementKind.BUSINESS)} AND f.status = {q(FileStatus.PARSED)}
               AND l.batch_ref = ANY(%(batches)s)
             GROUP BY l.batch_ref
         ),
         carried AS (
             SELECT id, batch_no, carry_until FROM {T_DISC}
-            WHERE channel_id = %(channel)s AND state = 'CARRIED_OVER' AND batch_no <> ''
+            WHERE channel_id = %(channel)s AND state = {q(S.CARRIED_OVER)} AND batch_no <> ''
         )
-        SELECT NULL, b.line_id, COALESCE(o.batch_no, b.batch_no), o.paid, b.paid, NULL, NULL, NULL, 'BATCH_PAYOUT',
+        SELECT NULL, b.line_id, COALESCE(o.batch_no, b.batch_no), o.paid, b.paid, NULL, NULL, NULL, {q(B.BATCH_PAYOUT)},
                COALESCE(o.first_date, b.first_date), COALESCE(o.currency, b.currency), c.id, NULL,
                NULL, COALESCE(o.paid, 0) - COALESCE(b.paid, 0),
                CASE
-                 WHEN b.batch_no IS NULL THEN 'PLATFORM_ONLY'
-                 WHEN o.batch_no IS NULL THEN 'BANK_ONLY'
-                 WHEN abs(o.paid - b.paid) > %(amount_tol)s THEN 'AMOUNT_MISMATCH'
-                 WHEN c.id IS NOT NULL THEN 'MATCHED_CROSS_DAY'
-                 ELSE 'MATCHED'
+                 WHEN b.batch_no IS NULL THEN {q(T.PLATFORM_ONLY)}
+                 WHEN o.batch_no IS NULL THEN {q(T.BANK_ONLY)}
+                 WHEN abs(o.paid - b.paid) > %(amount_tol)s THEN {q(T.AMOUNT_MISMATCH)}
+                 WHEN c.id IS NOT NULL THEN {q(M.MATCHED_CROSS_DAY)}
+                 ELSE {q(M.MATCHED)}
                END
         FROM ours o FULL JOIN bank b ON b.batch_no = o.batch_no
         LEFT JOIN carried c ON c.batch_no = COALESCE(o.batch_no, b.batch_no)
@@ -418,18 +455,18 @@ def flag_double_payments(p: DayParams) -> None:
     payee and amount: money went out twice. Only the few failed-but-paid payouts are looked at."""
     _execute(
         f"""
-        UPDATE rc_out o SET outcome = 'DOUBLE_PAYMENT_RISK', related_txn_id = r.id
+        UPDATE rc_out o SET outcome = {q(T.DOUBLE_PAYMENT_RISK)}, related_txn_id = r.id
         FROM {T_TXN} f, LATERAL (
             SELECT t.id FROM {T_TXN} t
-            WHERE t.channel_id = f.channel_id AND t.business_type = f.business_type AND t.status = 'SUCCESS'
+            WHERE t.channel_id = f.channel_id AND t.business_type = f.business_type AND t.status = {q(TS.SUCCESS)}
               AND t.amount = f.amount AND t.counterparty_account = f.counterparty_account
               AND t.counterparty_account <> ''  -- lets the planner use the partial payee index
               AND t.account_id IS NOT DISTINCT FROM f.account_id AND t.id <> f.id
               AND t.created_at > f.created_at AND t.created_at < f.created_at + make_interval(days => %(dp_days)s)
             ORDER BY t.created_at, t.id LIMIT 1
         ) r
-        WHERE o.outcome = 'STATUS_MISMATCH' AND o.p_status = 'FAILED' AND o.l_status = 'SUCCESS'
-          AND o.business_type = 'PAYOUT' AND f.id = o.txn_id AND f.counterparty_account <> ''
+        WHERE o.outcome = {q(T.STATUS_MISMATCH)} AND o.p_status = {q(TS.FAILED)} AND o.l_status = {q(LS.SUCCESS)}
+          AND o.business_type = {q(B.PAYOUT)} AND f.id = o.txn_id AND f.counterparty_account <> ''
     """,
         _base(p),
     )
@@ -438,33 +475,32 @@ def flag_double_payments(p: DayParams) -> None:
 def write_results(p: DayParams) -> None:
     """Close, reclassify or open carried-over items; insert the new discrepancies of the day."""
     base = _base(p)
-    direction = "(CASE WHEN {e} > 0 THEN 'OVERAGE' WHEN {e} < 0 THEN 'SHORTAGE' ELSE '' END)"
-    effect = "(CASE WHEN o.outcome = 'FEE_MISMATCH' THEN o.expected_fee - o.l_fee ELSE o.money_effect END)"
+    effect, direction = EFFECT_SQL, direction_sql(EFFECT_SQL)
     # 1. Carried-over items matched today: resolved as cross-day matches, linked to their counterpart.
     _execute(
         f"""
-        UPDATE {T_DISC} d SET state = 'RESOLVED', closed_as = 'CROSS_DAY_MATCH', matched_run_id = %(run)s,
+        UPDATE {T_DISC} d SET state = {q(S.RESOLVED)}, closed_as = {q(ClosedAs.CROSS_DAY_MATCH)}, matched_run_id = %(run)s,
                platform_txn_id = COALESCE(d.platform_txn_id, o.txn_id),
                statement_line_id = COALESCE(d.statement_line_id, o.line_id),
                bank_amount = COALESCE(d.bank_amount, o.l_amount), platform_amount = COALESCE(d.platform_amount, o.p_amount),
                resolved_at = %(now)s, updated_at = %(now)s
         FROM rc_out o
-        WHERE o.outcome = 'MATCHED_CROSS_DAY' AND d.id IN (o.p_carried, o.l_carried)
+        WHERE o.outcome = {q(M.MATCHED_CROSS_DAY)} AND d.id IN (o.p_carried, o.l_carried)
     """,
         base,
     )
     # 2. Carried-over items that found their counterpart but differ: reclassified, now open.
     _execute(
         f"""
-        UPDATE {T_DISC} d SET type = o.outcome, state = 'OPEN', matched_run_id = %(run)s,
+        UPDATE {T_DISC} d SET type = o.outcome, state = {q(S.OPEN)}, matched_run_id = %(run)s,
                platform_txn_id = COALESCE(d.platform_txn_id, o.txn_id),
                statement_line_id = COALESCE(d.statement_line_id, o.line_id),
                platform_amount = o.p_amount, bank_amount = o.l_amount, platform_status = COALESCE(o.p_status, ''),
                bank_status = COALESCE(o.l_status, ''), bank_fee = o.l_fee, expected_fee = o.expected_fee,
-               effect = {effect}, direction = {direction.format(e=effect)}, related_txn_id = o.related_txn_id,
+               effect = {effect}, direction = {direction}, related_txn_id = o.related_txn_id,
                updated_at = %(now)s
         FROM rc_out o
-        WHERE o.outcome NOT IN ('MATCHED', 'MATCHED_CROSS_DAY', 'AGREED_FAILED', 'PLATFORM_ONLY', 'BANK_ONLY')
+        WHERE o.outcome NOT IN ({SETTLED}, {ALONE})
           AND NOT {BATCH_ROW} AND d.id = COALESCE(o.p_carried, o.l_carried)
     """,
         base,
@@ -472,10 +508,10 @@ def write_results(p: DayParams) -> None:
     # 2b. Both sides were carried over (e.g. our serial arrived late): the bank-only item merges into ours.
     _execute(
         f"""
-        UPDATE {T_DISC} d SET state = 'RESOLVED', closed_as = 'CROSS_DAY_MATCH', matched_run_id = %(run)s,
+        UPDATE {T_DISC} d SET state = {q(S.RESOLVED)}, closed_as = {q(ClosedAs.CROSS_DAY_MATCH)}, matched_run_id = %(run)s,
                platform_txn_id = o.txn_id, resolved_at = %(now)s, updated_at = %(now)s
         FROM rc_out o
-        WHERE o.outcome NOT IN ('MATCHED', 'MATCHED_CROSS_DAY', 'AGREED_FAILED', 'PLATFORM_ONLY', 'BANK_ONLY')
+        WHERE o.outcome NOT IN ({SETTLED}, {ALONE})
           AND o.p_carried IS NOT NULL AND d.id = o.l_carried
     """,
         base,
@@ -485,19 +521,19 @@ def write_results(p: DayParams) -> None:
     _execute(
         f"""
         UPDATE {T_DISC} d SET
-               state = CASE WHEN d.carry_until <= %(day)s THEN 'OPEN' ELSE d.state END,
+               state = CASE WHEN d.carry_until <= %(day)s THEN {q(S.OPEN)} ELSE d.state END,
                type = o.outcome, platform_amount = o.p_amount, bank_amount = o.l_amount,
                statement_line_id = COALESCE(d.statement_line_id, o.line_id),
-               effect = {effect}, direction = {direction.format(e=effect)}, updated_at = %(now)s
+               effect = {effect}, direction = {direction}, updated_at = %(now)s
         FROM rc_out o
         WHERE d.id = COALESCE(o.p_carried, o.l_carried)
-          AND (o.outcome IN ('PLATFORM_ONLY', 'BANK_ONLY') OR ({BATCH_ROW} AND o.outcome = 'AMOUNT_MISMATCH'))
+          AND (o.outcome IN ({ALONE}) OR ({BATCH_ROW} AND o.outcome = {q(T.AMOUNT_MISMATCH)}))
     """,
         base,
     )
     # 4. New discrepancies of the day (duplicates included). Items that still have a discrepancy a
     #    person is working on are skipped by the unique constraints (ON CONFLICT DO NOTHING).
-    carried_state = "CASE WHEN %(carry_until)s::date IS NULL THEN 'OPEN' ELSE 'CARRIED_OVER' END"
+    carried_state = f"CASE WHEN %(carry_until)s::date IS NULL THEN {q(S.OPEN)} ELSE {q(S.CARRIED_OVER)} END"
     _execute(
         f"""
         INSERT INTO {T_DISC} (run_id, channel_id, business_date, type, state, match_key, platform_txn_id,
@@ -505,22 +541,22 @@ def write_results(p: DayParams) -> None:
                               platform_status, bank_status, bank_fee, expected_fee, effect, direction, carry_until,
                               closed_as, created_at, updated_at)
         SELECT %(run)s, %(channel)s, o.item_date, o.outcome,
-               CASE WHEN {WAITS} THEN {carried_state} ELSE 'OPEN' END,
+               CASE WHEN {WAITS} THEN {carried_state} ELSE {q(S.OPEN)} END,
                COALESCE(o.k, ''), o.txn_id, o.line_id, o.related_txn_id,
-               CASE WHEN o.business_type = 'BATCH_PAYOUT' AND o.txn_id IS NULL THEN o.k ELSE '' END,
+               CASE WHEN o.business_type = {q(B.BATCH_PAYOUT)} AND o.txn_id IS NULL THEN o.k ELSE '' END,
                o.currency, o.p_amount, o.l_amount, COALESCE(o.p_status, ''), COALESCE(o.l_status, ''), o.l_fee,
-               o.expected_fee, {effect}, {direction.format(e=effect)},
+               o.expected_fee, {effect}, {direction},
                CASE WHEN {WAITS} THEN %(carry_until)s::date END,
                '', %(now)s, %(now)s
         FROM rc_out o
-        WHERE o.outcome NOT IN ('MATCHED', 'MATCHED_CROSS_DAY', 'AGREED_FAILED')
+        WHERE o.outcome NOT IN ({SETTLED})
           AND o.p_carried IS NULL AND o.l_carried IS NULL
         UNION ALL
-        SELECT %(run)s, %(channel)s, d.statement_date, 'DUPLICATE', 'OPEN', d.k, NULL, d.id, NULL, '', d.currency,
-               NULL, d.amount, '', d.status, NULL, NULL, e.effect, {direction.format(e="e.effect")}, NULL, '',
+        SELECT %(run)s, %(channel)s, d.statement_date, {q(T.DUPLICATE)}, {q(S.OPEN)}, d.k, NULL, d.id, NULL, '', d.currency,
+               NULL, d.amount, '', d.status, NULL, NULL, e.effect, {direction_sql("e.effect")}, NULL, '',
                %(now)s, %(now)s
-        FROM rc_dup d, LATERAL (SELECT CASE WHEN d.status = 'SUCCESS'
-                                       THEN {SIGN_SQL.format(col="d.line_type")} * d.amount ELSE 0 END AS effect) e
+        FROM rc_dup d, LATERAL (SELECT CASE WHEN d.status = {q(LS.SUCCESS)}
+                                       THEN {sign_sql("d.line_type")} * d.amount ELSE 0 END AS effect) e
         ON CONFLICT DO NOTHING
     """,
         base,
@@ -530,19 +566,19 @@ def write_results(p: DayParams) -> None:
 def outcome_totals() -> dict:
     """Counts and amounts per outcome (a batch counts its items), and the day's overage and shortage:
     the sums of the positive and of the negative money effects of its discrepancies."""
-    effect = "(CASE WHEN o.outcome = 'FEE_MISMATCH' THEN o.expected_fee - o.l_fee ELSE o.money_effect END)"
+    effect = EFFECT_SQL
     rows = _fetchall(
         f"""
         WITH r AS (
             SELECT o.outcome,
-                   CASE WHEN o.business_type = 'BATCH_PAYOUT' AND o.txn_id IS NULL THEN GREATEST(COALESCE(b.items, 0), 1)
+                   CASE WHEN o.business_type = {q(B.BATCH_PAYOUT)} AND o.txn_id IS NULL THEN GREATEST(COALESCE(b.items, 0), 1)
                         ELSE 1 END AS items,
                    COALESCE(o.l_amount, o.p_amount, 0) AS amount, {effect} AS effect
-            FROM rc_out o LEFT JOIN rc_batch_sizes b ON b.batch_no = o.k AND o.business_type = 'BATCH_PAYOUT'
+            FROM rc_out o LEFT JOIN rc_batch_sizes b ON b.batch_no = o.k AND o.business_type = {q(B.BATCH_PAYOUT)}
                                                       AND o.txn_id IS NULL
             UNION ALL
-            SELECT 'DUPLICATE', 1, d.amount,
-                   CASE WHEN d.status = 'SUCCESS' THEN {SIGN_SQL.format(col="d.line_type")} * d.amount ELSE 0 END
+            SELECT {q(T.DUPLICATE)}, 1, d.amount,
+                   CASE WHEN d.status = {q(LS.SUCCESS)} THEN {sign_sql("d.line_type")} * d.amount ELSE 0 END
             FROM rc_dup d
         )
         SELECT outcome, sum(items), sum(amount), COALESCE(sum(effect) FILTER (WHERE effect > 0), 0),

@@ -231,6 +231,15 @@ def copy_rows(table: str, columns: tuple[str, ...], lines: Iterable[str], on_pro
         if not found:
             raise
         raise CopyRowError(int(found[1]), found[2], exc.diag.message_primary or str(exc)) from exc
+    except psycopg.errors.CheckViolation as exc:
+        # A value outside its column's allowed set (a currency we do not settle in): the constraint is
+        # named <model>_<column>_supported, see backoffice.core.money.CurrencyField.
+        found = _COPY_CONTEXT.search(exc.diag.context or "")
+        constraint = exc.diag.constraint_name or ""
+        column = constraint.split("_", 1)[1].removesuffix("_supported") if constraint.endswith("_supported") else None
+        if not found:
+            raise
+        raise CopyRowError(int(found[1]), column, "a value we do not support") from exc
     return written
 
 

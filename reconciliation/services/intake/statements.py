@@ -25,6 +25,7 @@ from reconciliation import parsers
 from reconciliation.models import (
     BankAccount,
     Channel,
+    FormatCode,
     FundMovement,
     RunTrigger,
     StatementFile,
@@ -172,7 +173,12 @@ def statement_receive(
             % {"declared": StatementKind(kind).label, "format": format_code, "actual": StatementKind(format_kind).label},
             file_name=name,
         )
-    if detected is not None and statement_format is not None and detected.format != format_code and format_code != "GENERIC":
+    if (
+        detected is not None
+        and statement_format is not None
+        and detected.format != format_code
+        and format_code != FormatCode.GENERIC
+    ):
         raise StatementRefused(
             _("not the declared type: the channel expects %(expected)s, the content is %(actual)s")
             % {"expected": format_code, "actual": detected.format},
@@ -225,7 +231,7 @@ def _parser_options(statement_file: StatementFile) -> dict:
         "strict_totals": statement_file.statement_format.strict_totals if statement_file.statement_format else True,
         "account_ref": statement_file.bank_account.account_no if statement_file.bank_account else "",
     }
-    if statement_file.format_code == "GENERIC":
+    if statement_file.format_code == FormatCode.GENERIC:
         options["config"] = parsers.GenericFormatConfig.from_dict(statement_file.statement_format.config)
     accepted = inspect.signature(parsers.FORMATS[statement_file.format_code].parse).parameters
     return {k: v for k, v in options.items() if k in accepted}
@@ -311,7 +317,10 @@ def _parse_into_database(statement_file: StatementFile, progress: ProgressReport
             with _open_raw(statement_file) as again:
                 rows = parsers.parse(statement_file.format_code, again, **{**options, "strict_totals": False}).rows
                 row = statement_copy.nth(rows, exc.row_index)
-            raise parsers.StatementParseError(exc.reason, line=row.source_line if row else None, field=exc.column) from exc
+            reason = exc.reason
+            if row is not None and exc.column and hasattr(row, exc.column):
+                reason = f"{getattr(row, exc.column)!r} is {reason}"
+            raise parsers.StatementParseError(reason, line=row.source_line if row else None, field=exc.column) from exc
         if written == 0:
             raise parsers.StatementParseError("the file holds no statement lines")
         duplicates.confirm(model, statement_file)

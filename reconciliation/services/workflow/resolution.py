@@ -26,12 +26,15 @@ from reconciliation.models import (
     Action,
     Adjustment,
     Approval,
+    BusinessType,
     Claim,
     Discrepancy,
     DiscrepancyType,
+    LineStatus,
     PlatformTransaction,
     RefundOrder,
     Resolution,
+    TransactionStatus,
     WorkflowEvent,
 )
 from reconciliation.models.runs import status_label
@@ -51,6 +54,8 @@ Type = DiscrepancyType
 PROPOSABLE_STATES = (State.OPEN, State.CARRIED_OVER)
 MIN_REASON_LENGTH = 5
 MAX_CARRY_EXTENSION_DAYS = 10
+# Accepting the channel's version: its terminal statuses as ours (a line still processing changes nothing).
+LINE_TO_TRANSACTION_STATUS = {LineStatus.SUCCESS: TransactionStatus.SUCCESS, LineStatus.FAILED: TransactionStatus.FAILED}
 
 # Which actions make sense for which kind of difference.
 ALLOWED_ACTIONS: dict[str, tuple[str, ...]] = {
@@ -137,7 +142,7 @@ def suggest(discrepancy: Discrepancy) -> Suggestion | None:
             Action.EXTEND_CARRY_OVER if d.carry_until else "",
             _("Wait: items alone on one side are re-matched automatically until the end of the carry-over window."),
         )
-    if d.type == Type.STATUS_MISMATCH and d.bank_status == "SUCCESS" and d.platform_status != "SUCCESS":
+    if d.type == Type.STATUS_MISMATCH and d.bank_status == LineStatus.SUCCESS and d.platform_status != TransactionStatus.SUCCESS:
         return Suggestion(
             Action.SUPPLEMENT,
             _("The channel confirms the payment succeeded while our record says %(status)s: supplement (补单) our record.")
@@ -240,9 +245,9 @@ def _validated(discrepancy: Discrepancy, action: str, params: dict) -> tuple[dic
     d = discrepancy
     effect = abs(d.effect)
     if action == Action.SUPPLEMENT:
-        if d.statement_line_id is None or d.bank_status != "SUCCESS":
+        if d.statement_line_id is None or d.bank_status != LineStatus.SUCCESS:
             raise WorkflowRefused(_("A supplement needs the channel's successful line to copy."))
-        if d.platform_txn_id and d.platform_status == "SUCCESS":
+        if d.platform_txn_id and d.platform_status == TransactionStatus.SUCCESS:
             raise WorkflowRefused(_("Our record is already a success: nothing to supplement."))
         return {}, d.bank_amount or Decimal(0)
     if action == Action.REFUND:
@@ -488,7 +493,7 @@ def _supplement(r: Resolution, d: Discrepancy, now: datetime) -> dict:
             txn_no=txn_no,
             channel=d.channel,
             channel_txn_no=line.channel_txn_no,
-            business_type=_business_type(line.line_type),
+            business_type=BusinessType(line.line_type),
             amount=line.amount,
             currency=line.currency,
             fee=line.fee,
@@ -512,16 +517,6 @@ def _supplement(r: Resolution, d: Discrepancy, now: datetime) -> dict:
     return {"transaction": txn.txn_no, "before": before, "after": _txn_snapshot(txn)}
 
 
-def _business_type(line_type: str) -> str:
-    return {
-        "COLLECTION": "COLLECTION",
-        "REFUND": "REFUND",
-        "PAYOUT": "PAYOUT",
-        "BATCH_PAYOUT": "BATCH_PAYOUT",
-        "RECHARGE": "RECHARGE",
-    }.get(line_type, "OTHER")
-
-
 def _accept_bank(r: Resolution, d: Discrepancy, now: datetime) -> dict:
     txn = d.platform_txn
     before = _txn_snapshot(txn)
@@ -531,7 +526,7 @@ def _accept_bank(r: Resolution, d: Discrepancy, now: datetime) -> dict:
         line = d.statement_line
         txn.amount = line.amount
         txn.fee = line.fee
-        txn.status = {"SUCCESS": "SUCCESS", "FAILED": "FAILED"}.get(line.status, txn.status)
+        txn.status = LINE_TO_TRANSACTION_STATUS.get(line.status, txn.status)
         txn.channel_txn_no = txn.channel_txn_no or line.channel_txn_no
         txn.source_line = line
     txn.updated_at = now
@@ -678,7 +673,7 @@ def refund_order_report(
                 txn_no=order.refund_no,
                 channel=d.channel,
                 channel_txn_no=channel_txn_no,
-                business_type="REFUND",
+                business_type=BusinessType.REFUND,
                 original=order.original_txn,
                 amount=order.amount,
                 currency=order.currency,

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from decimal import Decimal
-
 from django.contrib import messages
 from django.contrib.auth.decorators import permission_required
 from django.core.paginator import Paginator
@@ -15,8 +13,6 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_http_methods
 
 from backoffice.core.http import client_address
-from backoffice.core.masking import can_view_personal_data, mask_account_number
-from backoffice.core.money import format_money
 from reconciliation.models import (
     Action,
     Claim,
@@ -54,7 +50,7 @@ from reconciliation.web.forms import (
     ProposeForm,
     SavedFilterForm,
 )
-from reconciliation.web.presenters import raw_pairs
+from reconciliation.web.presenters import line_fields, raw_pairs, txn_fields
 from reconciliation.web.views.statements import LIST_PAGE_SIZE
 
 # --- Discrepancies -------------------------------------------------------------------------------
@@ -88,33 +84,6 @@ def discrepancy_list(request):
 
 
 # --- One discrepancy: both sides, suggestion, history, workflow ------------------------------------
-
-
-def _field_rows(obj, *, skip: set[str], masked: set[str] = frozenset()) -> list[tuple[str, object]]:
-    """Every field of a record as (label, shown value): choices by label, amounts with the currency's
-    decimals, personal fields masked (``masked``), empty values as None."""
-    rows = []
-    for f in obj._meta.concrete_fields:
-        if f.name in skip:
-            continue
-        value = getattr(obj, f"get_{f.name}_display")() if f.choices else getattr(obj, f.name)
-        if isinstance(value, Decimal):
-            value = format_money(value, getattr(obj, "currency", ""))
-        elif f.name in masked:
-            value = mask_account_number(value)
-        rows.append((f.verbose_name, value if value not in ("", None) else None))
-    return rows
-
-
-def _txn_fields(txn, user) -> list[tuple[str, object]]:
-    if txn is None:
-        return []
-    masked = set() if can_view_personal_data(user) else {"counterparty_account"}
-    return _field_rows(txn, skip={"id", "source_line"}, masked=masked)
-
-
-def _line_fields(line) -> list[tuple[str, object]]:
-    return [] if line is None else _field_rows(line, skip={"id", "raw", "channel", "file"})
 
 
 @permission_required("reconciliation.view_discrepancy", raise_exception=True)
@@ -152,10 +121,10 @@ def discrepancy_detail(request, pk: int):
             "open_resolution": open_resolution,
             "resolutions": resolutions,
             "events": events,
-            "txn_fields": _txn_fields(d.platform_txn, request.user),
-            "line_fields": _line_fields(d.statement_line),
+            "txn_fields": txn_fields(d.platform_txn, request.user),
+            "line_fields": line_fields(d.statement_line, request.user),
             "raw_pairs": raw_pairs(d.statement_line.file, d.statement_line.raw, request.user) if d.statement_line else [],
-            "related_fields": _txn_fields(d.related_txn, request.user),
+            "related_fields": txn_fields(d.related_txn, request.user),
             "propose_form": ProposeForm(allowed=allowed, initial={"action": getattr(suggest(d), "action", "")})
             if can_propose
             else None,

@@ -12,13 +12,13 @@ from django.db import transaction
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
 from django.utils.translation import gettext as _
-from django.utils.translation import gettext_lazy as _lazy
 from django.views.decorators.http import require_http_methods
 
 from reconciliation.models import (
-    Discrepancy,
+    RUN_OUTCOMES,
     ReconciliationRun,
 )
+from reconciliation.models.runs import outcome_label
 from reconciliation.selectors import runs as selectors
 from reconciliation.services.engine.runs import RunAlreadyActive, run_start
 from reconciliation.web.forms import (
@@ -80,7 +80,7 @@ def run_detail(request, pk: int):
     outcomes = [
         {
             "key": key,
-            "label": _outcome_label(key),
+            "label": outcome_label(key),
             "count": values["count"],
             "amount": values["amount"],
             "is_discrepancy": "overage" in values,
@@ -131,25 +131,4 @@ def run_progress(request, pk: int):
     return response
 
 
-_OUTCOME_ORDER = {
-    key: n
-    for n, key in enumerate(
-        (
-            "MATCHED",
-            "MATCHED_CROSS_DAY",
-            "AGREED_FAILED",
-            *Discrepancy.Type.values,
-        )
-    )
-}
-_EXTRA_OUTCOMES = {
-    "MATCHED": _lazy("Matched"),
-    "MATCHED_CROSS_DAY": _lazy("Matched across days"),
-    "AGREED_FAILED": _lazy("Failed on both sides"),
-}
-
-
-def _outcome_label(key: str) -> str:
-    if key in _EXTRA_OUTCOMES:
-        return _EXTRA_OUTCOMES[key]
-    return Discrepancy.Type(key).label if key in Discrepancy.Type.values else key
+_OUTCOME_ORDER = {key: n for n, key in enumerate(RUN_OUTCOMES)}

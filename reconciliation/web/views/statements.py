@@ -9,7 +9,7 @@ from django.shortcuts import get_object_or_404, render
 from django.utils import timezone
 from django.views.decorators.http import require_http_methods
 
-from backoffice.core.masking import can_view_personal_data, mask_account_number
+from backoffice.core.masking import personal_value
 from reconciliation.models import (
     FundMovement,
     StatementFile,
@@ -25,8 +25,6 @@ from reconciliation.web.presenters import raw_pairs
 
 LIST_PAGE_SIZE = 50
 LINES_PAGE_SIZE = 100
-
-# Raw source fields that hold a person's account or card number (masked without the permission).
 
 
 @permission_required("reconciliation.view_statementfile", raise_exception=True)
@@ -100,11 +98,10 @@ def statement_detail(request, pk: int):
     else:
         rows = FundMovement.objects.filter(file=statement_file).select_related("bank_account").order_by("line_no")
     page = Paginator(rows, LINES_PAGE_SIZE).get_page(request.GET.get("page"))
-    personal = can_view_personal_data(request.user)
     for row in page.object_list:
         row.raw_pairs = raw_pairs(statement_file, row.raw, request.user)
-        if isinstance(row, FundMovement) and not personal:
-            row.counterparty_account = mask_account_number(row.counterparty_account)
+        if isinstance(row, FundMovement):
+            row.counterparty_account = personal_value(request.user, row, "counterparty_account")
     return render(
         request,
         "reconciliation/statement_detail.html",
