@@ -35,6 +35,7 @@ lock: $(STAMP)
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/lint-imports --no-cache
 
 # Extract and compile translations (needs GNU gettext's xgettext; compiling uses polib).
 messages: $(STAMP)
