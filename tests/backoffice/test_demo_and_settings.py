@@ -162,6 +162,20 @@ def test_embedded_postgresql_starts_with_no_server_installed(tmp_path):
         embedded_server_stop(data_dir)
 
 
+def test_make_stop_db_stops_the_embedded_server(tmp_path):
+    """`make stop-db` runs the package as a script: it starts nothing, stops a running server."""
+    from backoffice.core.embedded_db import embedded_server_running, embedded_server_start
+
+    env = {**os.environ, "EMBEDDED_PGDATA": str(tmp_path / "pgdata")}
+    command = [sys.executable, "-m", "backoffice.core.embedded_db", "stop"]
+    idle = subprocess.run(command, cwd=REPO, env=env, capture_output=True, text=True, timeout=60)
+    assert idle.stdout.strip() == "embedded PostgreSQL was not running", idle.stderr
+    embedded_server_start(tmp_path / "pgdata")
+    stopped = subprocess.run(command, cwd=REPO, env=env, capture_output=True, text=True, timeout=60)
+    assert stopped.stdout.strip() == "embedded PostgreSQL stopped", stopped.stderr
+    assert not embedded_server_running(tmp_path / "pgdata")
+
+
 def test_the_embedded_backend_starts_the_server_on_its_first_connection(tmp_path, django_db_blocker):
     from django.db import connections
     from django.db.utils import ConnectionHandler

@@ -13,7 +13,6 @@ running.
 from __future__ import annotations
 
 import logging
-import os
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -99,13 +98,3 @@ def embedded_server_stop(data_dir: Path) -> bool:
     _started_here.discard(data_dir.resolve())
     _known.pop(data_dir.resolve(), None)
     return True
-
-
-if __name__ == "__main__":  # pragma: no cover - convenience for shell scripts and `make stop-db`
-    import sys
-
-    pgdata = Path(os.environ.get("EMBEDDED_PGDATA", "var/pgdata")).resolve()
-    if sys.argv[1:] == ["stop"]:
-        print("embedded PostgreSQL stopped" if embedded_server_stop(pgdata) else "embedded PostgreSQL was not running")
-    else:
-        print(embedded_server_start(pgdata).url())
