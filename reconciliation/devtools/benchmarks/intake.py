@@ -434,27 +434,8 @@ def intake_verify(*, bill: GeneratedBill, file_id: int) -> dict:
 
 # --- the references: a bare COPY and django-import-export ----------------------------------------------
 
-IMPORT_COLUMNS = (
-    "file",
-    "channel",
-    "statement_date",
-    "line_no",
-    "channel_txn_no",
-    "txn_no",
-    "line_type",
-    "type_code",
-    "status",
-    "amount",
-    "fee",
-    "currency",
-    "occurred_at",
-    "completed_at",
-    "refund_no",
-    "original_channel_txn_no",
-    "original_txn_no",
-    "batch_ref",
-    "raw",
-)
+# The columns COPY writes, named as the ModelResource knows them (foreign keys by field name).
+IMPORT_COLUMNS = tuple(column.removesuffix("_id") for column in statement_copy.LINE_COLUMNS)
 
 
 class StatementLineResource(resources.ModelResource):
