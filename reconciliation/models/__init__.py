@@ -2,7 +2,10 @@ from reconciliation.models.channels import Bank, BankAccount, Channel, FeeModel,
 from reconciliation.models.choices import BusinessType, Rounding
 from reconciliation.models.runs import (
     ACTIVE_RUN_STATUSES,
+    DISCREPANCY_MOVES,
     MATCHED_OUTCOMES,
+    RUN_MAY_CLOSE,
+    RUN_MAY_RECLASSIFY,
     RUN_OUTCOMES,
     UNRESOLVED_STATES,
     Discrepancy,
@@ -11,6 +14,7 @@ from reconciliation.models.runs import (
     EffectDirection,
     MatchOutcome,
     ReconciliationRun,
+    RunFinding,
     RunStage,
     RunStatus,
     RunTrigger,
@@ -26,7 +30,13 @@ from reconciliation.models.statements import (
     StatementLine,
     StatementSource,
 )
-from reconciliation.models.transactions import STATUS_MOVES, PlatformTransaction, TransactionConflict, TransactionStatus
+from reconciliation.models.transactions import (
+    STATUS_CORRECTIONS,
+    STATUS_MOVES,
+    PlatformTransaction,
+    TransactionConflict,
+    TransactionStatus,
+)
 from reconciliation.models.workflow import (
     Action,
     Adjustment,
@@ -51,7 +61,11 @@ __all__ = [
     "MATCHED_OUTCOMES",
     "RUN_OUTCOMES",
     "MatchOutcome",
+    "STATUS_CORRECTIONS",
     "STATUS_MOVES",
+    "DISCREPANCY_MOVES",
+    "RUN_MAY_CLOSE",
+    "RUN_MAY_RECLASSIFY",
     "UNRESOLVED_STATES",
     "Discrepancy",
     "DiscrepancyState",
@@ -60,6 +74,7 @@ __all__ = [
     "ReconciliationRun",
     "RunStage",
     "RunStatus",
+    "RunFinding",
     "RunTrigger",
     "Bank",
     "BankAccount",

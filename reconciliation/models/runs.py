@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pghistory
+import pgtrigger
 from django.conf import settings
 from django.db import models
 from django.db.models import Q
@@ -106,6 +107,8 @@ class DiscrepancyType(models.TextChoices):
     FEE_MISMATCH = "FEE_MISMATCH", _("Fee mismatch")
     DUPLICATE = "DUPLICATE", _("Duplicate")
     DOUBLE_PAYMENT_RISK = "DOUBLE_PAYMENT_RISK", _("Double-payment risk")
+    # Both sides still processing: nothing to compare yet; waits like an item alone on one side.
+    BOTH_PENDING = "BOTH_PENDING", _("Pending on both sides")
 
 
 class DiscrepancyState(models.TextChoices):
@@ -115,6 +118,24 @@ class DiscrepancyState(models.TextChoices):
     APPROVED = "APPROVED", _("Approved")
     RESOLVED = "RESOLVED", _("Resolved")
 
+
+# The allowed moves of a discrepancy's state. Nothing assigns a state directly: people's actions go
+# through services/workflow/states.py (compare-and-set plus a WorkflowEvent), runs through the engine's
+# guarded set updates; tests hold both to this table.
+DISCREPANCY_MOVES: dict[str, frozenset[str]] = {
+    DiscrepancyState.CARRIED_OVER: frozenset({DiscrepancyState.OPEN, DiscrepancyState.PROPOSED, DiscrepancyState.RESOLVED}),
+    DiscrepancyState.OPEN: frozenset({DiscrepancyState.PROPOSED, DiscrepancyState.RESOLVED}),
+    DiscrepancyState.PROPOSED: frozenset(
+        {DiscrepancyState.OPEN, DiscrepancyState.CARRIED_OVER, DiscrepancyState.APPROVED, DiscrepancyState.RESOLVED}
+    ),
+    DiscrepancyState.APPROVED: frozenset({DiscrepancyState.OPEN, DiscrepancyState.RESOLVED}),
+    DiscrepancyState.RESOLVED: frozenset(),
+}
+# What a run may do by itself: close an item it matched (withdrawing a proposal under way), and
+# reclassify or open an item nobody is deciding on. An approved item (a refund or claim under way) is
+# left to its follow-up.
+RUN_MAY_CLOSE = (DiscrepancyState.CARRIED_OVER, DiscrepancyState.OPEN, DiscrepancyState.PROPOSED)
+RUN_MAY_RECLASSIFY = (DiscrepancyState.CARRIED_OVER, DiscrepancyState.OPEN)
 
 # Every state but RESOLVED: the item still needs something (a later file, a person, an approval).
 UNRESOLVED_STATES = (
@@ -146,6 +167,8 @@ class ClosedAs(models.TextChoices):
     """How a discrepancy ended: matched later by a run, or by an executed resolution."""
 
     CROSS_DAY_MATCH = "CROSS_DAY_MATCH", _("Matched on a later day")
+    REMATCHED = "REMATCHED", _("Matched when run again (new input)")
+    WITHDRAWN = "WITHDRAWN", _("No longer in the channel's corrected file")
     SUPPLEMENTED = "SUPPLEMENTED", _("Supplemented (补单)")
     REFUNDED = "REFUNDED", _("Refunded")
     ADJUSTED = "ADJUSTED", _("Adjusted (调账)")
@@ -179,6 +202,12 @@ class Discrepancy(models.Model):
     run = models.ForeignKey(ReconciliationRun, on_delete=models.PROTECT, related_name="discrepancies", verbose_name=_("run"))
     channel = models.ForeignKey(Channel, on_delete=models.PROTECT, related_name="discrepancies", verbose_name=_("channel"))
     business_date = models.DateField(_("business date"), help_text=_("The date of the item that differs."))
+    counterpart_date = models.DateField(
+        _("counterpart's business date"),
+        null=True,
+        blank=True,
+        help_text=_("The date of the other side's item, when the discrepancy has both sides."),
+    )
     type = models.CharField(_("type"), max_length=24, choices=DiscrepancyType.choices)
     state = models.CharField(_("state"), max_length=16, choices=DiscrepancyState.choices)
     match_key = models.CharField(_("match key"), max_length=64, blank=True)
@@ -269,22 +298,34 @@ class Discrepancy(models.Model):
                 | (~Q(state=DiscrepancyState.RESOLVED) & Q(closed_as="")),
                 name="discrepancy_resolved_has_time_others_no_outcome",
             ),
-            # One live discrepancy per item and type: a re-run or a later day never duplicates it.
+            # One live discrepancy per item, whatever its type: a re-run, a later day or a run of another
+            # date never makes an item live twice (runs reclassify the live one in place).
             models.UniqueConstraint(
-                fields=["type", "platform_txn"],
-                condition=Q(platform_txn__isnull=False) & ~Q(state=DiscrepancyState.RESOLVED),
+                fields=["platform_txn"],
+                condition=Q(platform_txn__isnull=False, batch_no="") & ~Q(state=DiscrepancyState.RESOLVED),
                 name="discrepancy_one_live_per_txn",
             ),
             models.UniqueConstraint(
-                fields=["type", "statement_line"],
-                condition=Q(statement_line__isnull=False, platform_txn__isnull=True) & ~Q(state=DiscrepancyState.RESOLVED),
+                fields=["statement_line"],
+                condition=Q(statement_line__isnull=False, batch_no="") & ~Q(state=DiscrepancyState.RESOLVED),
                 name="discrepancy_one_live_per_line",
+            ),
+            models.UniqueConstraint(
+                fields=["channel", "batch_no"],
+                condition=~Q(batch_no="") & ~Q(state=DiscrepancyState.RESOLVED),
+                name="discrepancy_one_live_per_batch",
             ),
         ]
         indexes = [
             models.Index(fields=["channel", "state", "business_date"], name="discrepancy_channel_state"),
             models.Index(fields=["run"], name="discrepancy_run"),
             models.Index(fields=["state", "type"], name="discrepancy_state_type"),
+            # Settled and live items of a date are found by either side's date.
+            models.Index(
+                fields=["channel", "counterpart_date"],
+                name="discrepancy_counterpart_date",
+                condition=Q(counterpart_date__isnull=False),
+            ),
         ]
 
     def __str__(self) -> str:
@@ -296,3 +337,40 @@ class Discrepancy(models.Model):
         if self.state == DiscrepancyState.RESOLVED:
             return None
         return (timezone.localdate() - self.business_date).days
+
+
+class FindingChange(models.TextChoices):
+    FOUND = "FOUND", _("Found")
+    CONFIRMED = "CONFIRMED", _("Still there")
+    UPDATED = "UPDATED", _("Found different")
+    OPENED = "OPENED", _("Opened after its window")
+    CLOSED = "CLOSED", _("Matched and closed")
+
+
+# What a run left live (everything it concluded about but what it closed).
+LIVE_FINDINGS = (FindingChange.FOUND, FindingChange.CONFIRMED, FindingChange.UPDATED, FindingChange.OPENED)
+
+
+class RunFinding(models.Model):
+    """What one run concluded about one discrepancy: found it, found it still there (unchanged or
+    different), opened it after its window, or matched and closed it. Append-only: a run's story stays
+    as it was told, whatever later runs conclude, so its counts and its list always agree."""
+
+    Change = FindingChange
+
+    run = models.ForeignKey(ReconciliationRun, on_delete=models.PROTECT, related_name="findings", verbose_name=_("run"))
+    discrepancy = models.ForeignKey(Discrepancy, on_delete=models.PROTECT, related_name="findings", verbose_name=_("discrepancy"))
+    change = models.CharField(_("change"), max_length=16, choices=FindingChange.choices)
+
+    class Meta:
+        verbose_name = _("run finding")
+        verbose_name_plural = _("run findings")
+        constraints = [
+            choices_check("change", FindingChange, "runfinding_change_valid"),
+            models.UniqueConstraint(fields=["run", "discrepancy"], name="runfinding_once_per_run"),
+        ]
+        indexes = [models.Index(fields=["discrepancy"], name="runfinding_discrepancy")]
+        triggers = [pgtrigger.Protect(name="findings_are_append_only", operation=pgtrigger.Update | pgtrigger.Delete)]
+
+    def __str__(self) -> str:
+        return f"#{self.run_id} {self.get_change_display()} #{self.discrepancy_id}"

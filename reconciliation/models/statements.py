@@ -161,6 +161,25 @@ class StatementFile(models.Model):
     received_at = models.DateTimeField(_("received at"))
     parse_started_at = models.DateTimeField(_("parsing started"), null=True, blank=True)
     parsed_at = models.DateTimeField(_("parsed at"), null=True, blank=True)
+    # A corrected file re-sent by the channel replaces this one: runs then read only the current file.
+    superseded_by = models.OneToOneField(
+        "self",
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="supersedes",
+        verbose_name=_("replaced by"),
+    )
+    superseded_at = models.DateTimeField(_("replaced at"), null=True, blank=True)
+    supersede_reason = models.TextField(_("why it was replaced"), blank=True)
+    superseded_by_user = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("replaced by (staff)"),
+    )
 
     class Meta:
         verbose_name = _("statement file")
@@ -170,7 +189,14 @@ class StatementFile(models.Model):
             choices_check("status", StatementFileStatus, "statementfile_status_valid"),
             choices_check("source", StatementFileSource, "statementfile_source_valid"),
             choices_check("format_code", FormatCode, "statementfile_format_valid"),
-            models.UniqueConstraint(fields=["channel", "sha256"], name="statementfile_unique_content"),
+            # The same bytes twice are one file; a copy that failed never blocks taking them in again.
+            models.UniqueConstraint(
+                fields=["channel", "sha256"], condition=~Q(status=StatementFileStatus.FAILED), name="statementfile_unique_content"
+            ),
+            models.CheckConstraint(
+                condition=Q(superseded_by__isnull=True) | (~Q(supersede_reason="") & Q(superseded_at__isnull=False)),
+                name="statementfile_replacement_has_reason",
+            ),
         ]
         indexes = [models.Index(fields=["channel", "statement_date", "kind"], name="statementfile_channel_date")]
         # Statement files are financial records: never deleted (their lines point at them).

@@ -29,6 +29,14 @@ STATUS_MOVES: dict[str, frozenset[str]] = {
     TransactionStatus.SUCCESS: frozenset(),
     TransactionStatus.FAILED: frozenset(),
 }
+# Moves against STATUS_MOVES that only an approved resolution makes (accepting the channel's version,
+# 补单 of an order we recorded failed), each recorded as a STATUS_CORRECTED workflow event.
+STATUS_CORRECTIONS: dict[str, frozenset[str]] = {
+    TransactionStatus.SUCCESS: frozenset({TransactionStatus.FAILED}),
+    TransactionStatus.FAILED: frozenset({TransactionStatus.SUCCESS}),
+    TransactionStatus.PROCESSING: frozenset(),
+    TransactionStatus.UNKNOWN: frozenset(),
+}
 
 
 # Changes are tracked (a status moving on, a serial filled in); the insert itself is the row.

@@ -32,9 +32,22 @@ class ResolutionStatus(models.TextChoices):
     FIRST_APPROVED = "FIRST_APPROVED", _("Waiting for the second approval")
     EXECUTED = "EXECUTED", _("Approved and executed")
     REJECTED = "REJECTED", _("Rejected")
+    WITHDRAWN = "WITHDRAWN", _("Withdrawn: the item matched")
 
 
 OPEN_RESOLUTION_STATUSES = (ResolutionStatus.PROPOSED, ResolutionStatus.FIRST_APPROVED)
+# The allowed moves of a proposal's status (services/workflow/states.py is the only writer).
+RESOLUTION_MOVES: dict[str, frozenset[str]] = {
+    ResolutionStatus.PROPOSED: frozenset(
+        {ResolutionStatus.FIRST_APPROVED, ResolutionStatus.EXECUTED, ResolutionStatus.REJECTED, ResolutionStatus.WITHDRAWN}
+    ),
+    ResolutionStatus.FIRST_APPROVED: frozenset(
+        {ResolutionStatus.EXECUTED, ResolutionStatus.REJECTED, ResolutionStatus.WITHDRAWN}
+    ),
+    ResolutionStatus.EXECUTED: frozenset(),
+    ResolutionStatus.REJECTED: frozenset(),
+    ResolutionStatus.WITHDRAWN: frozenset(),
+}
 
 # The workflow's permissions (Resolution.Meta.permissions), as user.has_perm() takes them.
 PROPOSE_PERMISSION = "reconciliation.propose_resolution"
@@ -148,6 +161,13 @@ class EventKind(models.TextChoices):
     EXECUTED = "EXECUTED", _("Executed")
     CLAIM_RECOVERED = "CLAIM_RECOVERED", _("Claim recovered")
     REFUND_REPORTED = "REFUND_REPORTED", _("Refund outcome reported")
+    # Written by runs.
+    MATCHED = "MATCHED", _("Matched by a run")
+    RECLASSIFIED = "RECLASSIFIED", _("Found different by a run")
+    OPENED = "OPENED", _("Opened: the carry-over window ended")
+    WITHDRAWN = "WITHDRAWN", _("Proposal withdrawn: the item matched")
+    # Our record corrected against its usual status moves, by an approved resolution.
+    STATUS_CORRECTED = "STATUS_CORRECTED", _("Our status corrected to the channel's")
 
 
 class WorkflowEvent(models.Model):

@@ -21,6 +21,7 @@ from reconciliation.models import (
     Discrepancy,
     FeeModel,
     ReconciliationRun,
+    WorkflowEvent,
 )
 from reconciliation.services.channels.fees import FeeSpec, fee_compute
 from reconciliation.services.engine import stage1 as matching
@@ -212,19 +213,18 @@ def test_refunds_match_their_own_lines_and_keep_their_original(wx):
 
 
 @pytest.mark.django_db
-def test_a_re_run_replaces_its_own_results_and_keeps_what_people_work_on(wx):
+def test_a_re_run_with_the_same_inputs_changes_nothing_and_says_so(wx):
     txn(wx, "A", "10.00")
     txn(wx, "B", "20.00")
     lines(wx, D, {"txn_no": "A", "amount": "11.00"}, {"txn_no": "B", "amount": "21.00"})
     first = reconcile(wx)
-    worked = Discrepancy.objects.get(match_key="A")
-    worked.workflow_started_at = timezone.now()
-    worked.save()
+    before = {d.pk: (d.type, d.state, d.effect, d.run_id, d.updated_at) for d in Discrepancy.objects.all()}
     second = reconcile(wx)
     assert counts(first) == counts(second) == {"AMOUNT_MISMATCH": 2}
-    assert Discrepancy.objects.filter(channel=wx).count() == 2
-    assert Discrepancy.objects.get(match_key="A").pk == worked.pk  # kept, not recreated
-    assert Discrepancy.objects.get(match_key="B").run == second  # replaced by the new run
+    assert {d.pk: (d.type, d.state, d.effect, d.run_id, d.updated_at) for d in Discrepancy.objects.all()} == before
+    assert first.counts["discrepancies"] == {"FOUND": 2} and second.counts["discrepancies"] == {"CONFIRMED": 2}
+    assert second.findings.count() == 2 and not WorkflowEvent.objects.filter(source=f"run #{second.pk}").exists()
+    assert set(WorkflowEvent.objects.filter(source=f"run #{first.pk}").values_list("kind", flat=True)) == {"FOUND"}
 
 
 @pytest.mark.django_db(transaction=True)

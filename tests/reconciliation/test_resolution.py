@@ -7,7 +7,7 @@ from decimal import Decimal
 import pytest
 from django.db import DatabaseError, connection, transaction
 from django.utils import timezone, translation
-from helpers import D, lines, reconcile, txn
+from helpers import D, lines, reconcile, stored_discrepancy, txn
 
 from reconciliation.models import (
     Adjustment,
@@ -28,8 +28,8 @@ from reconciliation.services.workflow.resolution import (
     refund_order_report,
     resolution_approve,
     resolution_reject,
-    suggest,
 )
+from reconciliation.services.workflow.suggestions import suggest
 
 NOW = timezone.now
 
@@ -66,12 +66,13 @@ def test_supplement_moves_our_record_to_success_linked_to_the_line(unknown_paid,
     t = PlatformTransaction.objects.get(txn_no="U1")
     assert (t.status, t.channel_txn_no, t.source_line) == ("SUCCESS", "4200000088", unknown_paid.statement_line)
     assert (unknown_paid.state, unknown_paid.closed_as) == ("RESOLVED", "SUPPLEMENTED")
-    assert [e.kind for e in unknown_paid.workflow_events.order_by("id")] == ["PROPOSED", "APPROVED", "EXECUTED"]
+    assert [e.kind for e in unknown_paid.workflow_events.order_by("id")] == ["FOUND", "PROPOSED", "APPROVED", "EXECUTED"]
     executed = unknown_paid.workflow_events.get(kind="EXECUTED")
     assert executed.before["state"] == "PROPOSED" and executed.after["after"]["status"] == "SUCCESS"
     assert executed.actor == checker and executed.source == "127.0.0.1"
     assert suggest(unknown_paid) is None and unknown_paid.age_days is None  # nothing left to do once resolved
     assert [e.state_change for e in unknown_paid.workflow_events.order_by("id")] == [
+        ("—", "Open"),
         ("Open", "Proposed"),
         None,
         ("Proposed", "Resolved"),
@@ -106,23 +107,7 @@ def test_a_clerk_cannot_approve_and_an_auditor_cannot_propose(unknown_paid, cler
     with pytest.raises(WorkflowRefused, match="Only a checker"):
         approve(r, other_clerk)
     with pytest.raises(WorkflowRefused, match="not allowed to propose"):
-        propose(
-            Discrepancy.objects.create(
-                run=unknown_paid.run,
-                channel=unknown_paid.channel,
-                business_date=D,
-                type="BANK_ONLY",
-                state="OPEN",
-                statement_line=unknown_paid.statement_line,
-                currency="CNY",
-                effect=Decimal("1"),
-                direction="OVERAGE",
-                created_at=NOW(),
-                updated_at=NOW(),
-            ),
-            "WRITE_OFF",
-            auditor,
-        )
+        propose(stored_discrepancy(unknown_paid.channel, "1.00", type="BANK_ONLY"), "WRITE_OFF", auditor)
 
 
 @pytest.mark.django_db

@@ -50,10 +50,12 @@ from reconciliation.models import (
     FeeModel,
     PlatformTransaction,
     ReconciliationRun,
+    RunFinding,
     RunStatus,
     RunTrigger,
     StatementFile,
     StatementLine,
+    WorkflowEvent,
 )
 from reconciliation.services.channels.fees import fee_quote
 from reconciliation.services.engine.runs import run_execute, run_start
@@ -134,9 +136,21 @@ def engine_bench_data_remove(*, channel: Channel) -> int:
             "reconciliation.StatementLine:rows_are_immutable",
             "reconciliation.StatementFile:statementfile_no_delete",
             "reconciliation.Discrepancy:delete_delete",
+            "reconciliation.WorkflowEvent:events_are_append_only",
+            "reconciliation.RunFinding:findings_are_append_only",
         ),
         connection.cursor() as cursor,
     ):
+        cursor.execute(
+            f'DELETE FROM "{WorkflowEvent._meta.db_table}" WHERE discrepancy_id IN '
+            f'(SELECT id FROM "{tables[Discrepancy]}" WHERE channel_id = %s)',
+            [channel.pk],
+        )
+        cursor.execute(
+            f'DELETE FROM "{RunFinding._meta.db_table}" WHERE run_id IN '
+            f'(SELECT id FROM "{tables[ReconciliationRun]}" WHERE channel_id = %s)',
+            [channel.pk],
+        )
         cursor.execute(f'DELETE FROM "{discrepancy_event._meta.db_table}" WHERE channel_id = %s', [channel.pk])
         cursor.execute(f'DELETE FROM "{tables[Discrepancy]}" WHERE channel_id = %s', [channel.pk])
         cursor.execute(f'DELETE FROM "{tables[ReconciliationRun]}" WHERE channel_id = %s', [channel.pk])

@@ -16,7 +16,15 @@ from django.utils import timezone
 
 from backoffice.core.db import independent_connection, sql_list
 from backoffice.core.db import sql_str as q
-from reconciliation.models import ACTIVE_RUN_STATUSES, Channel, Discrepancy, ReconciliationRun, RunStage, RunStatus
+from reconciliation.models import (
+    ACTIVE_RUN_STATUSES,
+    Channel,
+    Discrepancy,
+    ReconciliationRun,
+    RunStage,
+    RunStatus,
+    WorkflowEvent,
+)
 from reconciliation.services.engine.stage1 import match_day
 from reconciliation.services.jobs import Job, enqueue
 
@@ -137,7 +145,21 @@ def run_execute(*, run: ReconciliationRun, now: datetime) -> ReconciliationRun:
 
 
 def discrepancies_open_expired(*, today: date, now: datetime) -> int:
-    """Carried-over items whose window ended without a run to re-match them (no file came): open them."""
-    return Discrepancy.objects.filter(state=Discrepancy.State.CARRIED_OVER, carry_until__lt=today).update(
-        state=Discrepancy.State.OPEN, updated_at=now
-    )
+    """Carried-over items whose window ended without a run to re-match them (no file came): open them,
+    each with its OPENED event (a guarded set update, as runs make)."""
+    state, kind = Discrepancy.State, WorkflowEvent.Kind
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute(
+            f"""
+            WITH moved AS (
+                UPDATE {Discrepancy._meta.db_table} SET state = {q(state.OPEN)}, updated_at = %(now)s
+                WHERE state = {q(state.CARRIED_OVER)} AND carry_until < %(today)s
+                RETURNING id
+            )
+            INSERT INTO {WorkflowEvent._meta.db_table} (discrepancy_id, kind, at, source, reason, before, after)
+            SELECT id, {q(kind.OPENED)}, %(now)s, 'schedule', '', jsonb_build_object('state', {q(state.CARRIED_OVER)}),
+                   jsonb_build_object('state', {q(state.OPEN)}) FROM moved
+            """,
+            {"now": now, "today": today},
+        )
+        return cursor.rowcount

@@ -9,7 +9,7 @@ of the company acts on: adjustments for the books (posted later by the ledger, w
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal, InvalidOperation
 
@@ -19,9 +19,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import QuerySet
 from django.utils import timezone
 from django.utils.translation import gettext as _
-from django.utils.translation import gettext_lazy
 
-from backoffice.core.money import format_money
 from reconciliation.models import (
     Action,
     Adjustment,
@@ -37,7 +35,6 @@ from reconciliation.models import (
     TransactionStatus,
     WorkflowEvent,
 )
-from reconciliation.models.runs import status_label
 from reconciliation.models.workflow import (
     APPROVE_PERMISSION,
     OPEN_RESOLUTION_STATUSES,
@@ -45,6 +42,15 @@ from reconciliation.models.workflow import (
     SECOND_APPROVAL_PERMISSION,
 )
 from reconciliation.services.channels.calendar import business_days_after
+from reconciliation.services.workflow.states import (
+    AlreadyDecided,
+    WorkflowRefused,
+    discrepancy_move,
+    event_record,
+    resolution_move,
+    snapshot,
+    transaction_status_set,
+)
 
 # Sent after the transaction that executed a resolution commits (the books post adjustments from it).
 resolution_executed = django.dispatch.Signal()
@@ -76,47 +82,6 @@ ALLOWED_ACTIONS: dict[str, tuple[str, ...]] = {
 }
 
 
-class WorkflowRefused(Exception):
-    """An action the rules do not allow, with a message for the person who tried it."""
-
-
-class AlreadyDecided(WorkflowRefused):
-    """Somebody else decided first (a double click, a retried request, two checkers at once)."""
-
-
-@dataclass(frozen=True)
-class Suggestion:
-    action: str
-    why: str
-
-
-def _source(source: str) -> str:
-    return (source or "")[:100]
-
-
-def _event(discrepancy, kind, *, actor, now, source, reason="", before=None, after=None, resolution=None):
-    WorkflowEvent.objects.create(
-        discrepancy=discrepancy,
-        resolution=resolution,
-        kind=kind,
-        actor=actor,
-        at=now,
-        source=_source(source),
-        reason=reason,
-        before=before or {},
-        after=after or {},
-    )
-
-
-def _snapshot(discrepancy: Discrepancy) -> dict:
-    return {
-        "state": discrepancy.state,
-        "assigned_to": discrepancy.assigned_to_id,
-        "carry_until": discrepancy.carry_until.isoformat() if discrepancy.carry_until else None,
-        "closed_as": discrepancy.closed_as,
-    }
-
-
 def _txn_snapshot(txn: PlatformTransaction | None) -> dict:
     if txn is None:
         return {}
@@ -129,78 +94,6 @@ def _txn_snapshot(txn: PlatformTransaction | None) -> dict:
     }
 
 
-# --- suggestions ---------------------------------------------------------------------------------
-
-
-def suggest(discrepancy: Discrepancy) -> Suggestion | None:
-    """What the engine proposes for a discrepancy, and why (shown to the clerk; never applied by itself)."""
-    d = discrepancy
-    if d.state == State.RESOLVED:
-        return None
-    if d.state == State.CARRIED_OVER:
-        return Suggestion(
-            Action.EXTEND_CARRY_OVER if d.carry_until else "",
-            _("Wait: items alone on one side are re-matched automatically until the end of the carry-over window."),
-        )
-    if d.type == Type.STATUS_MISMATCH and d.bank_status == LineStatus.SUCCESS and d.platform_status != TransactionStatus.SUCCESS:
-        return Suggestion(
-            Action.SUPPLEMENT,
-            _("The channel confirms the payment succeeded while our record says %(status)s: supplement (补单) our record.")
-            % {"status": status_label(d.platform_status)},
-        )
-    if d.type == Type.STATUS_MISMATCH:
-        return Suggestion(
-            Action.ACCEPT_BANK,
-            _(
-                "The channel reports %(bank)s while we recorded success: check the order "
-                "with the channel, then accept its status or claim."
-            )
-            % {"bank": status_label(d.bank_status)},
-        )
-    if d.type == Type.BANK_ONLY and d.effect > 0:
-        return Suggestion(
-            Action.SUPPLEMENT,
-            _("Money came in that we have no order for: create the missing order (补单) if it is ours, or refund it."),
-        )
-    if d.type == Type.PLATFORM_ONLY:
-        return Suggestion(
-            Action.ACCEPT_BANK,
-            _(
-                "The channel never listed this order after the carry-over window: "
-                "mark it failed (accept the channel's version) or claim from the bank."
-            ),
-        )
-    if d.type == Type.AMOUNT_MISMATCH:
-        return Suggestion(
-            Action.ACCEPT_BANK if abs(d.effect) <= d.channel.write_off_threshold else Action.CLAIM,
-            _("The amounts differ by %(diff)s: accept the channel's amount if our record is wrong, else claim.")
-            % {"diff": format_money(abs(d.effect), d.currency)},
-        )
-    if d.type == Type.FEE_MISMATCH:
-        return Suggestion(
-            Action.CLAIM,
-            _(
-                "The channel charged %(fee)s where our fee model expects %(expected)s: claim "
-                "the difference, or accept the channel's fee."
-            )
-            % {"fee": format_money(d.bank_fee, d.currency), "expected": format_money(d.expected_fee, d.currency)},
-        )
-    if d.type == Type.DUPLICATE:
-        return Suggestion(
-            Action.REFUND if d.effect > 0 else Action.CLAIM,
-            _("The channel lists the same transaction twice: refund the second payment, or claim it back."),
-        )
-    if d.type == Type.DOUBLE_PAYMENT_RISK:
-        return Suggestion(
-            Action.RECOVERY,
-            _(
-                "We recorded this payout as failed but the bank paid it, and the retry paid "
-                "again: recover the second payment from the payee (追款)."
-            ),
-        )
-    return None
-
-
 # --- assignment and notes ------------------------------------------------------------------------
 
 
@@ -209,12 +102,14 @@ def discrepancies_assign(*, discrepancies: QuerySet[Discrepancy], assignee, acti
     count = 0
     with transaction.atomic():
         for d in discrepancies.select_for_update().exclude(state=State.RESOLVED).order_by("id"):
-            before = _snapshot(d)
+            before = snapshot(d)
             d.assigned_to = assignee
             d.workflow_started_at = d.workflow_started_at or now
             d.updated_at = now
             d.save(update_fields=["assigned_to", "workflow_started_at", "updated_at"])
-            _event(d, WorkflowEvent.Kind.ASSIGNED, actor=acting_user, now=now, source=source, before=before, after=_snapshot(d))
+            event_record(
+                d, WorkflowEvent.Kind.ASSIGNED, actor=acting_user, now=now, source=source, before=before, after=snapshot(d)
+            )
             count += 1
     return count
 
@@ -224,7 +119,7 @@ def discrepancy_note(*, discrepancy: Discrepancy, text: str, acting_user, now: d
         raise WorkflowRefused(_("Write the note first."))
     with transaction.atomic():
         Discrepancy.objects.filter(pk=discrepancy.pk, workflow_started_at__isnull=True).update(workflow_started_at=now)
-        _event(discrepancy, WorkflowEvent.Kind.NOTE, actor=acting_user, now=now, source=source, reason=text.strip())
+        event_record(discrepancy, WorkflowEvent.Kind.NOTE, actor=acting_user, now=now, source=source, reason=text.strip())
 
 
 # --- proposing -----------------------------------------------------------------------------------
@@ -328,7 +223,6 @@ def discrepancy_propose(
                 % {"action": Action(action).label, "type": d.get_type_display().lower()}
             )
         clean, amount = _validated(d, action, params or {})
-        before = _snapshot(d)
         try:
             with transaction.atomic():
                 resolution = Resolution.objects.create(
@@ -344,20 +238,17 @@ def discrepancy_propose(
                 )
         except IntegrityError:
             raise AlreadyDecided(_("This discrepancy already has a proposal waiting for approval.")) from None
-        d.state = State.PROPOSED
-        d.workflow_started_at = d.workflow_started_at or now
-        d.updated_at = now
-        d.save(update_fields=["state", "workflow_started_at", "updated_at"])
-        _event(
-            d,
-            WorkflowEvent.Kind.PROPOSED,
+        discrepancy_move(
+            discrepancy=d,
+            to=State.PROPOSED,
+            kind=WorkflowEvent.Kind.PROPOSED,
             actor=acting_user,
             now=now,
             source=source,
             reason=reason,
-            before=before,
-            after={**_snapshot(d), "action": action, "params": clean, "amount": str(amount)},
             resolution=resolution,
+            changes={"workflow_started_at": d.workflow_started_at or now},
+            outcome={"action": action, "params": clean, "amount": str(amount)},
         )
     return resolution
 
@@ -376,6 +267,8 @@ def _locked(resolution: Resolution) -> tuple[Resolution, Discrepancy]:
 
 
 def _already_decided(r: Resolution) -> AlreadyDecided:
+    if r.status == Resolution.Status.WITHDRAWN:
+        return AlreadyDecided(_("This proposal was withdrawn: a run matched the item meanwhile."))
     last = r.approvals.select_related("decided_by").order_by("-decided_at").first()
     if last is None:
         return AlreadyDecided(_("This proposal is no longer waiting for a decision."))
@@ -413,9 +306,8 @@ def resolution_approve(*, resolution: Resolution, comment: str = "", acting_user
             decided_at=now,
         )
         if level == Approval.Level.CHECKER and r.needs_second_approval:
-            r.status = Resolution.Status.FIRST_APPROVED
-            r.save(update_fields=["status"])
-            _event(
+            resolution_move(resolution=r, to=Resolution.Status.FIRST_APPROVED, now=now)
+            event_record(
                 d,
                 WorkflowEvent.Kind.SECOND_APPROVAL_NEEDED,
                 actor=acting_user,
@@ -425,7 +317,7 @@ def resolution_approve(*, resolution: Resolution, comment: str = "", acting_user
                 resolution=r,
             )
             return r
-        _event(d, WorkflowEvent.Kind.APPROVED, actor=acting_user, now=now, source=source, reason=comment, resolution=r)
+        event_record(d, WorkflowEvent.Kind.APPROVED, actor=acting_user, now=now, source=source, reason=comment, resolution=r)
         _execute(r, d, acting_user=acting_user, now=now, source=source)
     transaction.on_commit(lambda: resolution_executed.send(sender=Resolution, resolution=r))
     return r
@@ -453,20 +345,15 @@ def resolution_reject(*, resolution: Resolution, comment: str, acting_user, now:
             decided_by=acting_user,
             decided_at=now,
         )
-        r.status, r.decided_at = Resolution.Status.REJECTED, now
-        r.save(update_fields=["status", "decided_at"])
-        before = _snapshot(d)
-        d.state, d.updated_at = State.OPEN, now
-        d.save(update_fields=["state", "updated_at"])
-        _event(
-            d,
-            WorkflowEvent.Kind.REJECTED,
+        resolution_move(resolution=r, to=Resolution.Status.REJECTED, now=now)
+        discrepancy_move(
+            discrepancy=d,
+            to=State.OPEN,
+            kind=WorkflowEvent.Kind.REJECTED,
             actor=acting_user,
             now=now,
             source=source,
             reason=comment.strip(),
-            before=before,
-            after=_snapshot(d),
             resolution=r,
         )
     return r
@@ -475,13 +362,22 @@ def resolution_reject(*, resolution: Resolution, comment: str, acting_user, now:
 # --- executing -----------------------------------------------------------------------------------
 
 
-def _close(d: Discrepancy, closed_as: str, now: datetime) -> None:
-    d.state, d.closed_as, d.resolved_at, d.updated_at = State.RESOLVED, closed_as, now, now
+@dataclass(frozen=True)
+class Executed:
+    """What executing an action does to its discrepancy: the state it moves to, the fields it sets, and
+    the outcome recorded on the resolution and in the trail."""
+
+    to: str
+    outcome: dict
+    changes: dict = field(default_factory=dict)
+
+    @classmethod
+    def closed(cls, closed_as: str, outcome: dict, **changes) -> Executed:
+        return cls(State.RESOLVED, outcome, {"closed_as": closed_as, **changes})
 
 
-def _supplement(r: Resolution, d: Discrepancy, now: datetime) -> dict:
-    line = d.statement_line
-    txn = d.platform_txn
+def _supplement(r: Resolution, d: Discrepancy, ctx: dict) -> Executed:
+    line, txn, now = d.statement_line, d.platform_txn, ctx["now"]
     before = _txn_snapshot(txn)
     if txn is None:
         txn_no = (
@@ -505,66 +401,76 @@ def _supplement(r: Resolution, d: Discrepancy, now: datetime) -> dict:
             received_at=now,
             updated_at=now,
         )
-        d.platform_txn = txn
     else:
-        txn.status = PlatformTransaction.Status.SUCCESS
+        transaction_status_set(txn=txn, to=PlatformTransaction.Status.SUCCESS, discrepancy=d, resolution=r, **ctx)
         txn.channel_txn_no = txn.channel_txn_no or line.channel_txn_no
         txn.completed_at = txn.completed_at or line.completed_at or line.occurred_at or now
         txn.source_line = line
-        txn.updated_at = now
-        txn.save(update_fields=["status", "channel_txn_no", "completed_at", "source_line", "updated_at"])
-    _close(d, Discrepancy.ClosedAs.SUPPLEMENTED, now)
-    return {"transaction": txn.txn_no, "before": before, "after": _txn_snapshot(txn)}
+        txn.save(update_fields=["channel_txn_no", "completed_at", "source_line", "updated_at"])
+    outcome = {"transaction": txn.txn_no, "before": before, "after": _txn_snapshot(txn)}
+    return Executed.closed(Discrepancy.ClosedAs.SUPPLEMENTED, outcome, platform_txn=txn)
 
 
-def _accept_bank(r: Resolution, d: Discrepancy, now: datetime) -> dict:
+def _accept_bank(r: Resolution, d: Discrepancy, ctx: dict) -> Executed:
     txn = d.platform_txn
     before = _txn_snapshot(txn)
     if d.statement_line_id is None:  # the channel never had it: it failed
-        txn.status = PlatformTransaction.Status.FAILED
+        status = PlatformTransaction.Status.FAILED
     else:
         line = d.statement_line
-        txn.amount = line.amount
-        txn.fee = line.fee
-        txn.status = LINE_TO_TRANSACTION_STATUS.get(line.status, txn.status)
+        txn.amount, txn.fee = line.amount, line.fee
         txn.channel_txn_no = txn.channel_txn_no or line.channel_txn_no
         txn.source_line = line
-    txn.updated_at = now
-    txn.save()
-    _close(d, Discrepancy.ClosedAs.ACCEPTED_BANK, now)
-    return {"transaction": txn.txn_no, "before": before, "after": _txn_snapshot(txn)}
+        txn.save(update_fields=["amount", "fee", "channel_txn_no", "source_line"])
+        status = LINE_TO_TRANSACTION_STATUS.get(line.status, txn.status)
+    transaction_status_set(txn=txn, to=status, discrepancy=d, resolution=r, **ctx)
+    outcome = {"transaction": txn.txn_no, "before": before, "after": _txn_snapshot(txn)}
+    return Executed.closed(Discrepancy.ClosedAs.ACCEPTED_BANK, outcome)
 
 
-def _adjustment(
-    r: Resolution, d: Discrepancy, now: datetime, *, debit: str, credit: str, amount: Decimal, memo: str, closed_as: str
-) -> dict:
+def _adjustment(r: Resolution, *, debit: str, credit: str, amount: Decimal, memo: str, closed_as: str, now) -> Executed:
     adjustment = Adjustment.objects.create(
         resolution=r, debit_account=debit, credit_account=credit, amount=amount, currency=r.currency, memo=memo, created_at=now
     )
-    _close(d, closed_as, now)
-    return {"adjustment": adjustment.pk, "debit": debit, "credit": credit, "amount": str(amount)}
+    outcome = {"adjustment": adjustment.pk, "debit": debit, "credit": credit, "amount": str(amount), "memo": memo}
+    return Executed.closed(closed_as, outcome)
 
 
-def _write_off(r: Resolution, d: Discrepancy, now: datetime) -> dict:
+def _write_off(r: Resolution, d: Discrepancy, ctx: dict) -> Executed:
+    if abs(d.effect) > d.channel.write_off_threshold:  # the limit may have been lowered since the proposal
+        raise WorkflowRefused(_("The amount is now above the channel's write-off limit."))
     books = settings.BOOK_ACCOUNTS
     # A shortage is an expense (the money is gone); an overage an income (we keep what we cannot return).
     if d.effect < 0:
         debit, credit = books["write_off_expense"], books["reconciliation_suspense"]
     else:
         debit, credit = books["reconciliation_suspense"], books["write_off_income"]
+    memo = _("Write-off of discrepancy #%(id)s") % {"id": d.pk}
     return _adjustment(
         r,
-        d,
-        now,
         debit=debit,
         credit=credit,
         amount=abs(d.effect),
-        memo=_("Write-off of discrepancy #%(id)s") % {"id": d.pk},
+        memo=memo,
         closed_as=Discrepancy.ClosedAs.WRITTEN_OFF,
+        now=ctx["now"],
     )
 
 
-def _refund(r: Resolution, d: Discrepancy, now: datetime) -> dict:
+def _adjust(r: Resolution, d: Discrepancy, ctx: dict) -> Executed:
+    p = r.params
+    return _adjustment(
+        r,
+        debit=p["debit_account"],
+        credit=p["credit_account"],
+        amount=Decimal(p["amount"]),
+        memo=p["memo"],
+        closed_as=Discrepancy.ClosedAs.ADJUSTED,
+        now=ctx["now"],
+    )
+
+
+def _refund(r: Resolution, d: Discrepancy, ctx: dict) -> Executed:
     order = RefundOrder.objects.create(
         resolution=r,
         refund_no=f"RF{r.pk:012d}",
@@ -572,75 +478,59 @@ def _refund(r: Resolution, d: Discrepancy, now: datetime) -> dict:
         original_channel_txn_no=d.statement_line.channel_txn_no if d.statement_line_id else "",
         amount=Decimal(r.params["amount"]),
         currency=r.currency,
-        created_at=now,
+        created_at=ctx["now"],
     )
-    d.state, d.updated_at = State.APPROVED, now  # resolved when the payment core reports the refund
-    return {"refund_order": order.refund_no, "amount": str(order.amount)}
+    # Resolved when the payment core reports the refund.
+    return Executed(State.APPROVED, {"refund_order": order.refund_no, "amount": str(order.amount)})
 
 
-def _claim(r: Resolution, d: Discrepancy, now: datetime, kind: str) -> dict:
-    if kind == Claim.Kind.BANK:
-        counterparty, amount = d.channel.bank.name, abs(d.effect)
-    else:
-        txn = d.platform_txn
-        counterparty = txn.counterparty_name or txn.counterparty_account[-4:]
-        amount = d.platform_amount
-    claim = Claim.objects.create(
-        resolution=r, kind=kind, counterparty=counterparty, amount=amount, currency=r.currency, opened_at=now
-    )
-    d.state, d.updated_at = State.APPROVED, now  # resolved once the money is recovered
-    return {"claim": claim.pk, "amount": str(amount)}
+def _claim_from(kind: str):
+    def claim(r: Resolution, d: Discrepancy, ctx: dict) -> Executed:
+        if kind == Claim.Kind.BANK:
+            counterparty, amount = d.channel.bank.name, abs(d.effect)
+        else:
+            txn = d.platform_txn
+            counterparty = txn.counterparty_name or txn.counterparty_account[-4:]
+            amount = d.platform_amount
+        claim = Claim.objects.create(
+            resolution=r, kind=kind, counterparty=counterparty, amount=amount, currency=r.currency, opened_at=ctx["now"]
+        )
+        # Resolved once the money is recovered.
+        return Executed(State.APPROVED, {"claim": claim.pk, "amount": str(amount), "from": counterparty})
+
+    return claim
 
 
-def _extend(r: Resolution, d: Discrepancy, now: datetime) -> dict:
+def _extend(r: Resolution, d: Discrepancy, ctx: dict) -> Executed:
     start = max(filter(None, (d.carry_until, d.business_date)))
-    d.carry_until = business_days_after(channel=d.channel, day=start, count=r.params["days"])
-    d.state, d.updated_at = State.CARRIED_OVER, now
-    return {"carry_until": d.carry_until.isoformat()}
+    until = business_days_after(channel=d.channel, day=start, count=r.params["days"])
+    return Executed(State.CARRIED_OVER, {"carry_until": until.isoformat()}, {"carry_until": until})
+
+
+EXECUTORS = {
+    Action.SUPPLEMENT: _supplement,
+    Action.ACCEPT_BANK: _accept_bank,
+    Action.ADJUSTMENT: _adjust,
+    Action.WRITE_OFF: _write_off,
+    Action.REFUND: _refund,
+    Action.CLAIM: _claim_from(Claim.Kind.BANK),
+    Action.RECOVERY: _claim_from(Claim.Kind.PAYEE),
+    Action.EXTEND_CARRY_OVER: _extend,
+}
 
 
 def _execute(r: Resolution, d: Discrepancy, *, acting_user, now: datetime, source: str) -> None:
-    before = _snapshot(d)
-    if r.action == Action.SUPPLEMENT:
-        outcome = _supplement(r, d, now)
-    elif r.action == Action.ACCEPT_BANK:
-        outcome = _accept_bank(r, d, now)
-    elif r.action == Action.ADJUSTMENT:
-        p = r.params
-        outcome = _adjustment(
-            r,
-            d,
-            now,
-            debit=p["debit_account"],
-            credit=p["credit_account"],
-            amount=Decimal(p["amount"]),
-            memo=p["memo"],
-            closed_as=Discrepancy.ClosedAs.ADJUSTED,
-        )
-    elif r.action == Action.WRITE_OFF:
-        if abs(d.effect) > d.channel.write_off_threshold:  # the limit may have been lowered since the proposal
-            raise WorkflowRefused(_("The amount is now above the channel's write-off limit."))
-        outcome = _write_off(r, d, now)
-    elif r.action == Action.REFUND:
-        outcome = _refund(r, d, now)
-    elif r.action == Action.CLAIM:
-        outcome = _claim(r, d, now, Claim.Kind.BANK)
-    elif r.action == Action.RECOVERY:
-        outcome = _claim(r, d, now, Claim.Kind.PAYEE)
-    else:
-        outcome = _extend(r, d, now)
-    d.save()
-    r.status, r.decided_at, r.executed_at, r.outcome = Resolution.Status.EXECUTED, now, now, outcome
-    r.save(update_fields=["status", "decided_at", "executed_at", "outcome"])
-    _event(
-        d,
-        WorkflowEvent.Kind.EXECUTED,
-        actor=acting_user,
-        now=now,
-        source=source,
-        before=before,
-        after={**_snapshot(d), **outcome},
+    ctx = {"actor": acting_user, "now": now, "source": source}
+    done = EXECUTORS[r.action](r, d, ctx)
+    resolution_move(resolution=r, to=Resolution.Status.EXECUTED, now=now, changes={"executed_at": now, "outcome": done.outcome})
+    discrepancy_move(
+        discrepancy=d,
+        to=done.to,
+        kind=WorkflowEvent.Kind.EXECUTED,
         resolution=r,
+        changes=done.changes,
+        outcome=done.outcome,
+        **ctx,
     )
 
 
@@ -666,7 +556,6 @@ def refund_order_report(
                 % {"no": order.refund_no, "status": order.get_status_display().lower()}
             )
         d = Discrepancy.objects.select_for_update(of=("self",)).select_related("channel").get(pk=order.resolution.discrepancy_id)
-        before = _snapshot(d)
         order.status, order.reported_at = outcome, now
         if succeeded:
             order.refund_txn = PlatformTransaction.objects.create(
@@ -684,21 +573,17 @@ def refund_order_report(
                 received_at=now,
                 updated_at=now,
             )
-            _close(d, Discrepancy.ClosedAs.REFUNDED, now)
-        else:
-            d.state, d.updated_at = State.OPEN, now  # needs another decision
         order.save()
-        d.save()
-        _event(
-            d,
-            WorkflowEvent.Kind.REFUND_REPORTED,
+        discrepancy_move(
+            discrepancy=d,
+            to=State.RESOLVED if succeeded else State.OPEN,  # a failed refund needs another decision
+            kind=WorkflowEvent.Kind.REFUND_REPORTED,
             actor=acting_user,
             now=now,
             source=source,
             reason=f"{order.refund_no}: {order.get_status_display()}",
-            before=before,
-            after=_snapshot(d),
             resolution=order.resolution,
+            changes={"closed_as": Discrepancy.ClosedAs.REFUNDED} if succeeded else {},
         )
     return order
 
@@ -711,33 +596,18 @@ def claim_recovered(*, claim: Claim, reference: str, acting_user, now: datetime,
         if claim.status == Claim.Status.RECOVERED:
             raise AlreadyDecided(_("This claim was already marked recovered."))
         d = Discrepancy.objects.select_for_update().get(pk=claim.resolution.discrepancy_id)
-        before = _snapshot(d)
         claim.status, claim.recovered_at, claim.reference = Claim.Status.RECOVERED, now, reference.strip()[:100]
         claim.save()
         closed = Discrepancy.ClosedAs.CLAIM_RECOVERED if claim.kind == Claim.Kind.BANK else Discrepancy.ClosedAs.PAYEE_RECOVERED
-        _close(d, closed, now)
-        d.save()
-        _event(
-            d,
-            WorkflowEvent.Kind.CLAIM_RECOVERED,
+        discrepancy_move(
+            discrepancy=d,
+            to=State.RESOLVED,
+            kind=WorkflowEvent.Kind.CLAIM_RECOVERED,
             actor=acting_user,
             now=now,
             source=source,
             reason=reference.strip(),
-            before=before,
-            after=_snapshot(d),
             resolution=claim.resolution,
+            changes={"closed_as": closed},
         )
     return claim
-
-
-ACTION_HELP = {
-    Action.SUPPLEMENT: gettext_lazy("Create our missing order, or move ours to success, from the channel's line."),
-    Action.REFUND: gettext_lazy("Create a refund order the payment core executes; resolved when it reports success."),
-    Action.ADJUSTMENT: gettext_lazy("Record a correcting entry (debit, credit, amount) for the books to post."),
-    Action.ACCEPT_BANK: gettext_lazy("Correct our record to the channel's amount, fee and status."),
-    Action.CLAIM: gettext_lazy("Keep our version and claim the difference from the bank; resolved when recovered."),
-    Action.RECOVERY: gettext_lazy("Recover the second payment from the payee; resolved when recovered."),
-    Action.WRITE_OFF: gettext_lazy("Write the difference off, within the channel's write-off limit."),
-    Action.EXTEND_CARRY_OVER: gettext_lazy("Wait longer for the other side: extend by some business days."),
-}

@@ -30,7 +30,6 @@ from reconciliation.models.workflow import (
 from reconciliation.selectors import discrepancies as selectors
 from reconciliation.selectors.workflow import awaiting_my_approval
 from reconciliation.services.workflow.resolution import (
-    ACTION_HELP,
     ALLOWED_ACTIONS,
     PROPOSABLE_STATES,
     WorkflowRefused,
@@ -40,8 +39,8 @@ from reconciliation.services.workflow.resolution import (
     discrepancy_propose,
     resolution_approve,
     resolution_reject,
-    suggest,
 )
+from reconciliation.services.workflow.suggestions import ACTION_HELP, suggest
 from reconciliation.web.forms import (
     BulkForm,
     ClaimRecoveredForm,

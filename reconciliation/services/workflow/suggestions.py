@@ -1,0 +1,103 @@
+"""What the product suggests for a discrepancy, and what each action does, in the clerk's words. Shown,
+never applied by itself."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
+
+from backoffice.core.money import format_money
+from reconciliation.models import Action, Discrepancy, DiscrepancyType, LineStatus, TransactionStatus
+from reconciliation.models.runs import status_label
+
+State = Discrepancy.State
+Type = DiscrepancyType
+
+
+@dataclass(frozen=True)
+class Suggestion:
+    action: str
+    why: str
+
+
+def suggest(discrepancy: Discrepancy) -> Suggestion | None:
+    """What the engine proposes for a discrepancy, and why (shown to the clerk; never applied by itself)."""
+    d = discrepancy
+    if d.state == State.RESOLVED:
+        return None
+    if d.state == State.CARRIED_OVER:
+        return Suggestion(
+            Action.EXTEND_CARRY_OVER if d.carry_until else "",
+            _("Wait: items alone on one side are re-matched automatically until the end of the carry-over window."),
+        )
+    if d.type == Type.STATUS_MISMATCH and d.bank_status == LineStatus.SUCCESS and d.platform_status != TransactionStatus.SUCCESS:
+        return Suggestion(
+            Action.SUPPLEMENT,
+            _("The channel confirms the payment succeeded while our record says %(status)s: supplement (补单) our record.")
+            % {"status": status_label(d.platform_status)},
+        )
+    if d.type == Type.STATUS_MISMATCH:
+        return Suggestion(
+            Action.ACCEPT_BANK,
+            _(
+                "The channel reports %(bank)s while we recorded success: check the order "
+                "with the channel, then accept its status or claim."
+            )
+            % {"bank": status_label(d.bank_status)},
+        )
+    if d.type == Type.BANK_ONLY and d.effect > 0:
+        return Suggestion(
+            Action.SUPPLEMENT,
+            _("Money came in that we have no order for: create the missing order (补单) if it is ours, or refund it."),
+        )
+    if d.type == Type.PLATFORM_ONLY:
+        return Suggestion(
+            Action.ACCEPT_BANK,
+            _(
+                "The channel never listed this order after the carry-over window: "
+                "mark it failed (accept the channel's version) or claim from the bank."
+            ),
+        )
+    if d.type == Type.AMOUNT_MISMATCH:
+        return Suggestion(
+            Action.ACCEPT_BANK if abs(d.effect) <= d.channel.write_off_threshold else Action.CLAIM,
+            _("The amounts differ by %(diff)s: accept the channel's amount if our record is wrong, else claim.")
+            % {"diff": format_money(abs(d.effect), d.currency)},
+        )
+    if d.type == Type.FEE_MISMATCH:
+        return Suggestion(
+            Action.CLAIM,
+            _(
+                "The channel charged %(fee)s where our fee model expects %(expected)s: claim "
+                "the difference, or accept the channel's fee."
+            )
+            % {"fee": format_money(d.bank_fee, d.currency), "expected": format_money(d.expected_fee, d.currency)},
+        )
+    if d.type == Type.DUPLICATE:
+        return Suggestion(
+            Action.REFUND if d.effect > 0 else Action.CLAIM,
+            _("The channel lists the same transaction twice: refund the second payment, or claim it back."),
+        )
+    if d.type == Type.DOUBLE_PAYMENT_RISK:
+        return Suggestion(
+            Action.RECOVERY,
+            _(
+                "We recorded this payout as failed but the bank paid it, and the retry paid "
+                "again: recover the second payment from the payee (追款)."
+            ),
+        )
+    return None
+
+
+ACTION_HELP = {
+    Action.SUPPLEMENT: gettext_lazy("Create our missing order, or move ours to success, from the channel's line."),
+    Action.REFUND: gettext_lazy("Create a refund order the payment core executes; resolved when it reports success."),
+    Action.ADJUSTMENT: gettext_lazy("Record a correcting entry (debit, credit, amount) for the books to post."),
+    Action.ACCEPT_BANK: gettext_lazy("Correct our record to the channel's amount, fee and status."),
+    Action.CLAIM: gettext_lazy("Keep our version and claim the difference from the bank; resolved when recovered."),
+    Action.RECOVERY: gettext_lazy("Recover the second payment from the payee; resolved when recovered."),
+    Action.WRITE_OFF: gettext_lazy("Write the difference off, within the channel's write-off limit."),
+    Action.EXTEND_CARRY_OVER: gettext_lazy("Wait longer for the other side: extend by some business days."),
+}
