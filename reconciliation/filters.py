@@ -13,7 +13,7 @@ from datetime import date, datetime, time, timedelta
 import django_filters
 from django import forms
 from django.core.exceptions import ValidationError
-from django.db.models import Q, QuerySet
+from django.db.models import QuerySet
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
@@ -28,9 +28,26 @@ from reconciliation.models import (
     StatementKind,
     WorkflowEvent,
 )
+from reconciliation.models.runs import LIVE_FINDINGS, FindingChange
 
 # A value of the discrepancy state filter: every state but RESOLVED.
 UNRESOLVED = "UNRESOLVED"
+
+# What a run did to a discrepancy, as the ``finding`` parameter narrows a run's list: found it (new or
+# again: still there, found different, opened after its window) or matched and closed it.
+FOUND, CLOSED = "found", "closed"
+RUN_FINDING_CHOICES = {FOUND: LIVE_FINDINGS, CLOSED: (FindingChange.CLOSED,)}
+
+
+def run_story_filter(queryset: QuerySet[Discrepancy], *, run_id: int, finding: str = "") -> QuerySet[Discrepancy]:
+    """The discrepancies a run concluded about: its RunFinding rows (append-only), so a run's list means
+    the same whatever later runs or people did. ``finding`` narrows it to what the run found or closed.
+    One filter() call, so the run and the change are conditions on the same finding row. The run's
+    counts (``reconciliation.selectors.runs.run_stories``) count these same rows."""
+    conditions = {"findings__run": run_id}
+    if finding in RUN_FINDING_CHOICES:
+        conditions["findings__change__in"] = RUN_FINDING_CHOICES[finding]
+    return queryset.filter(**conditions)
 
 
 def _date(label, field_name: str, lookup: str) -> django_filters.DateFilter:
@@ -151,8 +168,14 @@ class DiscrepancyFilter(django_filters.FilterSet):
     age_max = DaysFilter(
         label=_("Age to (days)"), method="filter_age", min_value=0, widget=forms.NumberInput(attrs={"class": "short"})
     )
-    # What a run found or closed (a carried-over item it matched), as on the run's page.
-    run = django_filters.NumberFilter(method="filter_run", widget=forms.HiddenInput)
+    # What a run concluded about (found, found again, or matched and closed), as on the run's page;
+    # ``finding`` narrows it to what the run found or to what it closed.
+    run = django_filters.NumberFilter(method="filter_run", widget=forms.HiddenInput, min_value=1)
+    finding = django_filters.ChoiceFilter(
+        choices=[(FOUND, _("found by the run")), (CLOSED, _("closed by the run"))],
+        method="filter_finding",
+        widget=forms.HiddenInput,
+    )
     business_date = _hidden_date("business_date")
     business_date_from = _hidden_date("business_date", "gte")
     business_date_to = _hidden_date("business_date", "lte")
@@ -181,7 +204,10 @@ class DiscrepancyFilter(django_filters.FilterSet):
         return queryset.filter(business_date__gte=self.today - timedelta(days=value))
 
     def filter_run(self, queryset, name, value):
-        return queryset.filter(Q(run=value) | Q(matched_run=value))
+        return run_story_filter(queryset, run_id=int(value), finding=self.form.cleaned_data.get("finding") or "")
+
+    def filter_finding(self, queryset, name, value):
+        return queryset  # applied with the run (filter_run); alone it means nothing
 
 
 class TransactionFilter(django_filters.FilterSet):

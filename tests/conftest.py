@@ -10,12 +10,18 @@ import pytest
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
 from helpers import local_dt
+from hypothesis import settings as hypothesis_settings
 
 from accounts.models import Account, Customer, CustomerUser, Merchant
 from backoffice.core.roles import ADMIN, AUDITOR, CHECKER, CLERK
 from reconciliation.models import Bank, BankAccount, BusinessType, Channel, FeeModel, Rounding
 
 _seq = count(1)
+
+# Hypothesis keeps no example database: tests leave nothing in the working tree (a failure prints the
+# example and the seed to reproduce it).
+hypothesis_settings.register_profile("project", database=None)
+hypothesis_settings.load_profile("project")
 
 
 def pytest_unconfigure(config):

@@ -1,5 +1,6 @@
-"""Read-side queries of the dashboard: per active channel, today's statement files, latest run, open
-discrepancies and their ageing; across channels, the clerk's and checker's own work.
+"""Read-side queries of the dashboard: per active channel, today's statement files, latest run (and its
+story: found, closed, still live), open discrepancies and their ageing; across channels, the clerk's and
+checker's own work.
 
 Every figure is grouped in the database and assembled here, so the dashboard costs the same fixed
 number of queries whatever the number of channels, runs or discrepancies.
@@ -28,7 +29,7 @@ from reconciliation.models import (
     StatementKind,
     StatementSource,
 )
-from reconciliation.selectors.runs import daily_effects
+from reconciliation.selectors.runs import RunStory, daily_effects, run_stories
 
 # Age in whole days since the business date: (first day, last day or None for "and older").
 AGEING_BUCKETS: tuple[tuple[int, int | None], ...] = ((0, 1), (2, 3), (4, 7), (8, None))
@@ -117,6 +118,8 @@ class ChannelToday:
     statement_date: date
     files: list[FileFacts]
     run: ReconciliationRun | None
+    # The latest run's story (found, closed, still live), counted as on the run's own page.
+    story: RunStory | None
     by_type: list[TypeTotals]
     totals: list[MoneyTotals]
     ageing: list[AgeingBucket]
@@ -145,6 +148,7 @@ def channels_today(*, now: datetime, trend_days: int = 14) -> list[ChannelToday]
     ids = [c.pk for c in channels]
     files = _file_counts(channel_ids=ids, statement_date=statement_date)
     runs = _latest_runs(channel_ids=ids, business_date=statement_date)
+    stories = run_stories(run_ids=[run.pk for run in runs.values()])
     groups = _open_groups(channel_ids=ids, today=today)
     trends = daily_effects(channel_ids=ids, until=statement_date, days=trend_days)
     ready = timezone.localtime(now).time()
@@ -162,6 +166,7 @@ def channels_today(*, now: datetime, trend_days: int = 14) -> list[ChannelToday]
                 for kind in FILE_KINDS
             ],
             run=runs.get(channel.pk),
+            story=stories[runs[channel.pk].pk] if channel.pk in runs else None,
             by_type=_by_type(groups.get(channel.pk, [])),
             totals=_totals(groups.get(channel.pk, [])),
             ageing=_ageing(groups.get(channel.pk, [])),

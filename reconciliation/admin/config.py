@@ -98,7 +98,10 @@ class ChannelAdmin(ImportExportModelAdmin):
                 )
             },
         ),
-        (_("Matching"), {"fields": ("match_key", "amount_tolerance", "fee_tolerance", "carry_over_days")}),
+        (
+            _("Matching"),
+            {"fields": ("match_key", "amount_tolerance", "fee_tolerance", "carry_over_days", "double_payment_window_hours")},
+        ),
     )
 
 
@@ -167,7 +170,7 @@ class FeeModelAdmin(ImportExportModelAdmin):
 class StatementFormatForm(forms.ModelForm):
     class Meta:
         model = StatementFormat
-        fields = ("channel", "kind", "format_code", "name", "strict_totals", "is_default", "config")
+        fields = ("channel", "kind", "format_code", "name", "strict_totals", "refuse_repeated_lines", "is_default", "config")
         widgets = {"config": forms.Textarea(attrs={"rows": 18, "cols": 90, "class": "mono"})}
         help_texts = {
             "config": _(

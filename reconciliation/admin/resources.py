@@ -81,6 +81,7 @@ class ChannelResource(SafeExportResource):
             "statement_ready_time",
             "calendar",
             "carry_over_days",
+            "double_payment_window_hours",
             "match_key",
             "amount_tolerance",
             "fee_tolerance",

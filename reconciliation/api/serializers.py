@@ -44,6 +44,8 @@ class PlatformTransactionSerializer(MaskedModelSerializer):
             "original_txn_no",
             "counterparty_account",
             "counterparty_name",
+            "order_no",
+            "origin",
             "received_at",
             "updated_at",
         )
@@ -56,6 +58,9 @@ BulkResult = inline_serializer(
         "created": serializers.IntegerField(),
         "updated": serializers.IntegerField(),
         "unchanged": serializers.IntegerField(),
+        # Late records of supplemented (补单) orders that disagree with them: kept as conflicts to review,
+        # without refusing the rest of the batch.
+        "held": serializers.IntegerField(),
     },
 )
 
@@ -142,6 +147,13 @@ class ProposeSerializer(serializers.Serializer):
     params = serializers.DictField(required=False, default=dict)
 
 
+class PairSerializer(serializers.Serializer):
+    """A manual pairing (手工勾兑): items of our side and of the channel's that are one payment."""
+
+    discrepancies = serializers.ListField(child=serializers.IntegerField(min_value=1), min_length=2, max_length=50)
+    reason = serializers.CharField()
+
+
 class DecisionSerializer(serializers.Serializer):
     comment = serializers.CharField(required=False, allow_blank=True, default="")
 
@@ -149,6 +161,7 @@ class DecisionSerializer(serializers.Serializer):
 class ResolutionSerializer(MaskedModelSerializer):
     proposed_by = serializers.SlugRelatedField(slug_field="username", read_only=True)
     approvals = serializers.SerializerMethodField()
+    items = serializers.SerializerMethodField(help_text="A manual pairing's discrepancies (empty for other actions).")
 
     class Meta:
         model = Resolution
@@ -168,8 +181,12 @@ class ResolutionSerializer(MaskedModelSerializer):
             "executed_at",
             "outcome",
             "approvals",
+            "items",
         )
         read_only_fields = fields
+
+    def get_items(self, resolution) -> list[int]:
+        return sorted(resolution.items.values_list("discrepancy_id", flat=True))
 
     def get_approvals(self, resolution) -> list[dict]:
         return [

@@ -12,6 +12,7 @@ router.register("refund-orders", api.RefundOrderViewSet, basename="refund-order"
 
 urlpatterns = [
     path("discrepancies/<int:pk>/propose/", api.discrepancy_propose_api, name="api-discrepancy-propose"),
+    path("discrepancies/pair/", api.discrepancies_pair_api, name="api-discrepancies-pair"),
     path("resolutions/<int:pk>/approve/", api.resolution_approve_api, name="api-resolution-approve"),
     path("resolutions/<int:pk>/reject/", api.resolution_reject_api, name="api-resolution-reject"),
     *router.urls,

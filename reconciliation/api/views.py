@@ -18,6 +18,7 @@ from reconciliation.api.serializers import (
     BulkRefusal,
     BulkResult,
     DecisionSerializer,
+    PairSerializer,
     PlatformTransactionSerializer,
     ProposeSerializer,
     RefundOrderSerializer,
@@ -54,6 +55,7 @@ from reconciliation.services.intake.transactions import (
     transaction_input_read,
     transactions_upsert,
 )
+from reconciliation.services.workflow.pairing import discrepancies_pair
 from reconciliation.services.workflow.resolution import (
     AlreadyDecided,
     WorkflowRefused,
@@ -241,6 +243,31 @@ def discrepancy_propose_api(request, pk: int):
             action=data.validated_data["action"],
             reason=data.validated_data["reason"],
             params=data.validated_data["params"],
+            acting_user=request.user,
+            now=timezone.now(),
+            source=_source(request),
+        )
+    except WorkflowRefused as exc:
+        return _workflow_error(exc)
+    return Response(ResolutionSerializer(resolution).data, status=status.HTTP_201_CREATED)
+
+
+@extend_schema(request=PairSerializer, responses={201: ResolutionSerializer})
+@api_view(["POST"])
+@permission_classes([WorkflowPermission])
+def discrepancies_pair_api(request):
+    """Propose a manual pairing; a checker approves or rejects it like any proposal."""
+    data = PairSerializer(data=request.data)
+    data.is_valid(raise_exception=True)
+    wanted = set(data.validated_data["discrepancies"])
+    found = list(Discrepancy.objects.filter(pk__in=wanted))
+    if len(found) != len(wanted):
+        missing = sorted(wanted - {d.pk for d in found})
+        return Response({"detail": f"no such discrepancy: {', '.join(map(str, missing))}"}, status=status.HTTP_404_NOT_FOUND)
+    try:
+        resolution = discrepancies_pair(
+            discrepancies=found,
+            reason=data.validated_data["reason"],
             acting_user=request.user,
             now=timezone.now(),
             source=_source(request),

@@ -190,6 +190,15 @@ class Channel(models.Model):
         validators=[MinValueValidator(0)],
         help_text=_("Resolutions of more than this amount need a second approval by an administrator."),
     )
+    double_payment_window_hours = models.PositiveIntegerField(
+        _("double-payment window (hours)"),
+        default=72,
+        help_text=_(
+            "A successful payout to the same payee and amount within this many hours of another one (or of one "
+            "we recorded as failed or unknown) is flagged as a double-payment risk. 0 = compare retries of the "
+            "same business order only."
+        ),
+    )
     write_off_threshold = money_field(
         _("write-off limit"),
         default=10,

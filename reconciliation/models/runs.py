@@ -176,6 +176,8 @@ class ClosedAs(models.TextChoices):
     CLAIM_RECOVERED = "CLAIM_RECOVERED", _("Recovered from the bank")
     PAYEE_RECOVERED = "PAYEE_RECOVERED", _("Recovered from the payee")
     WRITTEN_OFF = "WRITTEN_OFF", _("Written off")
+    DISMISSED = "DISMISSED", _("Dismissed: both payments were due")
+    MANUALLY_MATCHED = "MANUALLY_MATCHED", _("Paired manually (手工勾兑)")
 
 
 def status_label(code: str) -> str:
@@ -244,6 +246,16 @@ class Discrepancy(models.Model):
     bank_status = models.CharField(_("channel's status"), max_length=16, blank=True)
     bank_fee = money_field(_("channel's fee"), null=True, blank=True)
     expected_fee = money_field(_("fee by our fee model"), null=True, blank=True)
+    platform_fee = money_field(_("fee we recorded"), null=True, blank=True)
+    # What a manual pairing (手工勾兑) left over: the difference between the items it paired. Runs leave it alone.
+    manual_pairing = models.ForeignKey(
+        "reconciliation.Resolution",
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="remainders",
+        verbose_name=_("left over by the manual pairing"),
+    )
     effect = money_field(_("money effect"))
     direction = models.CharField(_("overage/shortage"), max_length=8, choices=EffectDirection.choices, blank=True)
     carry_until = models.DateField(_("carried over until"), null=True, blank=True)
@@ -286,7 +298,10 @@ class Discrepancy(models.Model):
                 name="discrepancy_direction_follows_effect",
             ),
             models.CheckConstraint(
-                condition=Q(platform_txn__isnull=False) | Q(statement_line__isnull=False) | ~Q(batch_no=""),
+                condition=Q(platform_txn__isnull=False)
+                | Q(statement_line__isnull=False)
+                | ~Q(batch_no="")
+                | Q(manual_pairing__isnull=False),
                 name="discrepancy_has_a_side",
             ),
             models.CheckConstraint(
@@ -374,3 +389,49 @@ class RunFinding(models.Model):
 
     def __str__(self) -> str:
         return f"#{self.run_id} {self.get_change_display()} #{self.discrepancy_id}"
+
+
+class UnlistedFailure(models.Model):
+    """Our transaction recorded failed that the channel's files of its date did not list: nothing to do
+    about it, no discrepancy, but a line of another date within its carry-over window may still list it
+    (the bank paid after all). Runs keep it in view, as they keep items alone on one side, so a pair
+    across dates is found whichever date is run first. Written and cleared by runs only."""
+
+    channel = models.ForeignKey(Channel, on_delete=models.PROTECT, related_name="+", verbose_name=_("channel"))
+    txn = models.OneToOneField(PlatformTransaction, on_delete=models.PROTECT, related_name="+", verbose_name=_("our transaction"))
+    business_date = models.DateField(_("business date"))
+    window_end = models.DateField(_("in view until"))
+
+    class Meta:
+        verbose_name = _("failed transaction not listed")
+        verbose_name_plural = _("failed transactions not listed")
+        indexes = [models.Index(fields=["channel", "business_date"], name="unlistedfailure_channel_date")]
+
+    def __str__(self) -> str:
+        return f"{self.txn_id} ({self.business_date})"
+
+
+class ItemBookedAlone(models.Model):
+    """An item of one of our batch payouts that the channel booked on a line of its own (by its number or
+    serial, without the batch reference), as some banks do: runs pair it like a single payment and leave it
+    out of its batch's totals. Written by the run that paired it; a later run of any date reads it, so the
+    batch is judged the same whichever date is run."""
+
+    channel = models.ForeignKey(Channel, on_delete=models.PROTECT, related_name="+", verbose_name=_("channel"))
+    txn = models.OneToOneField(PlatformTransaction, on_delete=models.PROTECT, related_name="+", verbose_name=_("our item"))
+    line = models.ForeignKey(StatementLine, on_delete=models.PROTECT, related_name="+", verbose_name=_("the channel's line"))
+    batch_no = models.CharField(_("batch number"), max_length=64)
+    # The item's business date and its line's: a run of either date pairs the two again.
+    business_date = models.DateField(_("business date"))
+    line_date = models.DateField(_("the line's date"))
+
+    class Meta:
+        verbose_name = _("batch item booked alone")
+        verbose_name_plural = _("batch items booked alone")
+        indexes = [
+            models.Index(fields=["channel", "business_date"], name="itembookedalone_date"),
+            models.Index(fields=["channel", "line_date"], name="itembookedalone_line_date"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.batch_no}: {self.txn_id} -> {self.line_id}"

@@ -48,6 +48,11 @@ class StatementFormat(models.Model):
         help_text=_("Off: a footer that disagrees with the rows is kept as a warning instead of refusing the file."),
     )
     is_default = models.BooleanField(_("default for this kind"), default=True)
+    refuse_repeated_lines = models.BooleanField(
+        _("refuse files with a line repeated exactly"),
+        default=False,
+        help_text=_("Off: a repeated line is imported and reported as a duplicate for the clerks to chase."),
+    )
 
     class Meta:
         verbose_name = _("statement format")
@@ -72,19 +77,22 @@ def statement_upload_to(instance: StatementFile, filename: str) -> str:
     return f"statements/{instance.channel.code}/{instance.statement_date:%Y/%m/%d}/{uuid.uuid4().hex}"
 
 
-def _statement_row_triggers(table: str) -> list[pgtrigger.Trigger]:
+def _statement_row_triggers(table: str, *, same_date: bool = True) -> list[pgtrigger.Trigger]:
     """Integrity of statement rows in the database, at a cost that suits million-line COPYs.
 
     A set-based foreign key: after each INSERT statement, every new row must name an existing statement
-    file of the same channel and date (one join per statement, where a row-level foreign key costs a
-    lookup per row). Rows are then immutable: never updated or deleted, so the check cannot be undone.
+    file of the same channel (and date, with ``same_date``: a business line may be dated otherwise by the
+    channel's cutoff) — one join per statement, where a row-level foreign key costs a lookup per row. Rows
+    are then immutable: never updated or deleted, so the check cannot be undone.
     """
+    other_date = " OR f.statement_date <> r.statement_date" if same_date else ""
+    what = "of the same channel and date" if same_date else "of the same channel"
     check = f"""
         IF EXISTS (
             SELECT 1 FROM new_rows r LEFT JOIN reconciliation_statementfile f ON f.id = r.file_id
-            WHERE f.id IS NULL OR f.channel_id <> r.channel_id OR f.statement_date <> r.statement_date
+            WHERE f.id IS NULL OR f.channel_id <> r.channel_id{other_date}
         ) THEN
-            RAISE EXCEPTION '{table} rows must belong to an existing statement file of the same channel and date'
+            RAISE EXCEPTION '{table} rows must belong to an existing statement file {what}'
                 USING ERRCODE = 'foreign_key_violation';
         END IF;
         RETURN NULL;
@@ -170,6 +178,11 @@ class StatementFile(models.Model):
         related_name="supersedes",
         verbose_name=_("replaced by"),
     )
+    # The earliest and latest business dates of the file's lines: the statement's date, unless the channel's
+    # cutoff moved a line to the next day (or the statement dates its lines itself). Runs of those dates read
+    # the file.
+    lines_from = models.DateField(_("lines dated from"), null=True, blank=True)
+    lines_to = models.DateField(_("lines dated to"), null=True, blank=True)
     superseded_at = models.DateTimeField(_("replaced at"), null=True, blank=True)
     supersede_reason = models.TextField(_("why it was replaced"), blank=True)
     superseded_by_user = models.ForeignKey(
@@ -229,7 +242,9 @@ class StatementLine(models.Model):
     channel = models.ForeignKey(
         Channel, on_delete=models.PROTECT, related_name="+", verbose_name=_("channel"), db_index=False, db_constraint=False
     )
-    statement_date = models.DateField(_("statement date"))
+    # The line's business date: its statement's date, unless the statement dates the line itself or the
+    # channel's cutoff puts its time on the next day (StatementFile.lines_from/lines_to).
+    statement_date = models.DateField(_("business date"))
     line_no = models.IntegerField(_("line"))
     channel_txn_no = models.CharField(_("channel serial"), max_length=64, blank=True)
     txn_no = models.CharField(_("our transaction number"), max_length=64, blank=True)
@@ -262,7 +277,7 @@ class StatementLine(models.Model):
             models.Index(fields=["file", "line_no"], name="statementline_file_line"),
             models.Index(fields=["batch_ref"], name="statementline_batch", condition=~Q(batch_ref="")),
         ]
-        triggers = _statement_row_triggers("statement line")
+        triggers = _statement_row_triggers("statement line", same_date=False)
 
     def __str__(self) -> str:
         return f"{self.file_id}:{self.line_no}"
@@ -293,7 +308,9 @@ class FundMovement(models.Model):
     bank_account = models.ForeignKey(
         BankAccount, on_delete=models.PROTECT, null=True, blank=True, related_name="movements", verbose_name=_("bank account")
     )
-    statement_date = models.DateField(_("statement date"))
+    # The line's business date: its statement's date, unless the statement dates the line itself or the
+    # channel's cutoff puts its time on the next day (StatementFile.lines_from/lines_to).
+    statement_date = models.DateField(_("business date"))
     line_no = models.IntegerField(_("line"))
     account_ref = models.CharField(_("account in the file"), max_length=64, blank=True)
     booking_date = models.DateField(_("booking date"))

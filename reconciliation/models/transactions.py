@@ -39,13 +39,36 @@ STATUS_CORRECTIONS: dict[str, frozenset[str]] = {
 }
 
 
+class TransactionOrigin(models.TextChoices):
+    PAYMENT_CORE = "PAYMENT_CORE", _("The payment core's record")
+    SUPPLEMENT = "SUPPLEMENT", _("Created by a supplement (补单)")
+    REFUND_ORDER = "REFUND_ORDER", _("A refund order the payment core executed")
+
+
 # Changes are tracked (a status moving on, a serial filled in); the insert itself is the row.
 @pghistory.track(pghistory.UpdateEvent())
 class PlatformTransaction(models.Model):
     PERSONAL_FIELDS = {"counterparty_account": "account_number"}
     Status = TransactionStatus
+    Origin = TransactionOrigin
 
     txn_no = models.CharField(_("transaction number"), max_length=64, unique=True)
+    order_no = models.CharField(
+        _("business order number"),
+        max_length=64,
+        blank=True,
+        db_default="",  # bulk writers (COPY) that do not know the column leave it empty
+        help_text=_("The order the transaction pays or refunds; a retry of a payment keeps its order number."),
+    )
+    origin = models.CharField(
+        _("origin"),
+        max_length=16,
+        choices=TransactionOrigin.choices,
+        default=TransactionOrigin.PAYMENT_CORE,
+        db_default=TransactionOrigin.PAYMENT_CORE,
+    )
+    # For an order a supplement created: when the payment core's own record of it arrived and completed it.
+    confirmed_at = models.DateTimeField(_("confirmed by the payment core at"), null=True, blank=True)
     channel = models.ForeignKey(Channel, on_delete=models.PROTECT, related_name="transactions", verbose_name=_("channel"))
     channel_txn_no = models.CharField(
         _("channel serial"), max_length=64, blank=True, help_text=_("The bank's or institution's serial; empty until known.")
@@ -94,6 +117,7 @@ class PlatformTransaction(models.Model):
         constraints = [
             choices_check("business_type", BusinessType, "platformtxn_business_type_valid"),
             choices_check("status", TransactionStatus, "platformtxn_status_valid"),
+            choices_check("origin", TransactionOrigin, "platformtxn_origin_valid"),
             models.CheckConstraint(condition=Q(amount__gt=0), name="platformtxn_amount_positive"),
             models.UniqueConstraint(
                 fields=["channel", "channel_txn_no"], condition=~Q(channel_txn_no=""), name="platformtxn_unique_channel_serial"
@@ -106,6 +130,8 @@ class PlatformTransaction(models.Model):
         indexes = [
             models.Index(fields=["channel", "business_date"], name="platformtxn_channel_date"),
             models.Index(fields=["batch_no"], name="platformtxn_batch", condition=~Q(batch_no="")),
+            # Retries of one order (the double-payment check).
+            models.Index(fields=["channel", "order_no"], name="platformtxn_order", condition=~Q(order_no="")),
             # Finding the retry of a failed payout (double-payment risk): same channel, payee and amount.
             models.Index(
                 fields=["channel", "counterparty_account", "amount"],

@@ -25,6 +25,8 @@ class Action(models.TextChoices):
     RECOVERY = "RECOVERY", _("Recover from the payee (追款)")
     WRITE_OFF = "WRITE_OFF", _("Write off")
     EXTEND_CARRY_OVER = "EXTEND_CARRY_OVER", _("Extend the carry-over")
+    DISMISS = "DISMISS", _("Dismiss: not a double payment")
+    MANUAL_MATCH = "MANUAL_MATCH", _("Pair manually (手工勾兑)")
 
 
 class ResolutionStatus(models.TextChoices):
@@ -111,6 +113,23 @@ class Resolution(models.Model):
         return f"{self.get_action_display()} #{self.pk}"
 
 
+class ResolutionItem(models.Model):
+    """A discrepancy a manual pairing (手工勾兑) takes in, besides the one it is proposed on: items of our side
+    and of the channel's that are one payment under different numbers. They wait in PROPOSED with it and
+    close with it; a run that matches one of them withdraws the whole pairing."""
+
+    resolution = models.ForeignKey(Resolution, on_delete=models.PROTECT, related_name="items", verbose_name=_("resolution"))
+    discrepancy = models.ForeignKey(Discrepancy, on_delete=models.PROTECT, related_name="pairings", verbose_name=_("discrepancy"))
+
+    class Meta:
+        verbose_name = _("item of a manual pairing")
+        verbose_name_plural = _("items of manual pairings")
+        constraints = [models.UniqueConstraint(fields=["resolution", "discrepancy"], name="resolutionitem_once")]
+
+    def __str__(self) -> str:
+        return f"#{self.resolution_id}: #{self.discrepancy_id}"
+
+
 class Decision(models.TextChoices):
     APPROVE = "APPROVE", _("Approve")
     REJECT = "REJECT", _("Reject")
@@ -168,6 +187,8 @@ class EventKind(models.TextChoices):
     WITHDRAWN = "WITHDRAWN", _("Proposal withdrawn: the item matched")
     # Our record corrected against its usual status moves, by an approved resolution.
     STATUS_CORRECTED = "STATUS_CORRECTED", _("Our status corrected to the channel's")
+    # The channel's corrected statement replaced the file of the item's line.
+    LINE_REPLACED = "LINE_REPLACED", _("The channel's corrected file replaced its line")
 
 
 class WorkflowEvent(models.Model):

@@ -82,6 +82,9 @@ class StatementLineRow(NamedTuple):
     type_code: str = ""
     # The rate the channel applied, as a fraction (0.60% -> Decimal("0.0060")); None if not given.
     fee_rate: Decimal | None = None
+    # The business date the statement gives the line itself (e.g. a clearing-date column); None: the line
+    # is dated by its time under the channel's cutoff, else by the statement's date.
+    business_date: date | None = None
 
 
 class BatchItem(NamedTuple):
@@ -161,6 +164,8 @@ class StatementTotals:
     count_by_type: dict[str, int] = field(default_factory=dict)
     fee: Decimal = ZERO
     complete: bool = False
+    # The fee total the file's footer declares (None: the format or file declares none).
+    declared_fee: Decimal | None = None
 
     def add(self, key: str, amount: Decimal, fee: Decimal = ZERO) -> None:
         self.count += 1

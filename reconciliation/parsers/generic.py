@@ -78,6 +78,7 @@ BUSINESS_FIELDS = (
     "original_channel_txn_no",
     "original_txn_no",
     "batch_ref",
+    "business_date",
 )
 FUND_FIELDS = (
     "account_ref",
@@ -404,13 +405,15 @@ class _ConfigReader:
         if raw is None:
             return None
         if not isinstance(raw, Mapping) or not isinstance(raw.get("pattern"), str):
-            raise FormatConfigError("control_totals.pattern", "is required (a regex with (?P<count>…) and/or (?P<amount>…))")
+            raise FormatConfigError(
+                "control_totals.pattern", "is required (a regex with (?P<count>…), (?P<amount>…) and/or (?P<fee>…))"
+            )
         try:
             compiled = re.compile(raw["pattern"])
         except re.error as exc:
             raise FormatConfigError("control_totals.pattern", f"is not a valid regex: {exc}") from None
-        if not {"count", "amount"} & set(compiled.groupindex):
-            raise FormatConfigError("control_totals.pattern", "needs a named group count and/or amount")
+        if not {"count", "amount", "fee"} & set(compiled.groupindex):
+            raise FormatConfigError("control_totals.pattern", "needs a named group count, amount or fee")
         scopes = ("all",) if kind is StatementKind.BUSINESS else ("all", "debit", "credit")
         scope = raw.get("scope", "all")
         if scope not in scopes:
@@ -734,6 +737,12 @@ def _check_control(
             except FieldError as exc:
                 raise exc.at(line_no) from None
             check.compare(declared, amount, what="control total amount", line=line_no, field="control_totals")
+        if groups.get("fee") is not None:
+            try:
+                totals.declared_fee = builder.amount(groups["fee"], "control_totals")
+            except FieldError as exc:
+                raise exc.at(line_no) from None
+            check.compare(totals.declared_fee, totals.fee, what="control total fee", line=line_no, field="control_totals")
         return
     check.fail("no footer row matches the control-total pattern", line=None, field="control_totals")
 
@@ -837,6 +846,7 @@ class _BusinessBuilder(_Builder):
             day = occurred.date()
             self.days[day] = self.days.get(day, 0) + 1
         completed_text = values[self.i_completed_at]
+        business_text = values[self.i_business_date]
         type_text = values[self.i_line_type]
         fee = self.optional_amount(values[self.i_fee], "fee")
         return StatementLineRow(
@@ -856,6 +866,7 @@ class _BusinessBuilder(_Builder):
             batch_ref=values[self.i_batch_ref],
             raw=raw,
             type_code=type_text,
+            business_date=self.date(business_text, self.n_business_date) if business_text else None,
         )
 
 

@@ -318,6 +318,7 @@ def _trade_rows(
                         raw,
                         state,
                         rate,
+                        None,  # business_date: the bill's day, or the channel's cutoff
                     ),
                 )
             elif state in REFUND_STATES:
@@ -345,6 +346,7 @@ def _trade_rows(
     totals.amount_by_type = {LineType.COLLECTION: collected, LineType.REFUND: refunded}
     totals.count_by_type = {LineType.COLLECTION: count - refunds, LineType.REFUND: refunds}
     totals.fee = fees
+    totals.declared_fee = summary.amount("手续费总金额") if summary is not None else None
     _check_trade_summary(
         summary,
         layout,

@@ -1,29 +1,85 @@
-"""Read-side queries of reconciliation runs: lists, what a run found or closed, daily effects."""
+"""Read-side queries of reconciliation runs: lists, a run's story (what it found, closed, left live),
+daily effects."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 from datetime import date, timedelta
 from decimal import Decimal
 
-from django.db.models import Q, QuerySet
+from django.db.models import Count, F, Q, QuerySet
 
-from reconciliation.filters import RunFilter
-from reconciliation.models import Discrepancy, ReconciliationRun
+from reconciliation.filters import RunFilter, run_story_filter
+from reconciliation.models import UNRESOLVED_STATES, Discrepancy, ReconciliationRun, RunFinding
+from reconciliation.models.runs import LIVE_FINDINGS, FindingChange
+
+# --- A run's story: one source (its RunFinding rows) for its list and its counts, on every screen ----
 
 
-def run_discrepancies(*, run: ReconciliationRun) -> QuerySet[Discrepancy]:
-    """What a run found or closed: the discrepancies it created and the carried-over ones it matched."""
+@dataclass(frozen=True)
+class RunStory:
+    """What one run concluded, counted from its RunFinding rows (append-only, so the story stays as the
+    run told it): the discrepancies it found — new, or found again (still there, found different,
+    opened after their window) — the carried-over ones it matched and closed, and how many of those it
+    found are still live now (not resolved since, by a later run or a person)."""
+
+    run_id: int
+    new: int = 0
+    again: int = 0
+    closed: int = 0
+    live: int = 0
+
+    @property
+    def found(self) -> int:
+        return self.new + self.again
+
+    @property
+    def total(self) -> int:
+        """Everything the run concluded about: the length of its list (``?run=<id>``)."""
+        return self.found + self.closed
+
+
+def run_stories(*, run_ids: Iterable[int]) -> dict[int, RunStory]:
+    """The stories of several runs (a page of the run list, the dashboard) in one grouped query; a run
+    without findings (still running, failed, or nothing to report) has an empty story."""
+    ids = sorted(set(run_ids))
+    rows = (
+        RunFinding.objects.filter(run_id__in=ids)
+        .values("run_id")
+        .annotate(
+            new=Count("id", filter=Q(change=FindingChange.FOUND)),
+            again=Count("id", filter=Q(change__in=LIVE_FINDINGS) & ~Q(change=FindingChange.FOUND)),
+            closed=Count("id", filter=Q(change=FindingChange.CLOSED)),
+            live=Count("id", filter=Q(change__in=LIVE_FINDINGS, discrepancy__state__in=UNRESOLVED_STATES)),
+        )
+        .order_by()
+    )
+    stories = {run_id: RunStory(run_id=run_id) for run_id in ids}
+    for row in rows:
+        stories[row["run_id"]] = RunStory(**row)
+    return stories
+
+
+def run_story(*, run: ReconciliationRun) -> RunStory:
+    return run_stories(run_ids=[run.pk])[run.pk]
+
+
+def run_discrepancies(*, run: ReconciliationRun, finding: str = "") -> QuerySet[Discrepancy]:
+    """The list of a run's story: every discrepancy it concluded about (the queue's ``?run=<id>``, through
+    the same filter), newest first, each with ``finding``: what this run did to it (a FindingChange)."""
     return (
-        Discrepancy.objects.filter(Q(run=run) | Q(matched_run=run))
-        .select_related("platform_txn", "statement_line", "related_txn")
-        .order_by("type", "business_date", "id")
+        run_story_filter(Discrepancy.objects.all(), run_id=run.pk, finding=finding)
+        # The finding row joined by the filter above (the same join: the run and the discrepancy are unique).
+        .annotate(finding=F("findings__change"))
+        .select_related("channel", "platform_txn", "statement_line", "related_txn")
+        .order_by("-business_date", "-id")
     )
 
 
 def runs() -> QuerySet[ReconciliationRun]:
-    """Runs, latest business date first, with their channel and who requested them."""
-    return ReconciliationRun.objects.select_related("channel", "started_by").order_by("-business_date", "-id")
+    """Runs, newest first (the latest requested on top), with their channel and who requested them."""
+    return ReconciliationRun.objects.select_related("channel", "started_by").order_by("-created_at", "-id")
 
 
 def run_list(*, params: Mapping) -> RunFilter:

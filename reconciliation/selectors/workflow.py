@@ -13,7 +13,8 @@ from reconciliation.models.workflow import APPROVE_PERMISSION, SECOND_APPROVAL_P
 
 def awaiting_my_approval(*, user) -> QuerySet[Resolution]:
     """Proposals this user may decide now: first approvals for a checker, second approvals (above a
-    channel's threshold) for an administrator. Never their own proposal, never one they approved already."""
+    channel's threshold) for an administrator. Never their own proposal, never one they approved already.
+    Newest first."""
     waiting = []
     if user.has_perm(APPROVE_PERMISSION):
         waiting.append(Q(status=Resolution.Status.PROPOSED))
@@ -28,7 +29,7 @@ def awaiting_my_approval(*, user) -> QuerySet[Resolution]:
         Resolution.objects.filter(condition)
         .exclude(proposed_by=user)
         .select_related("discrepancy__channel", "proposed_by")
-        .order_by("proposed_at", "id")
+        .order_by("-proposed_at", "-id")
     )
 
 
@@ -44,3 +45,21 @@ def assigned_to_me(*, user) -> QuerySet[Discrepancy]:
 def workflow_events(*, params: Mapping) -> WorkflowEventFilter:
     """Workflow steps in the order they happened, filtered by date and discrepancy."""
     return WorkflowEventFilter(params, queryset=WorkflowEvent.objects.select_related("actor").order_by("at", "id"))
+
+
+def discrepancy_resolutions(*, discrepancy: Discrepancy) -> QuerySet[Resolution]:
+    """A discrepancy's resolutions, newest first, with what the page shows of each joined in: who proposed
+    it, the adjustment, refund order or claim its execution created, and every approval with its decider."""
+    return (
+        # Its own, and the manual pairings that take it in.
+        Resolution.objects.filter(Q(discrepancy=discrepancy) | Q(items__discrepancy=discrepancy))
+        .distinct()
+        .select_related("proposed_by", "adjustment", "refund_order__refund_txn", "claim")
+        .prefetch_related("approvals__decided_by", "items__discrepancy__platform_txn", "items__discrepancy__statement_line")
+        .order_by("-proposed_at", "-id")
+    )
+
+
+def discrepancy_events(*, discrepancy: Discrepancy) -> QuerySet[WorkflowEvent]:
+    """A discrepancy's history, newest first."""
+    return discrepancy.workflow_events.select_related("actor", "resolution").order_by("-at", "-id")

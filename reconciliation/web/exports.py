@@ -16,6 +16,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
+from itertools import islice
 
 from django.core.serializers.json import DjangoJSONEncoder
 from django.db import models
@@ -23,6 +24,7 @@ from django.db.models import QuerySet
 from django.http import FileResponse, StreamingHttpResponse
 from django.utils import timezone
 from django.utils.http import content_disposition_header
+from django.utils.text import capfirst
 from django.utils.translation import gettext as _
 from openpyxl import Workbook
 from openpyxl.cell import WriteOnlyCell
@@ -32,6 +34,7 @@ from backoffice.core.masking import personal_value
 from backoffice.core.money import to_minor_unit
 from backoffice.core.spreadsheets import neutralise_cell
 from reconciliation.models import MATCHED_OUTCOMES, Discrepancy, ReconciliationRun, WorkflowEvent
+from reconciliation.selectors.runs import run_stories
 
 Cell = str | int | Decimal | date | datetime | None
 CHUNK_ROWS = 2000
@@ -205,13 +208,22 @@ def run_table(runs: QuerySet[ReconciliationRun]) -> Table:
         _("Shortage"),
         _("Currency"),
         _("Finished"),
+        # The run's story, as on the screens (reconciliation.selectors.runs.run_stories).
+        capfirst(_("found")),
+        capfirst(_("closed")),
+        capfirst(_("still live")),
     ]
     labels = {"status": labels_of(ReconciliationRun.Status), "trigger": labels_of(ReconciliationRun.Trigger)}
-    return Table(
-        title=_("Reconciliation runs"),
-        headers=headers,
-        rows=(_run_row(run, labels=labels) for run in runs.iterator(chunk_size=CHUNK_ROWS)),
-    )
+    return Table(title=_("Reconciliation runs"), headers=headers, rows=_run_rows(runs, labels=labels))
+
+
+def _run_rows(runs: QuerySet[ReconciliationRun], *, labels: dict[str, dict[str, str]]) -> Iterator[list[Cell]]:
+    found = runs.iterator(chunk_size=CHUNK_ROWS)
+    while chunk := list(islice(found, CHUNK_ROWS)):
+        stories = run_stories(run_ids=[run.pk for run in chunk])  # one query per chunk
+        for run in chunk:
+            story = stories[run.pk]
+            yield [*_run_row(run, labels=labels), story.found, story.closed, story.live]
 
 
 def _run_row(run: ReconciliationRun, *, labels: dict[str, dict[str, str]]) -> list[Cell]:

@@ -3,7 +3,7 @@ from decimal import Decimal
 from django import forms
 from django.utils.translation import gettext_lazy as _
 
-from reconciliation.models import Action, Channel, StatementKind
+from reconciliation.models import Action, Channel, StatementFile, StatementKind
 
 
 class MultipleFileInput(forms.ClearableFileInput):
@@ -32,6 +32,35 @@ class StatementUploadForm(forms.Form):
         help_text=_("Leave empty to take the date from the file."),
     )
     files = MultipleFileField(label=_("Files"), widget=MultipleFileInput(attrs={"multiple": True}))
+
+
+class ReplaceForm(forms.Form):
+    """This file is the channel's corrected version of an earlier file of the same channel, kind and date."""
+
+    replaces = forms.ModelChoiceField(label=_("It replaces"), queryset=StatementFile.objects.none(), empty_label=None)
+    reason = forms.CharField(
+        label=_("Why"),
+        min_length=5,
+        max_length=500,
+        help_text=_("What the channel corrected, and who told you (kept with both files)."),
+    )
+
+    def __init__(self, *args, statement_file: StatementFile, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["replaces"].queryset = (
+            StatementFile.objects.filter(
+                channel=statement_file.channel,
+                kind=statement_file.kind,
+                statement_date=statement_file.statement_date,
+                superseded_by__isnull=True,
+            )
+            .exclude(pk=statement_file.pk)
+            .exclude(status=StatementFile.Status.FAILED)
+            .order_by("-received_at", "-id")
+        )
+        self.fields["replaces"].label_from_instance = lambda f: (
+            f"#{f.pk} {f.original_name or ''} ({f.received_at:%Y-%m-%d %H:%M})"
+        )
 
 
 class RunStartForm(forms.Form):
@@ -99,12 +128,23 @@ class BulkForm(forms.Form):
         choices=[
             ("assign_me", _("Assign to me")),
             ("extend", _("Propose extending the carry-over")),
+            ("pair", _("Pair manually (手工勾兑)…")),
         ],
     )
     days = forms.IntegerField(
         label=_("Business days"), required=False, min_value=1, max_value=10, widget=forms.NumberInput(attrs={"class": "short"})
     )
     reason = forms.CharField(label=_("Reason"), required=False, max_length=500)
+
+
+class PairForm(forms.Form):
+    reason = forms.CharField(
+        label=_("Why these are one payment"),
+        min_length=5,
+        max_length=2000,
+        widget=forms.Textarea(attrs={"rows": 3}),
+        help_text=_("E.g. our order was keyed under a wrong number; the channel split one payment in two."),
+    )
 
 
 class SavedFilterForm(forms.Form):

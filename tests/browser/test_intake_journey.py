@@ -1,5 +1,7 @@
 """A clerk uploads a statement in the browser, watches it parse, and finds the reconciliation it started."""
 
+from decimal import Decimal
+
 import pytest
 from helpers import local_dt, wechat_bill, wechat_rows
 
@@ -8,7 +10,10 @@ from reconciliation.models import PlatformTransaction, ReconciliationRun, Statem
 pytestmark = [pytest.mark.browser, pytest.mark.worker]
 
 
-def test_upload_shows_live_progress_and_starts_the_run(login_page, live_server, celery_worker, clerk, channel, tmp_path):
+def test_upload_shows_live_progress_and_starts_the_run(
+    login_page, live_server, celery_worker, clerk, channel, make_fee_model, tmp_path
+):
+    make_fee_model(channel, business_type="COLLECTION", rate=Decimal("0.006"))  # the channel's 0.6% on payments
     rows = wechat_rows(20000)
     for row in rows[:3]:  # three of ours; the channel lists 20,000: the rest are bank-only
         at = local_dt(2026, 11, 24, 10, 0)

@@ -56,10 +56,10 @@ def test_clerk_token_cannot_push_transactions(channel, clerk):
 @pytest.mark.django_db
 def test_bulk_upsert_is_idempotent_and_json_numbers_stay_exact(core, channel):
     first = post_bulk(core, item(amount=100.1))  # a JSON number: read as Decimal("100.1"), not a float
-    assert first.status_code == 200 and first.json() == {"created": 1, "updated": 0, "unchanged": 0}
+    assert first.status_code == 200 and first.json() == {"created": 1, "updated": 0, "unchanged": 0, "held": 0}
     assert PlatformTransaction.objects.get().amount == Decimal("100.1")
     again = post_bulk(core, item(amount="100.10"))
-    assert again.json() == {"created": 0, "updated": 0, "unchanged": 1}
+    assert again.json() == {"created": 0, "updated": 0, "unchanged": 1, "held": 0}
     forward = post_bulk(core, item(amount="100.10", status="success", channel_txn_no="4200"))
     assert forward.json()["updated"] == 1
 

@@ -11,6 +11,7 @@ from rest_framework.test import APIClient
 
 from reconciliation.api import views as api
 from reconciliation.filters import DiscrepancyFilter, RefundOrderFilter, RunFilter, StatementFileFilter, TransactionFilter
+from reconciliation.models import RunFinding
 from reconciliation.selectors.discrepancies import discrepancy_queue
 
 TODAY = D + timedelta(days=10)
@@ -93,13 +94,18 @@ def test_a_channel_is_given_by_code_or_by_id(queue):
 
 
 @pytest.mark.django_db
-def test_run_means_found_or_closed_by_the_run(queue):
-    carried = queue["carried"]
+def test_run_means_what_the_run_concluded_about(queue):
+    # A run's list is its findings (RunFinding), not the discrepancies' own run columns.
+    carried, short = queue["carried"], queue["short"]
     later = stored_run(carried.channel, D + timedelta(days=1))
-    carried.matched_run = later
-    carried.save()
-    assert ids(discrepancy_queue(params={"run": later.pk}, today=TODAY).qs) == [carried.pk]
+    RunFinding.objects.create(run=carried.run, discrepancy=carried, change="FOUND")
+    RunFinding.objects.create(run=later, discrepancy=carried, change="CLOSED")
+    RunFinding.objects.create(run=later, discrepancy=short, change="CONFIRMED")
+    assert ids(discrepancy_queue(params={"run": later.pk}, today=TODAY).qs) == [carried.pk, short.pk]  # newest first
+    assert ids(discrepancy_queue(params={"run": later.pk, "finding": "closed"}, today=TODAY).qs) == [carried.pk]
+    assert ids(discrepancy_queue(params={"run": later.pk, "finding": "found"}, today=TODAY).qs) == [short.pk]
     assert ids(discrepancy_queue(params={"run": carried.run_id}, today=TODAY).qs) == [carried.pk]
+    assert ids(discrepancy_queue(params={"run": short.run_id}, today=TODAY).qs) == []  # stored without a finding
 
 
 @pytest.mark.django_db

@@ -9,10 +9,10 @@ import pytest
 from django.core.management import CommandError, call_command
 from django.db import DatabaseError, IntegrityError, transaction
 from django.utils import timezone
-from helpers import local_dt, wechat_bill, wechat_rows
+from helpers import local_dt, reconcile, wechat_bill, wechat_rows
 
 from backoffice.core.db import independent_connection
-from reconciliation.models import BankAccount, FundMovement, StatementFile, StatementFormat, StatementLine
+from reconciliation.models import BankAccount, Discrepancy, FundMovement, StatementFile, StatementFormat, StatementLine
 from reconciliation.parsers.base import Direction, FundMovementRow
 from reconciliation.parsers.writers import render, write_mt940
 from reconciliation.services.intake.statements import StatementRefused, statement_parse, statement_receive
@@ -89,13 +89,26 @@ def test_footer_mismatch_refuses_unless_the_format_tolerates_it(channel):
 
 
 @pytest.mark.django_db
-def test_a_line_repeated_exactly_is_refused(channel):
+def test_a_line_repeated_exactly_is_imported_and_reported_unless_the_format_refuses(channel):
     (row,) = wechat_rows(1)
     data = wechat_bill([row, row])
+    statement_file = take_in(channel, data)
+    assert (statement_file.status, statement_file.line_count) == ("PARSED", 2)
+    assert statement_file.warnings[-1] == {
+        "line": 3,
+        "field": None,
+        "reason": "repeats line 2 exactly: imported, reported as a duplicate",
+    }
+    reconcile(channel, DAY)
+    assert list(Discrepancy.objects.values_list("type", "statement_line__line_no")) == [("BANK_ONLY", 2), ("DUPLICATE", 3)]
+
+    strict = StatementFormat.objects.create(
+        channel=channel, kind="BUSINESS", format_code="WECHAT_TRADE", refuse_repeated_lines=True, is_default=False
+    )
     with pytest.raises(StatementRefused, match="repeats line 2 exactly") as excinfo:
-        take_in(channel, data)
+        take_in(channel, data + b"\n", statement_format=strict)
     assert excinfo.value.line == 3
-    assert not StatementLine.objects.exists()
+    assert StatementLine.objects.count() == 2  # only the first file's
 
 
 @pytest.mark.django_db
@@ -145,7 +158,7 @@ def test_parsing_twice_changes_nothing(channel):
 
 
 @pytest.mark.django_db
-def test_statement_rows_are_immutable_and_must_belong_to_their_file(channel):
+def test_statement_rows_are_immutable_and_must_belong_to_their_file(channel, make_channel):
     statement_file = take_in(channel, wechat_bill(wechat_rows(1)))
     line = StatementLine.objects.get()
     with pytest.raises(DatabaseError), transaction.atomic():
@@ -163,11 +176,12 @@ def test_statement_rows_are_immutable_and_must_belong_to_their_file(channel):
             currency="CNY",
             raw="x",
         )
-    with pytest.raises(IntegrityError), transaction.atomic():  # right file, wrong date
+    other = make_channel("OTHER")
+    with pytest.raises(IntegrityError), transaction.atomic():  # right file, another channel
         StatementLine.objects.create(
             file=statement_file,
-            channel=channel,
-            statement_date=date(2020, 1, 1),
+            channel=other,
+            statement_date=DAY,
             line_no=9,
             line_type="COLLECTION",
             status="SUCCESS",

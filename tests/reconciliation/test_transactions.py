@@ -137,7 +137,7 @@ def test_import_transactions_command(channel, tmp_path, capsys):
         encoding="utf-8",
     )
     call_command("import_transactions", str(path), "--json")
-    assert json.loads(capsys.readouterr().out) == {"status": "IMPORTED", "created": 1, "updated": 0, "unchanged": 0}
+    assert json.loads(capsys.readouterr().out) == {"status": "IMPORTED", "created": 1, "updated": 0, "unchanged": 0, "held": 0}
 
     bad = tmp_path / "bad.csv"
     bad.write_text(

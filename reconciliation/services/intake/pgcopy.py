@@ -102,16 +102,24 @@ class _Timestamps:
         return text
 
 
-def line_encoder(file_id: int, channel_id: int, statement_date) -> Callable[[parsers.StatementLineRow], str]:
-    prefix = f"{file_id}\t{channel_id}\t{statement_date}\t"
-    tabs = len(LINE_COLUMNS) - 1
-    ts = _Timestamps()
+class LineEncoder:
+    """Encodes a statement's rows as COPY text. A line's business date (its ``statement_date`` column) is
+    the one the statement gives it, else the one its time falls on under the channel's cutoff (``day_of``,
+    None when the statement's date decides), else the statement's date. ``first``/``last`` are the
+    earliest and latest dates written."""
 
-    def careful(r) -> str:
+    def __init__(self, file_id: int, channel_id: int, statement_date, day_of: Callable[[datetime], object] | None = None):
+        self.file_id, self.channel_id, self.statement_date, self.day_of = file_id, channel_id, statement_date, day_of
+        self.first = self.last = None
+        self.prefixes: dict = {}
+        self.tabs = len(LINE_COLUMNS) - 1
+        self.ts = _Timestamps()
+
+    def careful(self, r, day) -> str:
         values = (
-            file_id,
-            channel_id,
-            statement_date,
+            self.file_id,
+            self.channel_id,
+            day,
             r.source_line,
             r.channel_txn_no,
             r.txn_no,
@@ -131,17 +139,28 @@ def line_encoder(file_id: int, channel_id: int, statement_date) -> Callable[[par
         )
         return "\t".join(map(_escape, values))
 
-    def encode(r) -> str:
+    def __call__(self, r) -> str:
+        day = r.business_date
+        if day is None:
+            day = self.statement_date if self.day_of is None or r.occurred_at is None else self.day_of(r.occurred_at)
+        prefix = self.prefixes.get(day)
+        if prefix is None:
+            prefix = self.prefixes[day] = f"{self.file_id}\t{self.channel_id}\t{day}\t"
+            self.first = day if self.first is None else min(self.first, day)
+            self.last = day if self.last is None else max(self.last, day)
+        ts = self.ts
         line = (
             f"{prefix}{r.source_line}\t{r.channel_txn_no}\t{r.txn_no}\t{r.line_type}\t{r.type_code}\t{r.status}\t"
             f"{r.amount}\t{r.fee}\t{r.currency}\t{ts(r.occurred_at)}\t{ts(r.completed_at)}\t{r.refund_no}\t"
             f"{r.original_channel_txn_no}\t{r.original_txn_no}\t{r.batch_ref}\t{r.raw}"
         )
-        if line.count("\t") != tabs or "\\" in line or "\n" in line or "\r" in line:
-            return careful(r)
+        if line.count("\t") != self.tabs or "\\" in line or "\n" in line or "\r" in line:
+            return self.careful(r, day)
         return line
 
-    return encode
+
+def line_encoder(file_id: int, channel_id: int, statement_date, day_of=None) -> LineEncoder:
+    return LineEncoder(file_id, channel_id, statement_date, day_of)
 
 
 def movement_encoder(

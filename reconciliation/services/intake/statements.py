@@ -12,7 +12,7 @@ import inspect
 import zipfile
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date, datetime, time
 from typing import BinaryIO
 from zoneinfo import ZoneInfo
 
@@ -27,6 +27,7 @@ from reconciliation.models import (
     Channel,
     FormatCode,
     FundMovement,
+    ReconciliationRun,
     RunTrigger,
     StatementFile,
     StatementFormat,
@@ -34,6 +35,7 @@ from reconciliation.models import (
     StatementLine,
 )
 from reconciliation.services.intake import pgcopy as statement_copy
+from reconciliation.services.intake.corrections import replacement_takes_effect
 from reconciliation.services.intake.progress import ProgressReporter
 from reconciliation.services.jobs import Job, enqueue
 
@@ -149,7 +151,13 @@ def statement_receive(
             % {"limit": settings.STATEMENT_MAX_BYTES // (1 << 20)},
             file_name=name,
         )
-    earlier = StatementFile.objects.select_related("uploaded_by").filter(channel=channel, sha256=checked.sha256).first()
+    # A copy that was refused never blocks taking the same bytes in again (after the format was fixed, say).
+    earlier = (
+        StatementFile.objects.select_related("uploaded_by")
+        .filter(channel=channel, sha256=checked.sha256)
+        .exclude(status=StatementFile.Status.FAILED)
+        .first()
+    )
     if earlier is not None:
         raise _duplicate(channel, earlier, name)
 
@@ -212,7 +220,11 @@ def statement_receive(
         # The same bytes arrived at the same moment by another path (an upload and a fetch): the
         # database's unique constraint decided; answer as for any duplicate and drop our copy.
         statement_file.raw_file.delete(save=False)
-        earlier = StatementFile.objects.filter(channel=channel, sha256=checked.sha256).first()
+        earlier = (
+            StatementFile.objects.filter(channel=channel, sha256=checked.sha256)
+            .exclude(status=StatementFile.Status.FAILED)
+            .first()
+        )
         if earlier is None:
             raise
         raise _duplicate(channel, earlier, name) from None
@@ -253,17 +265,21 @@ class _DuplicateLines:
                 self.candidates.append((first, row.source_line))
             yield row
 
-    def confirm(self, model, statement_file: StatementFile) -> None:
+    def confirm(self, model, statement_file: StatementFile) -> list[tuple[int, int]]:
+        """(first line, repeated line) of every line repeated byte for byte."""
+        repeated = []
         for first, again in self.candidates:
             raws = dict(model.objects.filter(file=statement_file, line_no__in=(first, again)).values_list("line_no", "raw"))
             if raws.get(first) is not None and raws.get(first) == raws.get(again):
-                raise parsers.StatementParseError(f"repeats line {first} exactly (duplicate line)", line=again)
+                repeated.append((first, again))
+        return repeated
 
 
 def _totals_json(totals: parsers.StatementTotals) -> dict:
     return {
         "count": totals.count,
         "fee": str(totals.fee),
+        **({"declared_fee": str(totals.declared_fee)} if totals.declared_fee is not None else {}),
         "by_type": {
             str(key): {"count": totals.count_by_type.get(key, 0), "amount": str(amount)}
             for key, amount in sorted(totals.amount_by_type.items())
@@ -292,6 +308,24 @@ def _open_raw(statement_file: StatementFile) -> BinaryIO:
     return statement_file.raw_file.file
 
 
+# Formats whose file is itself the channel's business day: UnionPay's ZM file lists one clearing date's
+# transactions, cut at UnionPay's own cutoff.
+DATED_BY_STATEMENT = frozenset({FormatCode.UNIONPAY_ZM})
+
+
+def _line_dating(statement_file: StatementFile):
+    """How a line without a business date of its own is dated: by its time under the channel's cutoff, or
+    (None) by the statement's date. A channel's bill of a calendar day (WeChat, Alipay) is the business day
+    when the channel cuts at midnight; with a later cutoff, the lines after it belong to the next day. A
+    configurable export is always dated line by line: its rows may span several days."""
+    channel = statement_file.channel
+    if statement_file.format_code in DATED_BY_STATEMENT:
+        return None
+    if channel.cutoff_time == time(0, 0) and statement_file.format_code != FormatCode.GENERIC:
+        return None
+    return channel.business_date_of
+
+
 def _parse_into_database(statement_file: StatementFile, progress: ProgressReporter) -> None:
     options = _parser_options(statement_file)
     with _open_raw(statement_file) as stream:
@@ -302,7 +336,8 @@ def _parse_into_database(statement_file: StatementFile, progress: ProgressReport
             )
         fixed = (statement_file.pk, statement_file.channel_id, statement_file.statement_date)
         if statement_file.kind == StatementKind.BUSINESS:
-            model, columns, encode = StatementLine, statement_copy.LINE_COLUMNS, statement_copy.line_encoder(*fixed)
+            encode = statement_copy.line_encoder(*fixed, day_of=_line_dating(statement_file))
+            model, columns = StatementLine, statement_copy.LINE_COLUMNS
         else:
             accounts = dict(BankAccount.objects.filter(bank=statement_file.channel.bank).values_list("account_no", "id"))
             model, columns = FundMovement, statement_copy.MOVEMENT_COLUMNS
@@ -323,11 +358,22 @@ def _parse_into_database(statement_file: StatementFile, progress: ProgressReport
             raise parsers.StatementParseError(reason, line=row.source_line if row else None, field=exc.column) from exc
         if written == 0:
             raise parsers.StatementParseError("the file holds no statement lines")
-        duplicates.confirm(model, statement_file)
+        repeated = duplicates.confirm(model, statement_file)
+        # The channel's mistake to chase: imported and reported (a run finds the DUPLICATE), unless the
+        # channel's format says such a file is refused.
+        refuse = statement_file.statement_format.refuse_repeated_lines if statement_file.statement_format else False
+        if repeated and refuse:
+            first, again = repeated[0]
+            raise parsers.StatementParseError(f"repeats line {first} exactly (duplicate line)", line=again)
         statement_file.line_count = written
+        if model is StatementLine:
+            statement_file.lines_from, statement_file.lines_to = encode.first, encode.last
         statement_file.totals = _totals_json(parsed.totals)
         statement_file.metadata = _metadata_json(parsed.metadata)
-        statement_file.warnings = [{"line": w.line, "field": w.field, "reason": w.message} for w in parsed.warnings]
+        statement_file.warnings = [{"line": w.line, "field": w.field, "reason": w.message} for w in parsed.warnings] + [
+            {"line": again, "field": None, "reason": f"repeats line {first} exactly: imported, reported as a duplicate"}
+            for first, again in repeated
+        ]
         if parsed.currency:
             statement_file.currency = parsed.currency
 
@@ -362,13 +408,18 @@ def statement_parse(*, statement_file: StatementFile, now: datetime, reconcile: 
                     "parsed_at",
                     "progress_lines",
                     "line_count",
+                    "lines_from",
+                    "lines_to",
                     "totals",
                     "metadata",
                     "warnings",
                     "currency",
                 ]
             )
-            if reconcile and statement_file.kind == StatementKind.BUSINESS:
+            if StatementFile.objects.filter(superseded_by=statement_file).exists():
+                # The channel's corrected file: it takes the earlier one's place, then the date runs again.
+                replacement_takes_effect(replacement=statement_file, now=now)
+            elif reconcile and statement_file.kind == StatementKind.BUSINESS:
                 _reconcile_when_committed(statement_file)
     except (parsers.StatementParseError, parsers.FormatConfigError, zipfile.BadZipFile) as exc:
         error = _failure(statement_file, exc)
@@ -392,12 +443,18 @@ def _reconcile_when_committed(statement_file: StatementFile) -> None:
     A channel an admin has switched off keeps receiving files but starts no runs by itself."""
     if not statement_file.channel.is_active:
         return
-    enqueue(
-        Job.RUN_START,
-        channel_id=statement_file.channel_id,
-        trigger=RunTrigger.FILE,
-        business_date=statement_file.statement_date.isoformat(),
-    )
+    days = {statement_file.statement_date}
+    if statement_file.lines_from is not None:
+        # Lines the cutoff put on another date that was reconciled already: that date runs again too.
+        days |= set(
+            ReconciliationRun.objects.filter(
+                channel_id=statement_file.channel_id,
+                business_date__range=(statement_file.lines_from, statement_file.lines_to),
+                status=ReconciliationRun.Status.SUCCEEDED,
+            ).values_list("business_date", flat=True)
+        )
+    for day in sorted(days):
+        enqueue(Job.RUN_START, channel_id=statement_file.channel_id, trigger=RunTrigger.FILE, business_date=day.isoformat())
 
 
 def _failure(statement_file: StatementFile, exc: Exception) -> dict:

@@ -52,7 +52,9 @@ JOURNAL_COLUMNS = (
     "original_txn_no",
 )
 REQUIRED_COLUMNS = ("txn_no", "channel", "business_type", "amount", "currency", "status", "created_at", "business_date")
-OPTIONAL_EXTRA = ("counterparty_account", "counterparty_name")
+# Optional columns (and API fields) beyond the journal's classic ones. order_no: the business order a
+# payment belongs to; a retry keeps it, which ties retries together (the double-payment check).
+OPTIONAL_EXTRA = ("counterparty_account", "counterparty_name", "order_no")
 # Facts fixed at creation: a different value later is a conflict.
 IMMUTABLE = (
     "channel_id",
@@ -69,7 +71,23 @@ IMMUTABLE = (
     "counterparty_name",
 )
 # Facts that may arrive later: filled once, never changed.
-FILL_ONCE = ("channel_txn_no", "fee", "completed_at")
+FILL_ONCE = ("channel_txn_no", "fee", "completed_at", "order_no")
+# An order a supplement (补单) created from the channel's line: the payment core's own record of it, when it
+# arrives, completes the facts the line could not tell (or only guessed); these must agree with the line.
+COMPLETED_BY_CORE = (
+    "created_at",
+    "completed_at",
+    "merchant_id",
+    "account_id",
+    "counterparty_account",
+    "counterparty_name",
+    "fee",
+    "channel_txn_no",
+    "order_no",
+    "original_id",
+    "batch_no",
+)
+AGREED_WITH_THE_LINE = ("channel_id", "business_type", "amount", "currency", "business_date", "status")
 
 
 @dataclass(frozen=True)
@@ -118,6 +136,7 @@ class TransactionInput:
     original_txn_no: str = ""
     counterparty_account: str = ""
     counterparty_name: str = ""
+    order_no: str = ""
 
 
 @dataclass
@@ -125,10 +144,11 @@ class UpsertResult:
     created: int = 0
     updated: int = 0
     unchanged: int = 0
+    held: int = 0
     txn_nos: list[str] = field(default_factory=list)
 
     def as_dict(self) -> dict:
-        return {"created": self.created, "updated": self.updated, "unchanged": self.unchanged}
+        return {"created": self.created, "updated": self.updated, "unchanged": self.unchanged, "held": self.held}
 
 
 # --- reading one record --------------------------------------------------------------------------
@@ -244,6 +264,7 @@ def transaction_input_read(mapping: Mapping, *, ref: str) -> tuple[TransactionIn
         original_txn_no=original_txn_no,
         counterparty_account=_text(mapping, "counterparty_account"),
         counterparty_name=_text(mapping, "counterparty_name"),
+        order_no=_text(mapping, "order_no"),
     ), []
 
 
@@ -309,6 +330,22 @@ def _changes(existing: PlatformTransaction, incoming: PlatformTransaction) -> tu
     return updates, conflicts
 
 
+def _completion(existing: PlatformTransaction, incoming: PlatformTransaction, now) -> tuple[dict, list[tuple[str, str]]]:
+    """The payment core's first record of an order a supplement created: it completes the order, or, where
+    it disagrees with the channel's line the order was made from, is held for a clerk."""
+    conflicts = [
+        (name, "differs from the order the supplement (补单) made from the channel's line")
+        for name in AGREED_WITH_THE_LINE
+        if getattr(existing, name) != getattr(incoming, name)
+    ]
+    updates = {
+        name: getattr(incoming, name)
+        for name in COMPLETED_BY_CORE
+        if getattr(incoming, name) not in (None, "") and getattr(incoming, name) != getattr(existing, name)
+    }
+    return {**updates, "confirmed_at": now}, conflicts
+
+
 def _ref_order(ref: str) -> tuple[str, int]:
     kind, _, number = ref.partition(" ")
     return kind, int(number) if number.isdigit() else 0
@@ -326,6 +363,9 @@ class _Plan:
     unchanged: int = 0
     errors: list[RecordError] = field(default_factory=list)
     conflicts: list[TransactionConflict] = field(default_factory=list)
+    # Records of supplemented orders that disagree with the channel's line: recorded, not applied, and
+    # not refusing the rest of the batch.
+    held: int = 0
 
 
 def _plan(inputs: Sequence[TransactionInput], *, now: datetime, source: str, source_ref: str, acting_user) -> _Plan:
@@ -390,6 +430,7 @@ def _plan(inputs: Sequence[TransactionInput], *, now: datetime, source: str, sou
             account=account,
             counterparty_account=item.counterparty_account,
             counterparty_name=item.counterparty_name,
+            order_no=item.order_no,
             received_at=now,
             updated_at=now,
         )
@@ -398,9 +439,11 @@ def _plan(inputs: Sequence[TransactionInput], *, now: datetime, source: str, sou
             plan.create.append(incoming)
             in_batch[item.txn_no] = incoming
             continue
-        updates, conflicts = _changes(current, incoming)
+        completing = current.origin == PlatformTransaction.Origin.SUPPLEMENT and current.confirmed_at is None
+        updates, conflicts = _completion(current, incoming, now) if completing else _changes(current, incoming)
         for name, reason in conflicts:
-            refuse(name.removesuffix("_id"), reason)
+            if not completing:
+                refuse(name.removesuffix("_id"), reason)
             plan.conflicts.append(
                 TransactionConflict(
                     txn_no=item.txn_no,
@@ -414,6 +457,9 @@ def _plan(inputs: Sequence[TransactionInput], *, now: datetime, source: str, sou
                     received_by=acting_user,
                 )
             )
+        if conflicts and completing:
+            plan.held += 1
+            continue
         if conflicts:
             plan.errors.extend(item_errors)
             continue
@@ -460,6 +506,8 @@ def transactions_upsert(
                 by_fields.setdefault(tuple(sorted(updates)) + ("updated_at",), []).append(txn)
             for names, rows in by_fields.items():
                 PlatformTransaction.objects.bulk_update(rows, list(names), batch_size=CHUNK)
+            # What was held back is on record for the clerks, in the same transaction as the rest.
+            TransactionConflict.objects.bulk_create(plan.conflicts)
     except TransactionBatchRefused:
         if plan.conflicts:
             TransactionConflict.objects.bulk_create(plan.conflicts)
@@ -468,5 +516,6 @@ def transactions_upsert(
         created=len(plan.create),
         updated=len(plan.update),
         unchanged=plan.unchanged,
+        held=plan.held,
         txn_nos=[i.txn_no for i in inputs],
     )

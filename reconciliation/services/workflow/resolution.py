@@ -10,13 +10,13 @@ of the company acts on: adjustments for the books (posted later by the ledger, w
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from decimal import Decimal, InvalidOperation
 
 import django.dispatch
 from django.conf import settings
 from django.db import IntegrityError, transaction
-from django.db.models import QuerySet
+from django.db.models import Q, QuerySet
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -28,6 +28,7 @@ from reconciliation.models import (
     Claim,
     Discrepancy,
     DiscrepancyType,
+    EffectDirection,
     LineStatus,
     PlatformTransaction,
     RefundOrder,
@@ -78,7 +79,7 @@ ALLOWED_ACTIONS: dict[str, tuple[str, ...]] = {
     ),
     Type.FEE_MISMATCH: (Action.ACCEPT_BANK, Action.CLAIM, Action.ADJUSTMENT, Action.WRITE_OFF),
     Type.DUPLICATE: (Action.REFUND, Action.CLAIM, Action.ADJUSTMENT, Action.WRITE_OFF),
-    Type.DOUBLE_PAYMENT_RISK: (Action.RECOVERY, Action.ADJUSTMENT, Action.WRITE_OFF),
+    Type.DOUBLE_PAYMENT_RISK: (Action.RECOVERY, Action.DISMISS, Action.ADJUSTMENT, Action.WRITE_OFF),
 }
 
 
@@ -140,10 +141,18 @@ def _validated(discrepancy: Discrepancy, action: str, params: dict) -> tuple[dic
     d = discrepancy
     effect = abs(d.effect)
     if action == Action.SUPPLEMENT:
-        if d.statement_line_id is None or d.bank_status != LineStatus.SUCCESS:
+        # Our record moves to success on the channel's word (a batch's debit paid an item without a line of
+        # its own); a missing order is created from the channel's line.
+        if d.bank_status != LineStatus.SUCCESS or (d.platform_txn_id is None and d.statement_line_id is None):
             raise WorkflowRefused(_("A supplement needs the channel's successful line to copy."))
         if d.platform_txn_id and d.platform_status == TransactionStatus.SUCCESS:
             raise WorkflowRefused(_("Our record is already a success: nothing to supplement."))
+        _refuse_paying_twice(d)
+        if d.platform_txn_id is None and (held := _order_we_hold(d)) is not None:
+            raise WorkflowRefused(
+                _("We already hold order %(txn)s for this channel transaction: a supplement would record it twice.")
+                % {"txn": held.txn_no}
+            )
         return {}, d.bank_amount or Decimal(0)
     if action == Action.REFUND:
         if d.effect <= 0:
@@ -173,6 +182,10 @@ def _validated(discrepancy: Discrepancy, action: str, params: dict) -> tuple[dic
         if d.type != Type.DOUBLE_PAYMENT_RISK or d.platform_amount is None:
             raise WorkflowRefused(_("Recovery from the payee is for a payout paid twice."))
         return {}, d.platform_amount
+    if action == Action.DISMISS:
+        if d.type != Type.DOUBLE_PAYMENT_RISK or d.effect != 0:
+            raise WorkflowRefused(_("Only a suspected double payment the channel's statement agrees with can be dismissed."))
+        return {}, Decimal(0)
     if action == Action.WRITE_OFF:
         if effect == 0:
             raise WorkflowRefused(_("Nothing to write off: the money effect is zero."))
@@ -191,6 +204,73 @@ def _validated(discrepancy: Discrepancy, action: str, params: dict) -> tuple[dic
             raise WorkflowRefused(_("Extend by 1 to %(max)d business days.") % {"max": MAX_CARRY_EXTENSION_DAYS})
         return {"days": days}, Decimal(0)
     raise WorkflowRefused(_("Unknown action %(action)s.") % {"action": action})
+
+
+def _refuse_paying_twice(d: Discrepancy) -> None:
+    """A payment out we hold as failed or unknown whose retry succeeded: the channel paying it too means the
+    payee was paid twice. Recording it as a success would hide that; a run flags it as a double payment."""
+    txn = d.platform_txn
+    if txn is None or txn.business_type not in (BusinessType.PAYOUT, BusinessType.REFUND):
+        return
+    if (retry := _paid_again(txn)) is not None:
+        raise WorkflowRefused(
+            _(
+                "Our payment %(txn)s was retried as %(retry)s, which succeeded: the channel paying this one too is a "
+                "double payment to recover (追款), not a supplement. Run the date again to flag it."
+            )
+            % {"txn": txn.txn_no, "retry": retry.txn_no}
+        )
+
+
+def _paid_again(txn: PlatformTransaction) -> PlatformTransaction | None:
+    """The first successful later payment of the same order, or of the same amount to the same payee within
+    the channel's double-payment window (the engine's same_payment_sql, for one transaction)."""
+    same = PlatformTransaction.objects.filter(
+        channel_id=txn.channel_id,
+        business_type=txn.business_type,
+        status=TransactionStatus.SUCCESS,
+        amount=txn.amount,
+        batch_no="",
+        created_at__gte=txn.created_at,
+    ).exclude(pk=txn.pk)
+    by = Q(pk__in=[])
+    if txn.order_no:
+        by |= Q(order_no=txn.order_no)
+    if txn.counterparty_account:
+        window = timedelta(hours=txn.channel.double_payment_window_hours)
+        by |= Q(counterparty_account=txn.counterparty_account, account_id=txn.account_id, created_at__lt=txn.created_at + window)
+    return same.filter(by).order_by("created_at", "id").first()
+
+
+def _order_we_hold(d: Discrepancy) -> PlatformTransaction | None:
+    """Our order for the channel's line of a bank-only item, if we hold one under its number or serial."""
+    line = d.statement_line
+    held = Q(txn_no=line.txn_no) if line.txn_no else Q(pk__in=[])
+    if line.channel_txn_no:
+        held |= Q(channel=d.channel, channel_txn_no=line.channel_txn_no)
+    return PlatformTransaction.objects.filter(held).order_by("id").first()
+
+
+def proposal_create(
+    d: Discrepancy, *, action: str, reason: str, params: dict, amount: Decimal, acting_user, now: datetime
+) -> Resolution:
+    """The proposal's row, on a discrepancy the caller holds locked; a second one waiting on the same
+    discrepancy is refused by the database's partial unique index, whoever got there first."""
+    try:
+        with transaction.atomic():
+            return Resolution.objects.create(
+                discrepancy=d,
+                action=action,
+                reason=reason,
+                params=params,
+                amount=amount,
+                currency=d.currency,
+                needs_second_approval=amount > d.channel.approval_threshold,
+                proposed_by=acting_user,
+                proposed_at=now,
+            )
+    except IntegrityError:
+        raise AlreadyDecided(_("This discrepancy already has a proposal waiting for approval.")) from None
 
 
 def discrepancy_propose(
@@ -223,21 +303,9 @@ def discrepancy_propose(
                 % {"action": Action(action).label, "type": d.get_type_display().lower()}
             )
         clean, amount = _validated(d, action, params or {})
-        try:
-            with transaction.atomic():
-                resolution = Resolution.objects.create(
-                    discrepancy=d,
-                    action=action,
-                    reason=reason,
-                    params=clean,
-                    amount=amount,
-                    currency=d.currency,
-                    needs_second_approval=amount > d.channel.approval_threshold,
-                    proposed_by=acting_user,
-                    proposed_at=now,
-                )
-        except IntegrityError:
-            raise AlreadyDecided(_("This discrepancy already has a proposal waiting for approval.")) from None
+        resolution = proposal_create(
+            d, action=action, reason=reason, params=clean, amount=amount, acting_user=acting_user, now=now
+        )
         discrepancy_move(
             discrepancy=d,
             to=State.PROPOSED,
@@ -346,16 +414,17 @@ def resolution_reject(*, resolution: Resolution, comment: str, acting_user, now:
             decided_at=now,
         )
         resolution_move(resolution=r, to=Resolution.Status.REJECTED, now=now)
-        discrepancy_move(
-            discrepancy=d,
-            to=State.OPEN,
-            kind=WorkflowEvent.Kind.REJECTED,
-            actor=acting_user,
-            now=now,
-            source=source,
-            reason=comment.strip(),
-            resolution=r,
-        )
+        for item in (d, *_paired_with(r, d)):  # a manual pairing's other items go back with it
+            discrepancy_move(
+                discrepancy=item,
+                to=State.OPEN,
+                kind=WorkflowEvent.Kind.REJECTED,
+                actor=acting_user,
+                now=now,
+                source=source,
+                reason=comment.strip(),
+                resolution=r,
+            )
     return r
 
 
@@ -378,13 +447,15 @@ class Executed:
 
 def _supplement(r: Resolution, d: Discrepancy, ctx: dict) -> Executed:
     line, txn, now = d.statement_line, d.platform_txn, ctx["now"]
+    _refuse_paying_twice(d)  # a retry may have come in since the proposal
     before = _txn_snapshot(txn)
     if txn is None:
-        txn_no = (
-            line.txn_no
-            if line.txn_no and not PlatformTransaction.objects.filter(txn_no=line.txn_no).exists()
-            else f"SUP{line.pk}"
-        )
+        if (held := _order_we_hold(d)) is not None:  # it arrived since the proposal
+            raise WorkflowRefused(
+                _("We already hold order %(txn)s for this channel transaction: a supplement would record it twice.")
+                % {"txn": held.txn_no}
+            )
+        txn_no = line.txn_no or f"SUP{line.pk}"
         txn = PlatformTransaction.objects.create(
             txn_no=txn_no,
             channel=d.channel,
@@ -398,14 +469,16 @@ def _supplement(r: Resolution, d: Discrepancy, ctx: dict) -> Executed:
             completed_at=line.completed_at or line.occurred_at or now,
             business_date=d.business_date,
             source_line=line,
+            origin=PlatformTransaction.Origin.SUPPLEMENT,
             received_at=now,
             updated_at=now,
         )
     else:
         transaction_status_set(txn=txn, to=PlatformTransaction.Status.SUCCESS, discrepancy=d, resolution=r, **ctx)
-        txn.channel_txn_no = txn.channel_txn_no or line.channel_txn_no
-        txn.completed_at = txn.completed_at or line.completed_at or line.occurred_at or now
-        txn.source_line = line
+        if line is not None:
+            txn.channel_txn_no = txn.channel_txn_no or line.channel_txn_no
+            txn.source_line = line
+        txn.completed_at = txn.completed_at or (line and (line.completed_at or line.occurred_at)) or now
         txn.save(update_fields=["channel_txn_no", "completed_at", "source_line", "updated_at"])
     outcome = {"transaction": txn.txn_no, "before": before, "after": _txn_snapshot(txn)}
     return Executed.closed(Discrepancy.ClosedAs.SUPPLEMENTED, outcome, platform_txn=txn)
@@ -414,8 +487,9 @@ def _supplement(r: Resolution, d: Discrepancy, ctx: dict) -> Executed:
 def _accept_bank(r: Resolution, d: Discrepancy, ctx: dict) -> Executed:
     txn = d.platform_txn
     before = _txn_snapshot(txn)
-    if d.statement_line_id is None:  # the channel never had it: it failed
-        status = PlatformTransaction.Status.FAILED
+    if d.statement_line_id is None:
+        # The channel never listed it (it failed), or a batch's debit paid it or a return gave it back.
+        status = LINE_TO_TRANSACTION_STATUS.get(d.bank_status, PlatformTransaction.Status.FAILED)
     else:
         line = d.statement_line
         txn.amount, txn.fee = line.amount, line.fee
@@ -501,6 +575,63 @@ def _claim_from(kind: str):
     return claim
 
 
+def _dismiss(r: Resolution, d: Discrepancy, ctx: dict) -> Executed:
+    return Executed.closed(Discrepancy.ClosedAs.DISMISSED, {"dismissed": True, "related": d.related_txn_id})
+
+
+def _paired_with(r: Resolution, lead: Discrepancy) -> list[Discrepancy]:
+    """The other items of a manual pairing, locked."""
+    return list(
+        Discrepancy.objects.select_for_update(of=("self",)).filter(pairings__resolution=r).exclude(pk=lead.pk).order_by("pk")
+    )
+
+
+def _pair(r: Resolution, d: Discrepancy, ctx: dict) -> Executed:
+    """Close every item of a manual pairing as manually matched; what they leave over is one new discrepancy."""
+    others = _paired_with(r, d)
+    for other in others:
+        discrepancy_move(
+            discrepancy=other,
+            to=State.RESOLVED,
+            kind=WorkflowEvent.Kind.EXECUTED,
+            resolution=r,
+            changes={"closed_as": Discrepancy.ClosedAs.MANUALLY_MATCHED},
+            outcome={"paired_with": d.pk},
+            **ctx,
+        )
+    remainder = Decimal(r.params["remainder"])
+    outcome = {"paired": [d.pk, *(o.pk for o in others)], "remainder": str(remainder)}
+    if abs(remainder) > d.channel.amount_tolerance:
+        left = Discrepancy.objects.create(
+            run_id=d.run_id,
+            channel=d.channel,
+            business_date=d.business_date,
+            type=Type.AMOUNT_MISMATCH,
+            state=State.OPEN,
+            match_key=f"PAIR-{r.pk}",
+            currency=d.currency,
+            platform_amount=Decimal(r.params["ours_total"]),
+            bank_amount=Decimal(r.params["theirs_total"]),
+            effect=remainder,
+            direction=EffectDirection.OVERAGE if remainder > 0 else EffectDirection.SHORTAGE,
+            manual_pairing=r,
+            created_at=ctx["now"],
+            updated_at=ctx["now"],
+        )
+        event_record(
+            left,
+            WorkflowEvent.Kind.FOUND,
+            actor=ctx["actor"],
+            now=ctx["now"],
+            source=ctx["source"],
+            reason=_("Left over by the manual pairing of discrepancy #%(id)s.") % {"id": d.pk},
+            after=snapshot(left),
+            resolution=r,
+        )
+        outcome["remainder_discrepancy"] = left.pk
+    return Executed.closed(Discrepancy.ClosedAs.MANUALLY_MATCHED, outcome)
+
+
 def _extend(r: Resolution, d: Discrepancy, ctx: dict) -> Executed:
     start = max(filter(None, (d.carry_until, d.business_date)))
     until = business_days_after(channel=d.channel, day=start, count=r.params["days"])
@@ -516,6 +647,8 @@ EXECUTORS = {
     Action.CLAIM: _claim_from(Claim.Kind.BANK),
     Action.RECOVERY: _claim_from(Claim.Kind.PAYEE),
     Action.EXTEND_CARRY_OVER: _extend,
+    Action.DISMISS: _dismiss,
+    Action.MANUAL_MATCH: _pair,
 }
 
 
@@ -570,6 +703,7 @@ def refund_order_report(
                 created_at=now,
                 completed_at=now,
                 business_date=timezone.localdate(now),
+                origin=PlatformTransaction.Origin.REFUND_ORDER,
                 received_at=now,
                 updated_at=now,
             )

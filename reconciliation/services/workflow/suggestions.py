@@ -42,10 +42,10 @@ def suggest(discrepancy: Discrepancy) -> Suggestion | None:
         return Suggestion(
             Action.ACCEPT_BANK,
             _(
-                "The channel reports %(bank)s while we recorded success: check the order "
+                "The channel reports %(bank)s while our record says %(ours)s: check the order "
                 "with the channel, then accept its status or claim."
             )
-            % {"bank": status_label(d.bank_status)},
+            % {"bank": status_label(d.bank_status), "ours": status_label(d.platform_status)},
         )
     if d.type == Type.BANK_ONLY and d.effect > 0:
         return Suggestion(
@@ -60,6 +60,16 @@ def suggest(discrepancy: Discrepancy) -> Suggestion | None:
                 "mark it failed (accept the channel's version) or claim from the bank."
             ),
         )
+    if d.manual_pairing_id:
+        small = abs(d.effect) <= d.channel.write_off_threshold
+        return Suggestion(
+            Action.WRITE_OFF if small else (Action.CLAIM if d.effect < 0 else Action.REFUND),
+            _(
+                "What the manual pairing left over: %(diff)s between the items paired. Write it off if it is "
+                "small, else claim it or refund it, or record an adjustment."
+            )
+            % {"diff": format_money(abs(d.effect), d.currency)},
+        )
     if d.type == Type.AMOUNT_MISMATCH:
         return Suggestion(
             Action.ACCEPT_BANK if abs(d.effect) <= d.channel.write_off_threshold else Action.CLAIM,
@@ -67,28 +77,62 @@ def suggest(discrepancy: Discrepancy) -> Suggestion | None:
             % {"diff": format_money(abs(d.effect), d.currency)},
         )
     if d.type == Type.FEE_MISMATCH:
-        return Suggestion(
-            Action.CLAIM,
-            _(
-                "The channel charged %(fee)s where our fee model expects %(expected)s: claim "
-                "the difference, or accept the channel's fee."
-            )
-            % {"fee": format_money(d.bank_fee, d.currency), "expected": format_money(d.expected_fee, d.currency)},
-        )
+        return _fee_suggestion(d)
     if d.type == Type.DUPLICATE:
         return Suggestion(
             Action.REFUND if d.effect > 0 else Action.CLAIM,
             _("The channel lists the same transaction twice: refund the second payment, or claim it back."),
         )
     if d.type == Type.DOUBLE_PAYMENT_RISK:
+        other = d.related_txn.txn_no if d.related_txn_id else "?"
+        if d.effect == 0:  # both paid, and both in our books: a suspicion to confirm or dismiss
+            return Suggestion(
+                Action.RECOVERY,
+                _(
+                    "%(amount)s was paid to the same payee by %(other)s shortly before: if the payee was paid "
+                    "twice, recover it (追款); if both payments were due, dismiss."
+                )
+                % {"amount": format_money(d.platform_amount, d.currency), "other": other},
+            )
         return Suggestion(
             Action.RECOVERY,
             _(
-                "We recorded this payout as failed but the bank paid it, and the retry paid "
+                "Our record says %(status)s but the channel paid it, and the retry %(other)s paid "
                 "again: recover the second payment from the payee (追款)."
-            ),
+            )
+            % {"status": status_label(d.platform_status), "other": other},
         )
     return None
+
+
+def _fee_suggestion(d: Discrepancy) -> Suggestion:
+    money = {
+        "fee": format_money(d.bank_fee, d.currency),
+        "expected": format_money(d.expected_fee, d.currency) if d.expected_fee is not None else "",
+        "ours": format_money(d.platform_fee, d.currency) if d.platform_fee is not None else "",
+    }
+    if d.expected_fee is None:
+        return Suggestion(
+            Action.CLAIM if d.effect < 0 else Action.ACCEPT_BANK,
+            _(
+                "The channel charged %(fee)s but no fee model of the channel covers this transaction: add the fee "
+                "model and run the date again, claim the fee, or accept it."
+            )
+            % money,
+        )
+    if d.effect == 0 and d.platform_fee is not None:  # the model agrees with the channel; our record does not
+        return Suggestion(
+            Action.ACCEPT_BANK,
+            _("Our record says a fee of %(ours)s; the channel charged %(fee)s as our fee model expects: accept it.") % money,
+        )
+    return Suggestion(
+        Action.CLAIM if d.effect < 0 else Action.ACCEPT_BANK,
+        _(
+            "The channel charged %(fee)s where our fee model expects %(expected)s: claim "
+            "the difference, or accept the channel's fee."
+        )
+        % money,
+    )
 
 
 ACTION_HELP = {
@@ -100,4 +144,5 @@ ACTION_HELP = {
     Action.RECOVERY: gettext_lazy("Recover the second payment from the payee; resolved when recovered."),
     Action.WRITE_OFF: gettext_lazy("Write the difference off, within the channel's write-off limit."),
     Action.EXTEND_CARRY_OVER: gettext_lazy("Wait longer for the other side: extend by some business days."),
+    Action.DISMISS: gettext_lazy("Both payments were due (e.g. two orders of the same amount): close the risk."),
 }

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+from urllib.parse import urlencode
+
 from django.contrib import messages
 from django.contrib.auth.decorators import permission_required
+from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
+from django.db.models import Q
 from django.http import Http404
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
@@ -17,9 +21,10 @@ from reconciliation.models import (
     Action,
     Claim,
     Discrepancy,
-    RefundOrder,
+    ReconciliationRun,
     Resolution,
     SavedFilter,
+    WorkflowEvent,
 )
 from reconciliation.models.workflow import (
     APPROVE_PERMISSION,
@@ -28,7 +33,9 @@ from reconciliation.models.workflow import (
     SECOND_APPROVAL_PERMISSION,
 )
 from reconciliation.selectors import discrepancies as selectors
-from reconciliation.selectors.workflow import awaiting_my_approval
+from reconciliation.selectors.runs import run_story
+from reconciliation.selectors.workflow import awaiting_my_approval, discrepancy_events, discrepancy_resolutions
+from reconciliation.services.workflow.pairing import discrepancies_pair, pairing_preview
 from reconciliation.services.workflow.resolution import (
     ALLOWED_ACTIONS,
     PROPOSABLE_STATES,
@@ -46,10 +53,18 @@ from reconciliation.web.forms import (
     ClaimRecoveredForm,
     DecisionForm,
     NoteForm,
+    PairForm,
     ProposeForm,
     SavedFilterForm,
 )
-from reconciliation.web.presenters import line_fields, raw_pairs, txn_fields
+from reconciliation.web.presenters import (
+    covered_dates,
+    filter_notice,
+    line_fields,
+    raw_pairs,
+    resolution_views,
+    txn_fields,
+)
 from reconciliation.web.views.statements import LIST_PAGE_SIZE
 
 # --- Discrepancies -------------------------------------------------------------------------------
@@ -64,6 +79,10 @@ def discrepancy_list(request):
     query.pop("page", None)
     sort_query = query.copy()
     sort_query.pop("sort", None)
+    # Filtered by a run: the run's story, counted from the same findings the list shows.
+    run = None
+    if queue.is_valid() and (run_id := queue.form.cleaned_data.get("run")):
+        run = ReconciliationRun.objects.select_related("channel").filter(pk=int(run_id)).first()
     return render(
         request,
         "reconciliation/discrepancy_list.html",
@@ -78,6 +97,10 @@ def discrepancy_list(request):
             "saved_filters": request.user.saved_filters.order_by("name"),
             "save_form": SavedFilterForm(initial={"query": query.urlencode()}),
             "selectable": True,
+            "filter_notice": filter_notice(queue, path=request.path),
+            "run": run,
+            "story": run_story(run=run) if run else None,
+            "run_dates": covered_dates(run.counts) if run else "",
         },
     )
 
@@ -96,12 +119,14 @@ def discrepancy_detail(request, pk: int):
             "related_txn",
             "assigned_to",
             "matched_run",
+            "manual_pairing",
         ),
         pk=pk,
     )
-    open_resolution = d.resolutions.filter(status__in=OPEN_RESOLUTION_STATUSES).select_related("proposed_by").first()
-    resolutions = d.resolutions.select_related("proposed_by").prefetch_related("approvals__decided_by").order_by("-id")
-    events = d.workflow_events.select_related("actor", "resolution").order_by("at", "id")
+    resolutions = resolution_views(discrepancy_resolutions(discrepancy=d))
+    open_view = next((v for v in resolutions if v.resolution.status in OPEN_RESOLUTION_STATUSES), None)
+    open_resolution = open_view.resolution if open_view else None
+    events = list(discrepancy_events(discrepancy=d))
     allowed = ALLOWED_ACTIONS.get(d.type, ())
     can_propose = d.state in PROPOSABLE_STATES and request.user.has_perm(PROPOSE_PERMISSION)
     can_decide = (
@@ -118,8 +143,12 @@ def discrepancy_detail(request, pk: int):
             "d": d,
             "suggestion": suggest(d),
             "open_resolution": open_resolution,
-            "resolutions": resolutions,
+            "open_view": open_view,
+            # Proposals decided or done: what each did, who proposed and approved it, when.
+            "done_resolutions": [v for v in resolutions if v is not open_view],
             "events": events,
+            # Runs of the current engine record their finding as an event; older ones only as the run.
+            "found_event": any(e.kind == WorkflowEvent.Kind.FOUND for e in events),
             "txn_fields": txn_fields(d.platform_txn, request.user),
             "line_fields": line_fields(d.statement_line, request.user),
             "raw_pairs": raw_pairs(d.statement_line.file, d.statement_line.raw, request.user) if d.statement_line else [],
@@ -130,8 +159,6 @@ def discrepancy_detail(request, pk: int):
             "action_help": {a: ACTION_HELP[a] for a in allowed},
             "decision_form": DecisionForm() if can_decide else None,
             "note_form": NoteForm(),
-            "claims": Claim.objects.filter(resolution__discrepancy=d).order_by("id"),
-            "refund_orders": RefundOrder.objects.filter(resolution__discrepancy=d).order_by("id"),
             "claim_form": ClaimRecoveredForm(),
         },
     )
@@ -157,7 +184,11 @@ def discrepancy_act(request, pk: int, verb: str):
             )
             messages.success(request, _("Proposed. A checker will approve or reject it."))
         elif verb in ("approve", "reject"):
-            resolution = get_object_or_404(Resolution, pk=request.POST.get("resolution"), discrepancy=d)
+            # Its own proposal, or a manual pairing that takes it in.
+            resolution = get_object_or_404(
+                Resolution.objects.filter(Q(discrepancy=d) | Q(items__discrepancy=d)).distinct(),
+                pk=request.POST.get("resolution"),
+            )
             comment = request.POST.get("comment", "")
             if verb == "approve":
                 done = resolution_approve(resolution=resolution, comment=comment, **common)
@@ -197,6 +228,8 @@ def discrepancy_bulk(request):
     if not form.is_valid() or not ids:
         messages.error(request, _("Tick the items and choose what to do with them."))
         return redirect(back)
+    if form.cleaned_data["bulk_action"] == "pair":  # shown side by side first, proposed from there
+        return redirect(f"{reverse('reconciliation:discrepancy_pair')}?{urlencode({'ids': ids}, doseq=True)}")
     common = {"acting_user": request.user, "now": timezone.now(), "source": client_address(request)}
     chosen = Discrepancy.objects.filter(pk__in=ids)
     if form.cleaned_data["bulk_action"] == "assign_me":
@@ -221,6 +254,48 @@ def discrepancy_bulk(request):
     for message in refused[:10]:
         messages.error(request, message)
     return redirect(back)
+
+
+@require_http_methods(["GET", "POST"])
+@permission_required("reconciliation.view_discrepancy", raise_exception=True)
+def discrepancy_pair(request):
+    """Manual pairing (手工勾兑): the ticked items of both sides side by side, their totals and what they
+    leave over; a clerk says why they are one payment and proposes the pairing for a checker's approval."""
+    source = request.POST if request.method == "POST" else request.GET
+    # ?ids=1&ids=3 as the bulk action sends them, or ?ids=1,3 typed or pasted by hand
+    ids = sorted({int(i) for value in source.getlist("ids") for i in value.split(",") if i.strip().isdigit()})
+    chosen = list(
+        Discrepancy.objects.filter(pk__in=ids).select_related("channel", "platform_txn", "statement_line").order_by("pk")
+    )
+    can_propose = request.user.has_perm(PROPOSE_PERMISSION)
+    form = PairForm(request.POST or None)
+    preview, problem = None, ""
+    try:
+        preview = pairing_preview(discrepancies=chosen)
+    except WorkflowRefused as exc:
+        problem = str(exc)
+    if request.method == "POST":
+        if not can_propose:
+            raise PermissionDenied
+        if form.is_valid():
+            try:
+                resolution = discrepancies_pair(
+                    discrepancies=chosen,
+                    reason=form.cleaned_data["reason"],
+                    acting_user=request.user,
+                    now=timezone.now(),
+                    source=client_address(request),
+                )
+            except WorkflowRefused as exc:
+                messages.error(request, str(exc))
+            else:
+                messages.success(request, _("Pairing proposed. A checker will approve or reject it."))
+                return redirect("reconciliation:discrepancy_detail", pk=resolution.discrepancy_id)
+    return render(
+        request,
+        "reconciliation/discrepancy_pair.html",
+        {"chosen": chosen, "ids": ids, "preview": preview, "problem": problem, "form": form, "can_propose": can_propose},
+    )
 
 
 @permission_required("reconciliation.view_discrepancy", raise_exception=True)

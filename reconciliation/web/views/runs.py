@@ -24,11 +24,14 @@ from reconciliation.services.engine.runs import RunAlreadyActive, run_start
 from reconciliation.web.forms import (
     RunStartForm,
 )
+from reconciliation.web.presenters import covered_dates, filter_notice, run_controls, run_rows, with_finding_labels
 from reconciliation.web.views.statements import LIST_PAGE_SIZE
 
 # --- Reconciliation runs -------------------------------------------------------------------------
 
 CHART_DAYS = 14
+# The run page lists this many of the discrepancies it concluded about; the queue (?run=) has them all.
+RUN_PAGE_ROWS = 100
 
 
 @permission_required("reconciliation.view_reconciliationrun", raise_exception=True)
@@ -45,8 +48,10 @@ def run_list(request):
         {
             "form": form,
             "page": page,
+            "rows": run_rows(page),
             "query": query.urlencode(),
             "start_form": start_form,
+            "filter_notice": filter_notice(found, path=request.path),
         },
     )
 
@@ -100,15 +105,19 @@ def run_detail(request, pk: int):
         .order_by("pk")
         .first()
     )
-    found = selectors.run_discrepancies(run=run)
+    story = selectors.run_story(run=run)
     return render(
         request,
         "reconciliation/run_detail.html",
         {
             "run": run,
             "outcomes": outcomes,
-            "discrepancies": found[:100],
-            "discrepancy_count": found.count(),
+            "dates": covered_dates(run.counts),
+            "controls": run_controls(run.counts),
+            # The run's story: its list and its counts from the same findings as the queue's ?run=.
+            "story": story,
+            "discrepancies": with_finding_labels(selectors.run_discrepancies(run=run)[:RUN_PAGE_ROWS]),
+            "run_page_rows": RUN_PAGE_ROWS,
             "superseded_by": superseded_by,
             "chart": selectors.daily_effects(channel_ids=[run.channel_id], until=run.business_date, days=CHART_DAYS)[
                 run.channel_id
@@ -116,7 +125,7 @@ def run_detail(request, pk: int):
             "rerun_form": RunStartForm(initial={"channel": run.channel, "business_date": run.business_date}),
             "earlier_runs": ReconciliationRun.objects.filter(channel=run.channel, business_date=run.business_date)
             .exclude(pk=run.pk)
-            .order_by("-id")[:10],
+            .order_by("-created_at", "-id")[:10],
         },
     )
 

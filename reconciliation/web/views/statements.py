@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from django.contrib import messages
 from django.contrib.auth.decorators import permission_required
 from django.core.paginator import Paginator
 from django.db import transaction
-from django.shortcuts import get_object_or_404, render
+from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
+from django.utils.translation import gettext as _
 from django.views.decorators.http import require_http_methods
 
 from backoffice.core.masking import personal_value
@@ -17,11 +19,10 @@ from reconciliation.models import (
     StatementLine,
 )
 from reconciliation.selectors.statements import statement_file_list
+from reconciliation.services.intake.corrections import CorrectionRefused, statement_parse_again, statement_replace
 from reconciliation.services.intake.statements import StatementRefused, statement_receive
-from reconciliation.web.forms import (
-    StatementUploadForm,
-)
-from reconciliation.web.presenters import raw_pairs
+from reconciliation.web.forms import ReplaceForm, StatementUploadForm
+from reconciliation.web.presenters import filter_notice, raw_pairs
 
 LIST_PAGE_SIZE = 50
 LINES_PAGE_SIZE = 100
@@ -41,6 +42,7 @@ def statement_list(request):
             "form": form,
             "page": page,
             "query": query.urlencode(),
+            "filter_notice": filter_notice(found, path=request.path),
         },
     )
 
@@ -109,5 +111,56 @@ def statement_detail(request, pk: int):
             "f": statement_file,
             "page": page,
             "business": statement_file.kind == StatementKind.BUSINESS,
+            "replaces": StatementFile.objects.filter(superseded_by=statement_file).select_related("superseded_by_user").first(),
+            "replace_form": ReplaceForm(statement_file=statement_file) if _replaceable(statement_file) else None,
         },
     )
+
+
+def _replaceable(statement_file: StatementFile) -> bool:
+    """A file that is current and replaces nothing yet may be marked as the corrected version of another."""
+    return (
+        statement_file.superseded_by_id is None
+        and statement_file.status != StatementFile.Status.FAILED
+        and not StatementFile.objects.filter(superseded_by=statement_file).exists()
+    )
+
+
+@permission_required("reconciliation.add_statementfile", raise_exception=True)
+@require_http_methods(["POST"])
+def statement_replace_view(request, pk: int):
+    """Mark this file as the channel's corrected version of an earlier one (reason required)."""
+    statement_file = get_object_or_404(StatementFile.objects.select_related("channel"), pk=pk)
+    form = ReplaceForm(request.POST, statement_file=statement_file)
+    if not form.is_valid():
+        messages.error(request, " ".join(e for errors in form.errors.values() for e in errors))
+        return redirect("reconciliation:statement_detail", pk=pk)
+    try:
+        statement_replace(
+            replaced=form.cleaned_data["replaces"],
+            replacement=statement_file,
+            reason=form.cleaned_data["reason"],
+            acting_user=request.user,
+            now=timezone.now(),
+        )
+    except CorrectionRefused as exc:
+        messages.error(request, str(exc))
+    else:
+        messages.success(
+            request,
+            _("Recorded: this file replaces #%(id)s; the date is reconciled again.") % {"id": form.cleaned_data["replaces"].pk},
+        )
+    return redirect("reconciliation:statement_detail", pk=pk)
+
+
+@permission_required("reconciliation.add_statementfile", raise_exception=True)
+@require_http_methods(["POST"])
+def statement_parse_again_view(request, pk: int):
+    statement_file = get_object_or_404(StatementFile.objects.select_related("channel"), pk=pk)
+    try:
+        statement_parse_again(statement_file=statement_file, acting_user=request.user, now=timezone.now())
+    except CorrectionRefused as exc:
+        messages.error(request, str(exc))
+    else:
+        messages.success(request, _("The file is parsed again with the channel's current format."))
+    return redirect("reconciliation:statement_detail", pk=pk)
