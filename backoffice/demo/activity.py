@@ -245,11 +245,13 @@ def _collections(code: str, prefix: str, day: date, count: int) -> DayPlan:
 
 def _payouts(day: date) -> DayPlan:
     """Bank-direct payouts (fee 2.00 billed separately) and one paid twice: failed on our side after a
-    timeout, retried successfully, and both paid by the bank."""
+    timeout, retried successfully, and both paid by the bank. A payee's amount changes from day to day: the
+    same payee paid the same amount within the channel's double-payment window is flagged as a risk."""
     stamp = day.strftime("%Y%m%d")
     records, lines = [], []
+    shift = day.toordinal()
     for n in range(8):
-        amount, at = AMOUNTS[(n + 3) % len(AMOUNTS)] * 10, _at(day, 3600 + n * 1800)
+        amount, at = AMOUNTS[(n + 3 + shift) % len(AMOUNTS)] * 10, _at(day, 3600 + n * 1800)
         txn_no, serial = f"PO{stamp}{n:04d}", f"ICBC{stamp}{n:08d}"
         payee = f"62220210{n:08d}"
         records.append(
@@ -269,7 +271,7 @@ def _payouts(day: date) -> DayPlan:
         lines.append(
             StatementLineRow(0, serial, txn_no, LineType.PAYOUT, LineStatus.SUCCESS, amount, Decimal("2.00"), "CNY", at, at)
         )
-    at = _at(day, 30000)
+    at, retried = _at(day, 30000), Decimal("1500.00") + shift % 7 * 10
     for suffix, status in (("A", "FAILED"), ("B", "SUCCESS")):
         txn_no, serial = f"PO{stamp}77{suffix}", f"ICBC{stamp}77{suffix}"
         records.append(
@@ -277,7 +279,7 @@ def _payouts(day: date) -> DayPlan:
                 txn_no,
                 "BANKDIRECT",
                 "PAYOUT",
-                Decimal("1500.00"),
+                retried,
                 status,
                 at,
                 channel_txn_no=serial,
@@ -287,9 +289,7 @@ def _payouts(day: date) -> DayPlan:
             )
         )
         lines.append(
-            StatementLineRow(
-                0, serial, txn_no, LineType.PAYOUT, LineStatus.SUCCESS, Decimal("1500.00"), Decimal("2.00"), "CNY", at, at
-            )
+            StatementLineRow(0, serial, txn_no, LineType.PAYOUT, LineStatus.SUCCESS, retried, Decimal("2.00"), "CNY", at, at)
         )
         at += timedelta(minutes=12)
     return DayPlan(records, lines)

@@ -23,6 +23,7 @@ from reconciliation.models import (
     Discrepancy,
     DiscrepancyState,
     FeeModel,
+    ReconciliationRun,
     Resolution,
 )
 from reconciliation.services.channels.fees import fee_quote
@@ -81,6 +82,12 @@ def test_seed_demo_leaves_work_in_every_workflow_screen():
     assert executed.discrepancy.state == DiscrepancyState.RESOLVED
     assert executed.proposed_by.username == DEMO_STAFF[CLERK][0]
     assert Discrepancy.objects.filter(assigned_to__username=DEMO_STAFF[CLERK][0], state=DiscrepancyState.OPEN).count() == 2
+    # One double payment a day, the retried payout: ordinary payouts of the days are not flagged as twins.
+    risks = Discrepancy.objects.filter(type="DOUBLE_PAYMENT_RISK")
+    assert sorted(risks.values_list("platform_txn__txn_no", flat=True)) == sorted(
+        f"PO{day:%Y%m%d}77A" for day in risks.values_list("business_date", flat=True)
+    )
+    assert risks.count() == ReconciliationRun.objects.filter(channel__code="BANKDIRECT").count()
 
 
 def test_formula_cells_are_neutralised_numbers_stay_numbers():
