@@ -260,12 +260,6 @@ PGHISTORY_ADMIN_CLASS = "backoffice.admin.AuditEventAdmin"
 # --- Product settings -------------------------------------------------------------------------
 # Largest statement file accepted (bytes); bigger files are refused before parsing.
 STATEMENT_MAX_BYTES = int(os.environ.get("STATEMENT_MAX_BYTES", 512 * 1024 * 1024))
-# Ledger accounts that workflow adjustments name (write-offs). Codes of the company's chart of accounts.
-BOOK_ACCOUNTS = {
-    "reconciliation_suspense": os.environ.get("BOOK_ACCOUNT_SUSPENSE", "2241.01"),  # 其他应付款-待清算差错
-    "write_off_expense": os.environ.get("BOOK_ACCOUNT_WRITE_OFF_EXPENSE", "6711.02"),  # 营业外支出-差错核销
-    "write_off_income": os.environ.get("BOOK_ACCOUNT_WRITE_OFF_INCOME", "6301.02"),  # 营业外收入-差错核销
-}
 # PostgreSQL work_mem of a reconciliation run's transaction: enough to hash a day's lines in memory.
 RECONCILE_WORK_MEM = os.environ.get("RECONCILE_WORK_MEM", "256MB")
 

@@ -57,7 +57,7 @@ _serial = count(1)
 
 
 def txn(channel, txn_no, amount, status="SUCCESS", business_type="COLLECTION", day=D, **fields):
-    at = local_dt(day.year, day.month, day.day, 12, 0)
+    at = fields.pop("created_at", None) or local_dt(day.year, day.month, day.day, 12, 0)
     return PlatformTransaction.objects.create(
         txn_no=txn_no,
         channel=channel,

@@ -1,6 +1,17 @@
 """The accounts app: the parties (parties.py) and, beside them, the books (chart of accounts, vouchers,
 postings, bank journal)."""
 
+from accounts.models.books import (
+    DEBIT_NORMAL,
+    VOUCHER_MOVES,
+    Entry,
+    LedgerAccount,
+    LedgerAccountType,
+    LedgerRole,
+    Voucher,
+    VoucherKind,
+    VoucherStatus,
+)
 from accounts.models.parties import (
     Account,
     AccountKind,
@@ -16,6 +27,15 @@ from accounts.models.parties import (
 )
 
 __all__ = [
+    "DEBIT_NORMAL",
+    "VOUCHER_MOVES",
+    "Entry",
+    "LedgerAccount",
+    "LedgerAccountType",
+    "LedgerRole",
+    "Voucher",
+    "VoucherKind",
+    "VoucherStatus",
     "Account",
     "AccountKind",
     "AccountStatus",

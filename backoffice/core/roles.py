@@ -52,6 +52,7 @@ ROLE_SPECS: dict[str, RoleSpec] = {
             ("reconciliation", "add_statementfile"),
             ("reconciliation", "add_reconciliationrun"),
             ("reconciliation", "propose_resolution"),
+            ("accounts", "add_voucher"),
             ("reconciliation", "add_savedfilter"),
             ("reconciliation", "change_savedfilter"),
             ("reconciliation", "delete_savedfilter"),
@@ -61,6 +62,7 @@ ROLE_SPECS: dict[str, RoleSpec] = {
         view_apps=DOMAIN_APPS,
         extra=(
             ("reconciliation", "approve_resolution"),
+            ("accounts", "approve_voucher"),
             ("reconciliation", "add_savedfilter"),
             ("reconciliation", "change_savedfilter"),
             ("reconciliation", "delete_savedfilter"),

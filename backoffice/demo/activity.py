@@ -14,6 +14,8 @@ from datetime import date, datetime, time, timedelta
 from decimal import Decimal
 from zoneinfo import ZoneInfo
 
+from accounts.models import LedgerRole, Voucher
+from accounts.services.books import Line, ledger_for, voucher_post, voucher_propose
 from reconciliation.models import (
     Action,
     BankAccount,
@@ -36,6 +38,7 @@ from reconciliation.services.channels.fees import FeeSpec, fee_function
 from reconciliation.services.engine.runs import run_execute, run_start
 from reconciliation.services.intake.statements import StatementRefused, statement_parse, statement_receive
 from reconciliation.services.intake.transactions import transaction_input_read, transactions_upsert
+from reconciliation.services.postings import bank_deposit_account
 from reconciliation.services.workflow.resolution import discrepancies_assign, discrepancy_propose, resolution_approve
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
@@ -344,6 +347,19 @@ def demo_activity_seed(*, today: date, days: int, now: datetime) -> dict[str, in
     config = GenericFormatConfig.from_dict(BANKDIRECT_FORMAT)
     reserve = BankAccount.objects.get(bank__code="ICBC", kind=BankAccount.Kind.RESERVE)
     created = {"transactions": 0, "statement files": 0, "reconciliation runs": 0}
+    # The books open with the reserve account's balance of the first day's MT940, held for our customers.
+    opening = Decimal("100000.00")
+    voucher_post(
+        kind=Voucher.Kind.OPENING,
+        business_date=today - timedelta(days=days + 1),
+        memo="期初余额：备付金专户余额，对应客户备付金。",
+        lines=[
+            Line(bank_deposit_account(reserve), debit=opening),
+            Line(ledger_for(LedgerRole.CUSTOMER_PAYABLE, "CNY"), credit=opening),
+        ],
+        source_key="demo:opening",
+        now=now,
+    )
     for offset in range(days, 0, -1):
         day = today - timedelta(days=offset)
         stamp = day.strftime("%Y%m%d")
@@ -475,6 +491,18 @@ def demo_workflow_seed(*, clerk, checker, now: datetime) -> dict[str, int]:
             reason="银行回单显示首笔代付已成功，重试又付一笔，需向收款人追回。",
         )
         created["resolutions"] += 1
+    reserve = BankAccount.objects.filter(kind=BankAccount.Kind.RESERVE, currency="CNY").order_by("pk").first()
+    if reserve:  # an offline item (线下补录) waiting for the checker: a bank charge taken at the counter
+        voucher_propose(
+            business_date=oldest.first().business_date if oldest.exists() else now.date(),
+            memo="备付金账户年度管理费，银行柜台扣收，附回单。",
+            lines=[
+                Line(ledger_for(LedgerRole.FEE_EXPENSE, "CNY"), debit=Decimal("300.00")),
+                Line(bank_deposit_account(reserve), credit=Decimal("300.00")),
+            ],
+            acting_user=clerk,
+            now=now,
+        )
     mine = list(
         oldest.filter(state=DiscrepancyState.OPEN, channel__code="WECHAT", assigned_to=None).values_list("pk", flat=True)[:2]
     )

@@ -38,6 +38,7 @@ class RunTrigger(models.TextChoices):
     CLERK = "CLERK", _("Clerk")
     API = "API", _("API")
     FILE = "FILE", _("File parsed")
+    RECORDS = "RECORDS", _("Late records of ours")
     COMMAND = "COMMAND", _("Command line")
 
 

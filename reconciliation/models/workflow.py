@@ -244,8 +244,8 @@ class AdjustmentStatus(models.TextChoices):
 class Adjustment(models.Model):
     """调账: a structured correcting entry the books will post (debit one account, credit another).
 
-    Created by an executed adjustment or write-off; the books pick up PENDING_POSTING rows (or listen
-    to ``resolution_executed``) and post the voucher, without any change to the workflow.
+    Created by an executed adjustment or write-off together with the voucher that posts it (POSTED);
+    PENDING_POSTING remains only on rows written before the books existed.
     """
 
     Status = AdjustmentStatus
@@ -262,6 +262,9 @@ class Adjustment(models.Model):
         _("status"), max_length=16, choices=AdjustmentStatus.choices, default=AdjustmentStatus.PENDING_POSTING
     )
     created_at = models.DateTimeField(_("created at"))
+    voucher = models.OneToOneField(
+        "accounts.Voucher", on_delete=models.PROTECT, null=True, blank=True, related_name="adjustment", verbose_name=_("voucher")
+    )
 
     class Meta:
         verbose_name = _("adjustment")

@@ -248,6 +248,34 @@ def _run_row(run: ReconciliationRun, *, labels: dict[str, dict[str, str]]) -> li
     ]
 
 
+def clearing_table(result) -> Table:
+    """清分 as one sheet: the settlement batches, the merchants, the total."""
+    c = result.currency
+    headers = [
+        _("Section"),
+        _("Batch or merchant"),
+        _("Settles on"),
+        _("Items"),
+        _("Gross"),
+        _("Fee"),
+        _("Fee billed apart"),
+        _("Net"),
+        _("Currency"),
+    ]
+
+    def row(section: str, name, settles_on, f) -> list[Cell]:
+        return [section, name, settles_on, f.count, money(f.gross, c), money(f.fee, c), money(f.fee_apart, c), money(f.net, c), c]
+
+    rows = [row(_("Settlement batch"), b.batch, b.settles_on, b.figures) for b in result.batches]
+    rows += [row(_("Merchant"), m.merchant_no or _("(no merchant)"), None, m.figures) for m in result.merchants]
+    rows.append(row(_("Total"), result.channel.code, None, result.totals))
+    return Table(
+        title=_("Clearing %(channel)s %(date)s") % {"channel": result.channel.code, "date": result.business_date},
+        headers=headers,
+        rows=iter(rows),
+    )
+
+
 # --- Writers -----------------------------------------------------------------------------------
 
 

@@ -70,6 +70,11 @@ class RunStartForm(forms.Form):
     business_date = forms.DateField(label=_("Business date"), widget=forms.DateInput(attrs={"type": "date"}))
 
 
+class ClearingForm(forms.Form):
+    channel = forms.ModelChoiceField(label=_("Channel"), queryset=Channel.objects.order_by("code"), empty_label=None)
+    date = forms.DateField(label=_("Business date"), widget=forms.DateInput(attrs={"type": "date"}))
+
+
 class ProposeForm(forms.Form):
     """A clerk's proposal; which details matter depends on the action (checked by the service)."""
 

@@ -274,7 +274,9 @@ def _details(r: Resolution) -> tuple[list[tuple[str, str]], Claim | None]:
         if facts.get("memo"):
             rows.append((_("Memo"), facts["memo"]))
         if executed and (adjustment := _related(r, "adjustment")):
-            rows.append((_("Posting"), f"{adjustment.get_status_display()} · {_('adjustment #%(id)s') % {'id': adjustment.pk}}"))
+            posted = _("voucher %(number)s") % {"number": adjustment.voucher.number} if adjustment.voucher_id else ""
+            shown = posted or _("adjustment #%(id)s") % {"id": adjustment.pk}
+            rows.append((_("Posting"), f"{adjustment.get_status_display()} · {shown}"))
     elif r.action == Action.REFUND:
         order = _related(r, "refund_order") if executed else None
         if order:

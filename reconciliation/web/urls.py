@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from reconciliation.web.views import discrepancies, runs, statements
+from reconciliation.web.views import clearing, discrepancies, runs, statements
 
 app_name = "reconciliation"
 
@@ -17,6 +17,7 @@ urlpatterns = [
     path("runs/request/", runs.run_request, name="run_request"),
     path("runs/<int:pk>/", runs.run_detail, name="run_detail"),
     path("runs/<int:pk>/progress/", runs.run_progress, name="run_progress"),
+    path("clearing/", clearing.clearing_view, name="clearing"),
     path("discrepancies/", discrepancies.discrepancy_list, name="discrepancy_list"),
     path("discrepancies/bulk/", discrepancies.discrepancy_bulk, name="discrepancy_bulk"),
     path("discrepancies/pair/", discrepancies.discrepancy_pair, name="discrepancy_pair"),

@@ -2,6 +2,7 @@
 
 from django.urls import re_path
 
+from reconciliation.web.views import clearing
 from reconciliation.web.views import exports as views_exports
 
 app_name = "exports"
@@ -12,4 +13,5 @@ urlpatterns = [
     re_path(rf"^discrepancies/export\.{FORMAT}$", views_exports.discrepancy_export, name="discrepancies"),
     re_path(rf"^audit/export\.{FORMAT}$", views_exports.audit_export, name="audit"),
     re_path(rf"^runs/export\.{FORMAT}$", views_exports.run_export, name="runs"),
+    re_path(rf"^clearing/export\.{FORMAT}$", clearing.clearing_export, name="clearing"),
 ]

@@ -350,7 +350,7 @@ def test_property_the_engine_computes_fees_exactly_as_the_fee_service(amount, ra
     params = matching.day_params(run=run, now=timezone.now())
     with connection.cursor() as cursor:
         cursor.execute("SAVEPOINT fee_check")
-        matching._collect_fee_brackets(params)
+        matching.collect_fee_brackets(params.channel_id)
         cursor.execute(
             f"SELECT {matching.expected_fee_sql('%(amount)s::numeric')} FROM rc_fee f "
             "WHERE %(amount)s::numeric >= f.lower_bound AND (f.upper_bound IS NULL OR %(amount)s::numeric < f.upper_bound)",

@@ -220,14 +220,15 @@ def test_refund_order_is_resolved_when_the_payment_core_reports_it(wx, clerk, ch
 
 
 @pytest.mark.django_db
-def test_adjustment_is_recorded_for_the_books(unknown_paid, clerk, checker):
+def test_adjustment_is_posted_between_two_accounts_of_the_chart(unknown_paid, clerk, checker):
     with pytest.raises(WorkflowRefused, match="two different accounts"):
         propose(unknown_paid, "ADJUSTMENT", clerk, debit_account="1002", credit_account="1002", amount="88.00")
+    clearing = f"1122.{unknown_paid.channel.code}"
     r = propose(
         unknown_paid,
         "ADJUSTMENT",
         clerk,
-        debit_account="1002.01",
+        debit_account=clearing,
         credit_account="2241.01",
         amount="88.00",
         memo="reserve received, order missing",
@@ -235,11 +236,15 @@ def test_adjustment_is_recorded_for_the_books(unknown_paid, clerk, checker):
     approve(r, checker)
     adjustment = Adjustment.objects.get()
     assert (adjustment.debit_account, adjustment.credit_account, adjustment.amount, adjustment.status) == (
-        "1002.01",
+        clearing,
         "2241.01",
         Decimal("88.00"),
-        "PENDING_POSTING",
+        "POSTED",
     )
+    entries = {(e.ledger_account.code, e.debit, e.credit) for e in adjustment.voucher.entries.select_related("ledger_account")}
+    assert entries == {(clearing, Decimal("88.00"), 0), ("2241.01", 0, Decimal("88.00"))}
+    r.refresh_from_db()
+    assert r.outcome["voucher"] == adjustment.voucher.number
     assert Discrepancy.objects.get(pk=unknown_paid.pk).closed_as == "ADJUSTED"
 
 

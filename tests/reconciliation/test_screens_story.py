@@ -125,7 +125,7 @@ def test_an_executed_adjustment_shows_accounts_amount_memo_outcome_and_who(clien
     adjustment = done.adjustment
     assert facts["Debit account"] == "6711.02" and facts["Credit account"] == "2241.01"
     assert facts["Amount"] == "0.01 CNY" and facts["Memo"] == "rounding"
-    assert facts["Posting"] == f"Waiting to be posted · adjustment #{adjustment.pk}"
+    assert facts["Posting"] == f"Posted · voucher {adjustment.voucher.number}"
     assert facts["Proposed by"].startswith(f"{clerk.username}, ") and facts["Reason"] == "checked with the channel"
     assert facts["Checker"].startswith(f"Approve · {checker.username}, ") and facts["Checker"].endswith("— ok, booked")
     assert facts["Executed"] == timezone.localtime(done.executed_at).strftime("%Y-%m-%d %H:%M")

@@ -8,7 +8,11 @@ approve and reject, pair items manually, carry-overs expire. After every step:
 - running every date again, in any order, changes nothing: the same live discrepancies in the same
   states, no new discrepancy, no new transaction;
 - and then, with every date run after the last change: per currency, the channel's total minus ours equals
-  the sum of the live discrepancies' effects plus what people booked (written off, adjusted).
+  the sum of the live discrepancies' effects plus what people booked (written off, adjusted);
+- the books: every voucher balances (the database's deferred checks forced now), the trial balance
+  balances, each account's balance is the sum of its entries, the vouchers of every run day hold exactly
+  what our successful records of the day come to (nothing posted twice, nothing missing), and running
+  every date again posts nothing.
 """
 
 from __future__ import annotations
@@ -18,7 +22,7 @@ from decimal import Decimal
 from itertools import count
 
 import pytest
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import Q, Sum
 from django.utils import timezone
 from helpers import D, fee_of, lines, reconcile
@@ -26,6 +30,8 @@ from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, precondition, rule, run_state_machine_as_test
 
+from accounts.models import Entry, LedgerAccount, Voucher
+from accounts.services.books import ledger_balance, signed_balance, trial_balance
 from reconciliation.models import (
     BusinessType,
     Discrepancy,
@@ -36,6 +42,7 @@ from reconciliation.models import (
 )
 from reconciliation.services.engine.runs import discrepancies_open_expired
 from reconciliation.services.intake.transactions import TransactionBatchRefused, TransactionInput, transactions_upsert
+from reconciliation.services.postings import day_scope, day_target, scope_posted
 from reconciliation.services.workflow.pairing import discrepancies_pair
 from reconciliation.services.workflow.resolution import (
     ALLOWED_ACTIONS,
@@ -213,18 +220,37 @@ class StageOneDays(RuleBasedStateMachine):
         keys = [(t.source_line.txn_no if t.source_line_id and t.txn_no.startswith("SUP") else t.txn_no) for t in ours]
         assert len(keys) == len(set(keys)), "two orders of ours for one channel transaction"
 
+    @invariant()
+    def the_books_balance(self):
+        if not hasattr(self, "channel"):
+            return
+        with connection.cursor() as cursor:  # the deferred checks (balance per voucher) now, not at commit
+            cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
+            cursor.execute("SET CONSTRAINTS ALL DEFERRED")
+        assert trial_balance(as_of=DAYS[-1]).balanced
+        for account in LedgerAccount.objects.filter(entries__isnull=False).distinct():
+            sums = Entry.objects.filter(ledger_account=account).aggregate(d=Sum("debit"), c=Sum("credit"))
+            assert ledger_balance(account) == signed_balance(account, sums["d"], sums["c"])
+
     @precondition(lambda self: bool(self.run_days))
     @rule(order=st.permutations(DAYS))
     def every_date_run_again_in_any_order_changes_nothing(self, order):
         for day in DAYS:  # first every date after the last change, in order
             reconcile(self.channel, day)
         self.run_days.update(DAYS)
-        before = self._snapshot()
+        before, vouchers = self._snapshot(), Voucher.objects.count()
         for day in order:
             again = reconcile(self.channel, day)
             assert set(again.counts["discrepancies"]) <= {"CONFIRMED"}, again.counts["discrepancies"]
         assert self._snapshot() == before
+        assert Voucher.objects.count() == vouchers, "a re-run posted again"
         self._money_is_conserved()
+        # Every date run after the last change: its vouchers hold exactly what our successful records of the
+        # date come to (nothing posted twice, nothing missing).
+        for day in DAYS:
+            for business_type, target in day_target(self.channel, day).items():
+                held = {k: v for k, v in scope_posted(day_scope(self.channel, day, business_type)).items() if v}
+                assert held == {k: v for k, v in target.items() if v}, (day, business_type)
 
     def _money_is_conserved(self):
         bank = StatementLine.objects.filter(channel=self.channel, status="SUCCESS").aggregate(s=Sum("amount"))["s"] or 0

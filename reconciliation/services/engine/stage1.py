@@ -70,6 +70,7 @@ from reconciliation.models import (
 )
 from reconciliation.models.workflow import OPEN_RESOLUTION_STATUSES
 from reconciliation.services.channels.calendar import business_days_after
+from reconciliation.services.postings import channel_lock, day_post
 
 T_TXN = PlatformTransaction._meta.db_table
 T_LINE = StatementLine._meta.db_table
@@ -116,7 +117,6 @@ WORK_TABLES = (
 )
 # Advisory-lock namespace of a channel's stage-1 runs (ingest uses 7301, fetch 7302, runs 7303): the runs of
 # one channel look at each other's discrepancies (items match across dates), so they take turns.
-CHANNEL_LOCK_NAMESPACE = 7304
 # A row of rc_out that stands for a whole batch payout (one-to-many), not one transaction.
 BATCH_ROW = "o.batch"
 # What waits for a later day before anyone must act: an item alone on one side (or pending on both), and
@@ -140,7 +140,8 @@ def same_payment_sql(k: str, *, later: bool) -> str:
     """SQL of a LATERAL subquery (one column, id): the nearest successful payment after (``later``) or
     before ``k`` (an alias of our transactions) that pays the same again: a retry of the same business
     order (order_no), or the same amount to the same payee account within the channel's double-payment
-    window. Two index probes (order; payee and amount), never a scan."""
+    window. Two index probes (order; payee and amount), never a scan: the probes repeat ``<> ''`` on their
+    own side, or the planner cannot use the partial indexes (it does not infer it from the outer row's)."""
     if later:
         after, near, order = "(sp.created_at, sp.id) > ({k}.created_at, {k}.id)", "<", "sp.created_at, sp.id"
         window = f"{k}.created_at + make_interval(hours => %(dp_hours)s)"
@@ -152,11 +153,12 @@ def same_payment_sql(k: str, *, later: bool) -> str:
     return f"""LATERAL (
         SELECT sp.id FROM (
             (SELECT sp.id, sp.created_at FROM {T_TXN} sp
-             WHERE {same} AND {k}.order_no <> '' AND sp.order_no = {k}.order_no
+             WHERE {same} AND {k}.order_no <> '' AND sp.order_no = {k}.order_no AND sp.order_no <> ''
              ORDER BY {order} LIMIT 1)
             UNION ALL
             (SELECT sp.id, sp.created_at FROM {T_TXN} sp
              WHERE {same} AND {k}.counterparty_account <> '' AND sp.counterparty_account = {k}.counterparty_account
+               AND sp.counterparty_account <> ''
                AND sp.account_id IS NOT DISTINCT FROM {k}.account_id AND sp.created_at {near} {window}
              ORDER BY {order} LIMIT 1)
         ) sp ORDER BY {order} LIMIT 1
@@ -363,7 +365,7 @@ def collect_candidates(p: DayParams) -> None:
     """,
         base,
     )
-    _collect_fee_brackets(p)
+    collect_fee_brackets(p.channel_id)
     with connection.cursor() as cursor:
         cursor.execute("ANALYZE rc_l")
 
@@ -510,9 +512,7 @@ def classify(p: DayParams) -> None:
                       OR (p.business_date < l.statement_date AND l.statement_date <= p.window_end)
                       OR (l.statement_date < p.business_date AND p.business_date <= l.window_end))
             LEFT JOIN rc_twin tw ON tw.txn_id = p.id
-            LEFT JOIN rc_fee f ON f.business_type = p.business_type AND p.created_at >= f.valid_from
-                 AND (f.valid_to IS NULL OR p.created_at < f.valid_to)
-                 AND p.amount >= f.lower_bound AND (f.upper_bound IS NULL OR p.amount < f.upper_bound)
+            {FEE_BRACKET_JOIN}
         ),
         j AS (
             SELECT txn_id, line_id, k, p_amount, l_amount, p_status, l_status, l_fee, p_fee, business_type, p_date,
@@ -791,9 +791,15 @@ def classify_batches(p: DayParams) -> None:
     )
 
 
-def _collect_fee_brackets(p: DayParams) -> None:
-    """One row per fee model and amount bracket: [lower, upper) with its rate and fixed amount. Below
-    the first tier the model's own rate applies."""
+# The bracket of the fee model valid at our transaction p's time for its type and amount (rc_fee f).
+FEE_BRACKET_JOIN = """LEFT JOIN rc_fee f ON f.business_type = p.business_type AND p.created_at >= f.valid_from
+                 AND (f.valid_to IS NULL OR p.created_at < f.valid_to)
+                 AND p.amount >= f.lower_bound AND (f.upper_bound IS NULL OR p.amount < f.upper_bound)"""
+
+
+def collect_fee_brackets(channel_id: int) -> None:
+    """rc_fee: one row per fee model and amount bracket: [lower, upper) with its rate, fixed amount and
+    charging mode. Below the first tier the model's own rate applies. Join it as FEE_BRACKET_JOIN."""
     _execute(
         f"""
         CREATE TEMP TABLE rc_fee ON COMMIT DROP AS
@@ -805,14 +811,14 @@ def _collect_fee_brackets(p: DayParams) -> None:
         SELECT m.id, m.business_type, m.valid_from, m.valid_to, m.min_fee, m.max_fee, m.rounding,
                0::numeric AS lower_bound,
                (SELECT min(t.lower_bound) FROM tiers t WHERE t.fee_model_id = m.id) AS upper_bound,
-               m.rate, m.fixed_amount
+               m.rate, m.fixed_amount, m.charging_mode
         FROM {T_FEE} m WHERE m.channel_id = %(channel)s
         UNION ALL
         SELECT m.id, m.business_type, m.valid_from, m.valid_to, m.min_fee, m.max_fee, m.rounding,
-               t.lower_bound, t.upper_bound, t.rate, t.fixed_amount
+               t.lower_bound, t.upper_bound, t.rate, t.fixed_amount, m.charging_mode
         FROM {T_FEE} m JOIN tiers t ON t.fee_model_id = m.id
     """,
-        _base(p),
+        {"channel": channel_id},
     )
 
 
@@ -1177,7 +1183,7 @@ def match_day(*, run: ReconciliationRun, now: datetime, on_phase=lambda phase: N
     _execute("SET LOCAL jit = off", {})
     _execute(f"SET LOCAL work_mem = '{settings.RECONCILE_WORK_MEM}'", {})
     on_phase("collecting")
-    _execute("SELECT pg_advisory_xact_lock(%(ns)s, %(channel)s)", {"ns": CHANNEL_LOCK_NAMESPACE, "channel": run.channel_id})
+    channel_lock(run.channel_id)
     collect_live(params)
     collect_candidates(params)
     collect_twins(params)
@@ -1189,6 +1195,8 @@ def match_day(*, run: ReconciliationRun, now: datetime, on_phase=lambda phase: N
     on_phase("writing")
     write_results(params)
     totals = {**outcome_totals(), "controls": fee_controls(params)}
+    # The books follow our records: the day's successful transactions, posted by difference (nothing twice).
+    day_post(channel=run.channel, day=run.business_date, now=now)
     # Dropped now rather than at commit: the caller's transaction may hold more than one run.
     _execute(f"DROP TABLE IF EXISTS {', '.join(WORK_TABLES)}", {})
     return totals

@@ -29,9 +29,13 @@ from reconciliation.models import (
     BusinessType,
     Channel,
     PlatformTransaction,
+    ReconciliationRun,
+    RunStage,
+    RunTrigger,
     TransactionConflict,
     TransactionStatus,
 )
+from reconciliation.services.jobs import Job, enqueue
 
 CHUNK = 5000
 JOURNAL_COLUMNS = (
@@ -508,6 +512,7 @@ def transactions_upsert(
                 PlatformTransaction.objects.bulk_update(rows, list(names), batch_size=CHUNK)
             # What was held back is on record for the clerks, in the same transaction as the rest.
             TransactionConflict.objects.bulk_create(plan.conflicts)
+            _reconcile_changed_days([*plan.create, *(txn for txn, _updates in plan.update)])
     except TransactionBatchRefused:
         if plan.conflicts:
             TransactionConflict.objects.bulk_create(plan.conflicts)
@@ -519,3 +524,22 @@ def transactions_upsert(
         held=plan.held,
         txn_nos=[i.txn_no for i in inputs],
     )
+
+
+def _reconcile_changed_days(changed: Iterable[PlatformTransaction]) -> None:
+    """Late records of a date already reconciled: that date runs again once they commit, so its discrepancies
+    and its books follow (a date not yet run waits for its own run)."""
+    days = {(t.channel_id, t.business_date) for t in changed}
+    if not days:
+        return
+    done = set(
+        ReconciliationRun.objects.filter(
+            stage=RunStage.TRANSACTION,
+            status=ReconciliationRun.Status.SUCCEEDED,
+            channel_id__in={c for c, _d in days},
+            business_date__in={d for _c, d in days},
+            channel__is_active=True,
+        ).values_list("channel_id", "business_date")
+    )
+    for channel_id, day in sorted(days & done):
+        enqueue(Job.RUN_START, channel_id=channel_id, trigger=RunTrigger.RECORDS, business_date=day.isoformat())

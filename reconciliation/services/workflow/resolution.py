@@ -14,12 +14,12 @@ from datetime import datetime, timedelta
 from decimal import Decimal, InvalidOperation
 
 import django.dispatch
-from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.db.models import Q, QuerySet
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from accounts.models import Voucher
 from reconciliation.models import (
     Action,
     Adjustment,
@@ -43,6 +43,7 @@ from reconciliation.models.workflow import (
     SECOND_APPROVAL_PERMISSION,
 )
 from reconciliation.services.channels.calendar import business_days_after
+from reconciliation.services.postings import adjustment_post, chart_account, day_post, write_off_post
 from reconciliation.services.workflow.states import (
     AlreadyDecided,
     WorkflowRefused,
@@ -167,6 +168,12 @@ def _validated(discrepancy: Discrepancy, action: str, params: dict) -> tuple[dic
             raise WorkflowRefused(_("An adjustment names the account to debit and the account to credit."))
         if accounts["debit_account"] == accounts["credit_account"]:
             raise WorkflowRefused(_("Debit and credit must be two different accounts."))
+        for code in accounts.values():
+            if chart_account(code, d.currency) is None:
+                raise WorkflowRefused(
+                    _("%(code)s is not an open account of the chart in %(currency)s: choose one of the chart's accounts.")
+                    % {"code": code, "currency": d.currency}
+                )
         amount = _money(params.get("amount", effect), _("Adjustment amount"))
         memo = str(params.get("memo", "")).strip() or _("Adjustment of discrepancy #%(id)s") % {"id": d.pk}
         return {**accounts, "amount": str(amount), "memo": memo[:200]}, amount
@@ -481,7 +488,15 @@ def _supplement(r: Resolution, d: Discrepancy, ctx: dict) -> Executed:
         txn.completed_at = txn.completed_at or (line and (line.completed_at or line.occurred_at)) or now
         txn.save(update_fields=["channel_txn_no", "completed_at", "source_line", "updated_at"])
     outcome = {"transaction": txn.txn_no, "before": before, "after": _txn_snapshot(txn)}
+    outcome["vouchers"] = _post_day(r, txn, Voucher.Kind.SUPPLEMENT, ctx["now"])
     return Executed.closed(Discrepancy.ClosedAs.SUPPLEMENTED, outcome, platform_txn=txn)
+
+
+def _post_day(r: Resolution, txn: PlatformTransaction, kind: str | None, now) -> list[str]:
+    """What the resolution changed in our records, into the books (the difference on the transaction's day)."""
+    why = _("%(action)s of discrepancy #%(id)s") % {"action": Action(r.action).label, "id": r.discrepancy_id}
+    vouchers = day_post(channel=txn.channel, day=txn.business_date, now=now, kind=kind, source_key=f"resolution:{r.pk}", why=why)
+    return [v.number for v in vouchers]
 
 
 def _accept_bank(r: Resolution, d: Discrepancy, ctx: dict) -> Executed:
@@ -499,49 +514,62 @@ def _accept_bank(r: Resolution, d: Discrepancy, ctx: dict) -> Executed:
         status = LINE_TO_TRANSACTION_STATUS.get(line.status, txn.status)
     transaction_status_set(txn=txn, to=status, discrepancy=d, resolution=r, **ctx)
     outcome = {"transaction": txn.txn_no, "before": before, "after": _txn_snapshot(txn)}
+    outcome["vouchers"] = _post_day(r, txn, None, ctx["now"])
     return Executed.closed(Discrepancy.ClosedAs.ACCEPTED_BANK, outcome)
 
 
-def _adjustment(r: Resolution, *, debit: str, credit: str, amount: Decimal, memo: str, closed_as: str, now) -> Executed:
+def _adjustment(r: Resolution, *, voucher, amount: Decimal, memo: str, closed_as: str, now) -> Executed:
+    debit, credit = (e.ledger_account.code for e in voucher.entries.select_related("ledger_account").order_by("-debit"))
     adjustment = Adjustment.objects.create(
-        resolution=r, debit_account=debit, credit_account=credit, amount=amount, currency=r.currency, memo=memo, created_at=now
+        resolution=r,
+        debit_account=debit,
+        credit_account=credit,
+        amount=amount,
+        currency=r.currency,
+        memo=memo,
+        created_at=now,
+        status=Adjustment.Status.POSTED,
+        voucher=voucher,
     )
-    outcome = {"adjustment": adjustment.pk, "debit": debit, "credit": credit, "amount": str(amount), "memo": memo}
+    outcome = {
+        "adjustment": adjustment.pk,
+        "voucher": voucher.number,
+        "debit": debit,
+        "credit": credit,
+        "amount": str(amount),
+        "memo": memo,
+    }
     return Executed.closed(closed_as, outcome)
 
 
 def _write_off(r: Resolution, d: Discrepancy, ctx: dict) -> Executed:
     if abs(d.effect) > d.channel.write_off_threshold:  # the limit may have been lowered since the proposal
         raise WorkflowRefused(_("The amount is now above the channel's write-off limit."))
-    books = settings.BOOK_ACCOUNTS
-    # A shortage is an expense (the money is gone); an overage an income (we keep what we cannot return).
-    if d.effect < 0:
-        debit, credit = books["write_off_expense"], books["reconciliation_suspense"]
-    else:
-        debit, credit = books["reconciliation_suspense"], books["write_off_income"]
     memo = _("Write-off of discrepancy #%(id)s") % {"id": d.pk}
+    voucher = write_off_post(
+        channel=d.channel, day=d.business_date, effect=d.effect, memo=memo, source_key=f"resolution:{r.pk}", now=ctx["now"]
+    )
     return _adjustment(
-        r,
-        debit=debit,
-        credit=credit,
-        amount=abs(d.effect),
-        memo=memo,
-        closed_as=Discrepancy.ClosedAs.WRITTEN_OFF,
-        now=ctx["now"],
+        r, voucher=voucher, amount=abs(d.effect), memo=memo, closed_as=Discrepancy.ClosedAs.WRITTEN_OFF, now=ctx["now"]
     )
 
 
 def _adjust(r: Resolution, d: Discrepancy, ctx: dict) -> Executed:
     p = r.params
-    return _adjustment(
-        r,
-        debit=p["debit_account"],
-        credit=p["credit_account"],
-        amount=Decimal(p["amount"]),
+    debit, credit = chart_account(p["debit_account"], d.currency), chart_account(p["credit_account"], d.currency)
+    if debit is None or credit is None:  # closed since the proposal
+        raise WorkflowRefused(_("An account of this adjustment is no longer open in the chart."))
+    amount = Decimal(p["amount"])
+    voucher = adjustment_post(
+        debit=debit,
+        credit=credit,
+        amount=amount,
+        day=d.business_date,
         memo=p["memo"],
-        closed_as=Discrepancy.ClosedAs.ADJUSTED,
+        source_key=f"resolution:{r.pk}",
         now=ctx["now"],
     )
+    return _adjustment(r, voucher=voucher, amount=amount, memo=p["memo"], closed_as=Discrepancy.ClosedAs.ADJUSTED, now=ctx["now"])
 
 
 def _refund(r: Resolution, d: Discrepancy, ctx: dict) -> Executed:
