@@ -7,7 +7,7 @@ from datetime import date, timedelta
 from celery import shared_task
 from django.utils import timezone
 
-from reconciliation.models import Channel, ReconciliationRun, StatementFile, StatementSource
+from reconciliation.models import Channel, ReconciliationRun, RunStage, StatementFile, StatementSource
 from reconciliation.services.engine.runs import RunAlreadyActive, discrepancies_open_expired, run_execute, run_start
 from reconciliation.services.intake.fetch import FetchFailed, statements_fetch
 from reconciliation.services.intake.statements import StatementRefused, statement_parse
@@ -45,14 +45,17 @@ def run_execute_task(*, run_id: int) -> str:
 
 
 @shared_task(name=Job.RUN_START, bind=True, acks_late=True, max_retries=40)
-def run_start_task(self, *, channel_id: int, trigger: str, business_date: str | None = None) -> str:
-    """Start a run for a channel (the schedule: yesterday; a parsed file: its date). If one is already
-    active, try again shortly: its result may not include what has just arrived."""
+def run_start_task(
+    self, *, channel_id: int, trigger: str, business_date: str | None = None, stage: str = RunStage.TRANSACTION
+) -> str:
+    """Start a run for a channel (the schedule: yesterday; a parsed file: its date), of stage 1 or, from its
+    own schedule, stage 2. If one is already active, try again shortly: its result may not include what has
+    just arrived."""
     channel = Channel.objects.get(pk=channel_id)
     now = timezone.now()
     day = date.fromisoformat(business_date) if business_date else timezone.localdate(now) - timedelta(days=1)
     try:
-        run = run_start(channel=channel, business_date=day, trigger=trigger, now=now)
+        run = run_start(channel=channel, business_date=day, trigger=trigger, now=now, stage=stage)
     except RunAlreadyActive as exc:
         raise self.retry(countdown=30, exc=exc) from None
     return f"run #{run.pk} requested"

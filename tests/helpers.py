@@ -48,7 +48,14 @@ def wechat_bill(rows) -> bytes:
 
 # --- Reconciliation scenarios: our transactions, the channel's lines, a run ----------------------------
 
-from reconciliation.models import Discrepancy, PlatformTransaction, ReconciliationRun, StatementFile, StatementLine  # noqa: E402
+from reconciliation.models import (  # noqa: E402
+    Discrepancy,
+    FundMovement,
+    PlatformTransaction,
+    ReconciliationRun,
+    StatementFile,
+    StatementLine,
+)
 from reconciliation.services.channels.fees import FeeSpec, fee_compute  # noqa: E402
 from reconciliation.services.engine.runs import run_execute, run_start  # noqa: E402
 
@@ -112,6 +119,46 @@ def lines(channel, day, *rows):
         for n, row in enumerate(rows, 2)
     )
     return statement_file
+
+
+def movements(channel, day, *rows, bank_account=None):
+    """A parsed fund statement of ``day`` on the channel's settlement account holding ``rows`` (dicts of
+    FundMovement fields: direction, amount, references, memo)."""
+    now = timezone.now()
+    statement_file = StatementFile.objects.create(
+        channel=channel,
+        kind="FUND",
+        statement_date=day,
+        format_code="MT940",
+        sha256=f"{next(_serial):064d}",
+        raw_file="test",
+        size=1,
+        source="COMMAND",
+        status="PARSED",
+        received_at=now,
+    )
+    FundMovement.objects.bulk_create(
+        FundMovement(
+            file=statement_file,
+            channel=channel,
+            bank_account=bank_account or channel.settlement_account,
+            statement_date=day,
+            booking_date=day,
+            line_no=n,
+            currency="CNY",
+            raw=f"movement {n}",
+            **{"direction": "CREDIT", **row, "amount": Decimal(row["amount"])},
+        )
+        for n, row in enumerate(rows, 1)
+    )
+    return statement_file
+
+
+def reconcile_funds(channel, day):
+    run = run_start(channel=channel, business_date=day, trigger="COMMAND", now=timezone.now(), execute=False, stage="FUND")
+    run = run_execute(run=run, now=timezone.now())
+    assert run.status == ReconciliationRun.Status.SUCCEEDED, run.error
+    return run
 
 
 def reconcile(channel, day=D):

@@ -437,8 +437,20 @@ def demo_activity_seed(*, today: date, days: int, now: datetime) -> dict[str, in
             created["statement files"] += _take_in(channel, data, name, day, now, **kwargs)
         # Reconciled here, day by day in order, so carry-over works as it does in production.
         for channel in channels.values():
-            if not ReconciliationRun.objects.filter(channel=channel, business_date=day).exists():
+            if not ReconciliationRun.objects.filter(channel=channel, business_date=day, stage="TRANSACTION").exists():
                 run = run_start(channel=channel, business_date=day, trigger=RunTrigger.COMMAND, now=now, execute=False)
+                run_execute(run=run, now=now)
+                created["reconciliation runs"] += 1
+        # Stage 2 where the day's money movements are in (the bank-direct channel's reserve account).
+        funded = StatementFile.objects.filter(kind="FUND", statement_date=day).values_list("channel_id", flat=True)
+        for channel in channels.values():
+            if (
+                channel.pk in funded
+                and not ReconciliationRun.objects.filter(channel=channel, business_date=day, stage="FUND").exists()
+            ):
+                run = run_start(
+                    channel=channel, business_date=day, trigger=RunTrigger.COMMAND, now=now, execute=False, stage="FUND"
+                )
                 run_execute(run=run, now=now)
                 created["reconciliation runs"] += 1
     return created

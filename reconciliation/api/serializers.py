@@ -13,6 +13,7 @@ from reconciliation.models import (
     ReconciliationRun,
     RefundOrder,
     Resolution,
+    RunStage,
     StatementFile,
     StatementKind,
 )
@@ -139,6 +140,7 @@ class RunSerializer(MaskedModelSerializer):
 class RunRequestSerializer(serializers.Serializer):
     channel = serializers.SlugRelatedField(slug_field="code", queryset=Channel.objects.filter(is_active=True))
     business_date = serializers.DateField()
+    stage = serializers.ChoiceField(choices=RunStage.choices, default=RunStage.TRANSACTION)
 
 
 class ProposeSerializer(serializers.Serializer):

@@ -183,6 +183,7 @@ class RunViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.Create
                     trigger=ReconciliationRun.Trigger.API,
                     acting_user=request.user,
                     now=timezone.now(),
+                    stage=data.validated_data["stage"],
                 )
         except RunAlreadyActive as exc:
             return Response({"detail": str(exc), "run_id": exc.run.pk}, status=status.HTTP_409_CONFLICT)

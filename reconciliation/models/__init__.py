@@ -3,6 +3,7 @@ from reconciliation.models.choices import BusinessType, Rounding
 from reconciliation.models.runs import (
     ACTIVE_RUN_STATUSES,
     DISCREPANCY_MOVES,
+    FUND_TYPES,
     MATCHED_OUTCOMES,
     RUN_MAY_CLOSE,
     RUN_MAY_RECLASSIFY,
@@ -52,6 +53,7 @@ from reconciliation.models.workflow import (
 )
 
 __all__ = [
+    "FUND_TYPES",
     "Action",
     "Adjustment",
     "Approval",

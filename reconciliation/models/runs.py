@@ -14,13 +14,15 @@ from django.utils.translation import pgettext_lazy
 from backoffice.core.db import choices_check
 from backoffice.core.money import currency_field, money_field
 from reconciliation.models.channels import Channel
-from reconciliation.models.statements import LineStatus, StatementLine
+from reconciliation.models.statements import FundMovement, LineStatus, StatementLine
 from reconciliation.models.transactions import PlatformTransaction, TransactionStatus
 
 
 class RunStage(models.TextChoices):
     # Stage 1 (流水对账): our transactions against the channel's business-detail lines.
     TRANSACTION = "TRANSACTION", _("Transaction reconciliation")
+    # Stage 2 (资金对账): the settlements clearing expects against the movements on our bank accounts.
+    FUND = "FUND", _("Fund reconciliation")
 
 
 class RunStatus(models.TextChoices):
@@ -84,6 +86,10 @@ class ReconciliationRun(models.Model):
         return f"{self.channel.code} {self.business_date} #{self.pk}"
 
     @property
+    def is_fund(self) -> bool:
+        return self.stage == RunStage.FUND
+
+    @property
     def is_active(self) -> bool:
         return self.status in ACTIVE_RUN_STATUSES
 
@@ -110,6 +116,22 @@ class DiscrepancyType(models.TextChoices):
     DOUBLE_PAYMENT_RISK = "DOUBLE_PAYMENT_RISK", _("Double-payment risk")
     # Both sides still processing: nothing to compare yet; waits like an item alone on one side.
     BOTH_PENDING = "BOTH_PENDING", _("Pending on both sides")
+    # Stage 2 (fund reconciliation).
+    SETTLEMENT_MISSING = "SETTLEMENT_MISSING", _("Settlement missing")
+    SETTLEMENT_AMOUNT_MISMATCH = "SETTLEMENT_AMOUNT_MISMATCH", _("Settlement amount differs")
+    UNEXPECTED_MOVEMENT = "UNEXPECTED_MOVEMENT", _("Unexpected movement")
+    RETURN_UNMATCHED = "RETURN_UNMATCHED", _("Return for a payout we hold as paid")
+    FEE_CHARGE_MISMATCH = "FEE_CHARGE_MISMATCH", _("Fee charge differs")
+
+
+# The types stage 2 finds; stage 1 never concludes about them, nor stage 2 about the others.
+FUND_TYPES = (
+    DiscrepancyType.SETTLEMENT_MISSING,
+    DiscrepancyType.SETTLEMENT_AMOUNT_MISMATCH,
+    DiscrepancyType.UNEXPECTED_MOVEMENT,
+    DiscrepancyType.RETURN_UNMATCHED,
+    DiscrepancyType.FEE_CHARGE_MISMATCH,
+)
 
 
 class DiscrepancyState(models.TextChoices):
@@ -179,6 +201,7 @@ class ClosedAs(models.TextChoices):
     WRITTEN_OFF = "WRITTEN_OFF", _("Written off")
     DISMISSED = "DISMISSED", _("Dismissed: both payments were due")
     MANUALLY_MATCHED = "MANUALLY_MATCHED", _("Paired manually (手工勾兑)")
+    SETTLED = "SETTLED", _("Settled: the movement arrived")
 
 
 def status_label(code: str) -> str:
@@ -211,7 +234,7 @@ class Discrepancy(models.Model):
         blank=True,
         help_text=_("The date of the other side's item, when the discrepancy has both sides."),
     )
-    type = models.CharField(_("type"), max_length=24, choices=DiscrepancyType.choices)
+    type = models.CharField(_("type"), max_length=32, choices=DiscrepancyType.choices)
     state = models.CharField(_("state"), max_length=16, choices=DiscrepancyState.choices)
     match_key = models.CharField(_("match key"), max_length=64, blank=True)
     platform_txn = models.ForeignKey(
@@ -256,6 +279,15 @@ class Discrepancy(models.Model):
         blank=True,
         related_name="remainders",
         verbose_name=_("left over by the manual pairing"),
+    )
+    # Stage 2: the movement on our bank account the discrepancy is about (unexpected, differing, returned).
+    fund_movement = models.ForeignKey(
+        FundMovement,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="discrepancies",
+        verbose_name=_("fund movement"),
     )
     effect = money_field(_("money effect"))
     direction = models.CharField(_("overage/shortage"), max_length=8, choices=EffectDirection.choices, blank=True)
@@ -302,7 +334,9 @@ class Discrepancy(models.Model):
                 condition=Q(platform_txn__isnull=False)
                 | Q(statement_line__isnull=False)
                 | ~Q(batch_no="")
-                | Q(manual_pairing__isnull=False),
+                | Q(manual_pairing__isnull=False)
+                | Q(fund_movement__isnull=False)
+                | Q(type__in=FUND_TYPES),
                 name="discrepancy_has_a_side",
             ),
             models.CheckConstraint(
@@ -331,6 +365,12 @@ class Discrepancy(models.Model):
                 condition=~Q(batch_no="") & ~Q(state=DiscrepancyState.RESOLVED),
                 name="discrepancy_one_live_per_batch",
             ),
+            # Stage 2: one live discrepancy per expected settlement or movement (its match key).
+            models.UniqueConstraint(
+                fields=["channel", "match_key"],
+                condition=Q(type__in=FUND_TYPES) & ~Q(state=DiscrepancyState.RESOLVED),
+                name="discrepancy_one_live_per_fund_item",
+            ),
         ]
         indexes = [
             models.Index(fields=["channel", "state", "business_date"], name="discrepancy_channel_state"),
@@ -346,6 +386,11 @@ class Discrepancy(models.Model):
 
     def __str__(self) -> str:
         return f"{self.get_type_display()} #{self.pk}"
+
+    @property
+    def is_fund(self) -> bool:
+        """Found by stage 2 (fund reconciliation): about a settlement or a movement on our bank account."""
+        return self.type in FUND_TYPES
 
     @property
     def age_days(self) -> int | None:

@@ -253,8 +253,8 @@ class Adjustment(models.Model):
     resolution = models.OneToOneField(
         Resolution, on_delete=models.PROTECT, related_name="adjustment", verbose_name=_("resolution")
     )
-    debit_account = models.CharField(_("debit account"), max_length=64)
-    credit_account = models.CharField(_("credit account"), max_length=64)
+    debit_account = models.CharField(_("debit account"), max_length=80)
+    credit_account = models.CharField(_("credit account"), max_length=80)
     amount = money_field(_("amount"))
     currency = currency_field()
     memo = models.CharField(_("memo"), max_length=200)

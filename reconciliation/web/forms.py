@@ -3,7 +3,7 @@ from decimal import Decimal
 from django import forms
 from django.utils.translation import gettext_lazy as _
 
-from reconciliation.models import Action, Channel, StatementFile, StatementKind
+from reconciliation.models import Action, Channel, RunStage, StatementFile, StatementKind
 
 
 class MultipleFileInput(forms.ClearableFileInput):
@@ -68,6 +68,7 @@ class RunStartForm(forms.Form):
         label=_("Channel"), queryset=Channel.objects.filter(is_active=True).order_by("code"), empty_label=None
     )
     business_date = forms.DateField(label=_("Business date"), widget=forms.DateInput(attrs={"type": "date"}))
+    stage = forms.ChoiceField(label=_("Stage"), choices=RunStage.choices, required=False, initial=RunStage.TRANSACTION)
 
 
 class ClearingForm(forms.Form):
@@ -92,8 +93,13 @@ class ProposeForm(forms.Form):
         decimal_places=2,
         widget=forms.NumberInput(attrs={"step": "0.01", "class": "short"}),
     )
-    debit_account = forms.CharField(label=_("Debit account"), required=False, max_length=64)
-    credit_account = forms.CharField(label=_("Credit account"), required=False, max_length=64)
+    # Codes of the chart of accounts (the page offers them as a list); the service refuses any other.
+    debit_account = forms.CharField(
+        label=_("Debit account"), required=False, max_length=80, widget=forms.TextInput(attrs={"list": "chart-accounts"})
+    )
+    credit_account = forms.CharField(
+        label=_("Credit account"), required=False, max_length=80, widget=forms.TextInput(attrs={"list": "chart-accounts"})
+    )
     memo = forms.CharField(label=_("Memo"), required=False, max_length=200)
     days = forms.IntegerField(
         label=_("Business days"), required=False, min_value=1, max_value=10, widget=forms.NumberInput(attrs={"class": "short"})

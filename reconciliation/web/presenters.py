@@ -45,6 +45,8 @@ def field_rows(obj, *, skip: set[str], user) -> list[tuple[str, object]]:
         value = getattr(obj, f"get_{f.name}_display")() if f.choices else personal_value(user, obj, f.name)
         if isinstance(value, Decimal):
             value = format_money(value, getattr(obj, "currency", ""))
+        elif isinstance(value, bool):
+            value = _("yes") if value else _("no")
         rows.append((f.verbose_name, value if value not in ("", None) else None))
     return rows
 
@@ -57,6 +59,11 @@ def txn_fields(txn, user) -> list[tuple[str, object]]:
 
 def line_fields(line, user) -> list[tuple[str, object]]:
     return [] if line is None else field_rows(line, skip={"id", "raw", "channel", "file"}, user=user)
+
+
+def movement_fields(movement, user) -> list[tuple[str, object]]:
+    """A movement on our bank account, every field but the raw text and the batch items' list."""
+    return [] if movement is None else field_rows(movement, skip={"id", "raw", "channel", "file", "items"}, user=user)
 
 
 # --- A filtered list says that it is filtered -----------------------------------------------------

@@ -87,7 +87,7 @@ def test_seed_demo_leaves_work_in_every_workflow_screen():
     assert sorted(risks.values_list("platform_txn__txn_no", flat=True)) == sorted(
         f"PO{day:%Y%m%d}77A" for day in risks.values_list("business_date", flat=True)
     )
-    assert risks.count() == ReconciliationRun.objects.filter(channel__code="BANKDIRECT").count()
+    assert risks.count() == ReconciliationRun.objects.filter(channel__code="BANKDIRECT", stage="TRANSACTION").count()
 
 
 def test_formula_cells_are_neutralised_numbers_stay_numbers():

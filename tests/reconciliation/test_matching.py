@@ -403,9 +403,13 @@ def test_each_channel_has_a_daily_run_after_its_statement_time(wx):
     task = channel_schedule_sync(channel=wx)
     assert (task.task, task.crontab.hour, task.crontab.minute) == ("reconciliation.run_start", "10", "15")
     assert json.loads(task.kwargs) == {"channel_id": wx.pk, "trigger": "SCHEDULE"}
+    funds = PeriodicTask.objects.get(name__startswith=f"reconcile funds: {wx.pk} ")  # stage 2, an hour after stage 1
+    assert (funds.crontab.hour, funds.crontab.minute) == ("11", "15")
+    assert json.loads(funds.kwargs) == {"channel_id": wx.pk, "trigger": "SCHEDULE", "stage": "FUND"}
     wx.is_active = False
     channel_schedule_sync(channel=wx)
     assert PeriodicTask.objects.filter(name__startswith=f"reconcile: {wx.pk} ").get().enabled is False
+    assert PeriodicTask.objects.get(name__startswith=f"reconcile funds: {wx.pk} ").enabled is False
 
 
 @pytest.mark.django_db

@@ -5,16 +5,22 @@ from django.core.management.base import BaseCommand, CommandError
 from django.utils import timezone
 
 from reconciliation.api.presenters import run_summary
-from reconciliation.models import Channel, ReconciliationRun
+from reconciliation.models import Channel, ReconciliationRun, RunStage
 from reconciliation.services.engine.runs import RunAlreadyActive, run_execute, run_start
 
 
 class Command(BaseCommand):
-    help = "Reconcile one channel and business date now (stage 1) and print the outcome."
+    help = "Reconcile one channel and date now (stage 1, or stage 2 with --stage fund) and print the outcome."
 
     def add_arguments(self, parser):
         parser.add_argument("--channel", required=True, help="channel code, e.g. WECHAT")
         parser.add_argument("--date", required=True, type=date.fromisoformat, help="business date YYYY-MM-DD")
+        parser.add_argument(
+            "--stage",
+            choices=["transaction", "fund"],
+            default="transaction",
+            help="transaction: our records against the channel's bill (stage 1); fund: settlements against money moved",
+        )
         parser.add_argument("--json", action="store_true", help="print one JSON object")
 
     def handle(self, *args, **options):
@@ -29,6 +35,7 @@ class Command(BaseCommand):
                 trigger=ReconciliationRun.Trigger.COMMAND,
                 now=timezone.now(),
                 execute=False,
+                stage=RunStage.FUND if options["stage"] == "fund" else RunStage.TRANSACTION,
             )
         except RunAlreadyActive as exc:
             raise CommandError(str(exc)) from None

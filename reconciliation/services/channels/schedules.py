@@ -19,7 +19,7 @@ from zoneinfo import ZoneInfo
 from django.db import transaction
 from django_celery_beat.models import CrontabSchedule, PeriodicTask
 
-from reconciliation.models import Channel, RunTrigger, StatementSource
+from reconciliation.models import Channel, RunStage, RunTrigger, StatementSource
 from reconciliation.services.jobs import Job
 
 # StatementSource.fetch_time is a wall-clock time in the product's time zone.
@@ -73,26 +73,38 @@ def source_schedule_remove(*, source: StatementSource) -> None:
 
 # A channel's daily run starts this long after its statements are due, leaving the fetch time to land them.
 RUN_DELAY_MINUTES = 30
+# Stage 2 an hour after stage 1: its expectations come from the transactions stage 1 confirmed.
+FUND_DELAY_MINUTES = 60
 
 
-def _channel_prefix(channel: Channel) -> str:
-    return f"reconcile: {channel.pk} "
+def _channel_prefix(channel: Channel, stage: str = RunStage.TRANSACTION) -> str:
+    return f"reconcile funds: {channel.pk} " if stage == RunStage.FUND else f"reconcile: {channel.pk} "
 
 
 def channel_schedule_sync(*, channel: Channel) -> PeriodicTask:
-    """The channel's daily stage-1 run of yesterday, shortly after its statements are due."""
-    at = (datetime.combine(date(2000, 1, 1), channel.statement_ready_time) + timedelta(minutes=RUN_DELAY_MINUTES)).time()
+    """The channel's daily runs of yesterday: stage 1 shortly after its statements are due, stage 2 (the
+    money moved) after stage 1, when the day's settlements and their fund statement are in. Returns the
+    stage-1 task."""
+    ready = datetime.combine(date(2000, 1, 1), channel.statement_ready_time)
+    stage_one = _channel_task(channel, RunStage.TRANSACTION, (ready + timedelta(minutes=RUN_DELAY_MINUTES)).time())
+    _channel_task(channel, RunStage.FUND, (ready + timedelta(minutes=RUN_DELAY_MINUTES + FUND_DELAY_MINUTES)).time())
+    return stage_one
+
+
+def _channel_task(channel: Channel, stage: str, at: time) -> PeriodicTask:
     with transaction.atomic():
-        prefix = _channel_prefix(channel)
+        prefix = _channel_prefix(channel, stage)
         task = PeriodicTask.objects.select_for_update().filter(name__startswith=prefix).order_by("id").first() or PeriodicTask()
         task.name = f"{prefix}{channel.code}"
         task.task = Job.RUN_START
         task.args = "[]"
-        task.kwargs = json.dumps({"channel_id": channel.pk, "trigger": RunTrigger.SCHEDULE})
+        kwargs = {"channel_id": channel.pk, "trigger": RunTrigger.SCHEDULE}
+        task.kwargs = json.dumps(kwargs if stage == RunStage.TRANSACTION else {**kwargs, "stage": stage})
         task.crontab = _daily_crontab(at)
         task.interval = task.solar = task.clocked = None
         task.one_off = False
         task.enabled = channel.is_active
-        task.description = f"Kept in step with channel {channel.code}: its statement ready time plus {RUN_DELAY_MINUTES} min."
+        delay = RUN_DELAY_MINUTES + (FUND_DELAY_MINUTES if stage == RunStage.FUND else 0)
+        task.description = f"Kept in step with channel {channel.code}: its statement ready time plus {delay} min."
         task.save()
     return task

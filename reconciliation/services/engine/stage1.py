@@ -39,6 +39,7 @@ from backoffice.core.db import sql_list
 from backoffice.core.db import sql_str as q
 from backoffice.core.money import minor_places, plain_decimal
 from reconciliation.models import (
+    FUND_TYPES,
     MATCHED_OUTCOMES,
     RUN_MAY_CLOSE,
     RUN_MAY_RECLASSIFY,
@@ -132,6 +133,8 @@ RETURNS = sql_list((B.REFUND, B.COLLECTION, B.RECHARGE))
 
 # Money that leaves us one payment at a time: paid twice, it is recovered from the payee (追款).
 PAID_OUT = sql_list((B.PAYOUT, B.REFUND))
+# Stage 2's discrepancies: stage 1 never concludes about them.
+STAGE_2 = sql_list(FUND_TYPES)
 # Our statuses of a payment that did not (yet) go out as far as we know.
 NOT_PAID = sql_list((TS.FAILED, TS.UNKNOWN, TS.PROCESSING))
 
@@ -297,7 +300,7 @@ def collect_live(p: DayParams) -> None:
             WHERE t.id = d.platform_txn_id AND t.batch_no <> ''
               AND NOT EXISTS (SELECT 1 FROM {T_ALONE} a WHERE a.txn_id = t.id)
         ) item ON true
-        WHERE d.channel_id = %(channel)s AND d.state IN ({sql_list(UNRESOLVED_STATES)})
+        WHERE d.channel_id = %(channel)s AND d.state IN ({sql_list(UNRESOLVED_STATES)}) AND d.type NOT IN ({STAGE_2})
           AND (d.business_date = %(day)s OR d.counterpart_date = %(day)s OR d.batch_no <> '' OR item.batch_no IS NOT NULL
                OR (d.type IN ({ALONE}) AND ((d.business_date < %(day)s AND d.carry_until >= %(day)s)
                                             OR (d.business_date > %(day)s AND d.business_date <= %(reach)s)))
@@ -317,7 +320,7 @@ def collect_live(p: DayParams) -> None:
         CREATE TEMP TABLE rc_settled ON COMMIT DROP AS
         SELECT d.platform_txn_id AS txn_id, d.statement_line_id AS line_id, d.batch_no
         FROM {T_DISC} d
-        WHERE d.channel_id = %(channel)s AND d.state = {q(S.RESOLVED)}
+        WHERE d.channel_id = %(channel)s AND d.state = {q(S.RESOLVED)} AND d.type NOT IN ({STAGE_2})
           AND (d.business_date = %(day)s OR d.counterpart_date = %(day)s)
           -- An item that a live discrepancy still concerns is not settled (one merged into another).
           AND NOT EXISTS (SELECT 1 FROM rc_live v WHERE v.txn_id = d.platform_txn_id OR v.line_id = d.statement_line_id)

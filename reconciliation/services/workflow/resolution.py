@@ -81,6 +81,12 @@ ALLOWED_ACTIONS: dict[str, tuple[str, ...]] = {
     Type.FEE_MISMATCH: (Action.ACCEPT_BANK, Action.CLAIM, Action.ADJUSTMENT, Action.WRITE_OFF),
     Type.DUPLICATE: (Action.REFUND, Action.CLAIM, Action.ADJUSTMENT, Action.WRITE_OFF),
     Type.DOUBLE_PAYMENT_RISK: (Action.RECOVERY, Action.DISMISS, Action.ADJUSTMENT, Action.WRITE_OFF),
+    # Stage 2: book it (调账 between the bank account and the right account), claim it, or write it off.
+    Type.SETTLEMENT_MISSING: (Action.CLAIM, Action.ADJUSTMENT, Action.WRITE_OFF, Action.EXTEND_CARRY_OVER),
+    Type.SETTLEMENT_AMOUNT_MISMATCH: (Action.CLAIM, Action.REFUND, Action.ADJUSTMENT, Action.WRITE_OFF),
+    Type.UNEXPECTED_MOVEMENT: (Action.ADJUSTMENT, Action.CLAIM, Action.REFUND, Action.WRITE_OFF),
+    Type.RETURN_UNMATCHED: (Action.ADJUSTMENT, Action.CLAIM, Action.WRITE_OFF),
+    Type.FEE_CHARGE_MISMATCH: (Action.CLAIM, Action.ADJUSTMENT, Action.WRITE_OFF),
 }
 
 

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
-from backoffice.core.money import format_money
+from backoffice.core.money import format_money, money_str
 from reconciliation.models import Action, Discrepancy, DiscrepancyType, LineStatus, TransactionStatus
 from reconciliation.models.runs import status_label
 
@@ -32,6 +32,8 @@ def suggest(discrepancy: Discrepancy) -> Suggestion | None:
             Action.EXTEND_CARRY_OVER if d.carry_until else "",
             _("Wait: items alone on one side are re-matched automatically until the end of the carry-over window."),
         )
+    if d.is_fund:
+        return _fund_suggestion(d)
     if d.type == Type.STATUS_MISMATCH and d.bank_status == LineStatus.SUCCESS and d.platform_status != TransactionStatus.SUCCESS:
         return Suggestion(
             Action.SUPPLEMENT,
@@ -146,3 +148,40 @@ ACTION_HELP = {
     Action.EXTEND_CARRY_OVER: gettext_lazy("Wait longer for the other side: extend by some business days."),
     Action.DISMISS: gettext_lazy("Both payments were due (e.g. two orders of the same amount): close the risk."),
 }
+
+
+def _fund_suggestion(d: Discrepancy) -> Suggestion | None:
+    """Stage 2: a settlement that did not come or differs, a movement nobody expected."""
+    amount = money_str(abs(d.effect), d.currency)
+    if d.type == Type.SETTLEMENT_MISSING:
+        return Suggestion(
+            Action.CLAIM,
+            _("The channel has not settled %(amount)s of %(date)s within its window: claim it from the channel.")
+            % {"amount": amount, "date": d.business_date.isoformat()},
+        )
+    if d.type == Type.SETTLEMENT_AMOUNT_MISMATCH and d.effect < 0:
+        return Suggestion(
+            Action.CLAIM,
+            _("%(amount)s less than clearing expects: check the date's fees and refunds with the channel, then claim it.")
+            % {"amount": amount},
+        )
+    if d.type == Type.SETTLEMENT_AMOUNT_MISMATCH:
+        return Suggestion(
+            Action.REFUND,
+            _("%(amount)s more than clearing expects: find whose money it is and return it, or book it.") % {"amount": amount},
+        )
+    if d.type == Type.UNEXPECTED_MOVEMENT:
+        return Suggestion(
+            Action.ADJUSTMENT,
+            _(
+                "A movement clearing does not expect (a bank charge, interest, a transfer): book it with an adjustment "
+                "between the bank account and the right account (a charge to fee expense, interest to income)."
+            ),
+        )
+    if d.type == Type.RETURN_UNMATCHED:
+        return Suggestion(
+            Action.ADJUSTMENT,
+            _("%(amount)s came back for a payout we hold as paid: check with the bank whether the payee was paid.")
+            % {"amount": amount},
+        )
+    return None

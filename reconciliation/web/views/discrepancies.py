@@ -16,6 +16,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_http_methods
 
+from accounts.models import LedgerAccount
 from backoffice.core.http import client_address
 from reconciliation.models import (
     Action,
@@ -61,6 +62,7 @@ from reconciliation.web.presenters import (
     covered_dates,
     filter_notice,
     line_fields,
+    movement_fields,
     raw_pairs,
     resolution_views,
     txn_fields,
@@ -153,6 +155,10 @@ def discrepancy_detail(request, pk: int):
             "line_fields": line_fields(d.statement_line, request.user),
             "raw_pairs": raw_pairs(d.statement_line.file, d.statement_line.raw, request.user) if d.statement_line else [],
             "related_fields": txn_fields(d.related_txn, request.user),
+            "movement_fields": movement_fields(d.fund_movement, request.user),
+            "chart_accounts": LedgerAccount.objects.filter(currency=d.currency, is_active=True).order_by("code")
+            if can_propose
+            else [],
             "propose_form": ProposeForm(allowed=allowed, initial={"action": getattr(suggest(d), "action", "")})
             if can_propose
             else None,

@@ -17,6 +17,7 @@ from django.views.decorators.http import require_http_methods
 from reconciliation.models import (
     RUN_OUTCOMES,
     ReconciliationRun,
+    RunStage,
 )
 from reconciliation.models.runs import outcome_label
 from reconciliation.selectors import runs as selectors
@@ -71,6 +72,7 @@ def run_request(request):
                 trigger=ReconciliationRun.Trigger.CLERK,
                 acting_user=request.user,
                 now=timezone.now(),
+                stage=form.cleaned_data["stage"] or RunStage.TRANSACTION,
             )
     except RunAlreadyActive as exc:
         messages.warning(request, _("A run of this channel and date is already waiting or running; here it is."))
@@ -122,7 +124,7 @@ def run_detail(request, pk: int):
             "chart": selectors.daily_effects(channel_ids=[run.channel_id], until=run.business_date, days=CHART_DAYS)[
                 run.channel_id
             ],
-            "rerun_form": RunStartForm(initial={"channel": run.channel, "business_date": run.business_date}),
+            "rerun_form": RunStartForm(initial={"channel": run.channel, "business_date": run.business_date, "stage": run.stage}),
             "earlier_runs": ReconciliationRun.objects.filter(channel=run.channel, business_date=run.business_date)
             .exclude(pk=run.pk)
             .order_by("-created_at", "-id")[:10],
