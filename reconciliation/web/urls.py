@@ -18,6 +18,7 @@ urlpatterns = [
     path("runs/<int:pk>/", runs.run_detail, name="run_detail"),
     path("runs/<int:pk>/progress/", runs.run_progress, name="run_progress"),
     path("clearing/", clearing.clearing_view, name="clearing"),
+    path("funds/", clearing.fund_report, name="fund_report"),
     path("discrepancies/", discrepancies.discrepancy_list, name="discrepancy_list"),
     path("discrepancies/bulk/", discrepancies.discrepancy_bulk, name="discrepancy_bulk"),
     path("discrepancies/pair/", discrepancies.discrepancy_pair, name="discrepancy_pair"),

@@ -180,3 +180,23 @@ def test_the_screens_request_a_fund_run_and_show_the_movement(client, wx, clerk,
     page = client.get(f"/discrepancies/{charge.pk}/").content.decode()
     assert "ACCOUNT CHARGES" in page and "The movement on our bank account" in page
     assert 'list="chart-accounts"' in page and "1122.WX" in page  # the chart's codes offered for the 调账
+
+
+@pytest.mark.django_db
+def test_the_daily_fund_report_sets_expected_against_moved_with_its_discrepancies(client, wx, auditor):
+    a_day_of_collections(wx, "1000.00")
+    net = Decimal("1000.00") - fee_of("1000.00")
+    movements(
+        wx, D1,
+        {"amount": str(net - Decimal("5.00")), "memo": f"SETTLEMENT {D:%Y%m%d}"},
+        {"direction": "DEBIT", "amount": "12.00", "memo": "ACCOUNT CHARGES"},
+    )  # fmt: skip
+    client.force_login(auditor)
+    before = client.get(f"/funds/?channel={wx.pk}&date={D1.isoformat()}").content.decode()
+    assert "run the date to record it" in before  # read before any fund run: nothing written by the report
+    assert not Discrepancy.objects.filter(type__in=["UNEXPECTED_MOVEMENT", "SETTLEMENT_AMOUNT_MISMATCH"]).exists()
+    reconcile_funds(wx, D1)
+    page = client.get(f"/funds/?channel={wx.pk}&date={D1.isoformat()}").content.decode()
+    short, charge = (Discrepancy.objects.get(type=t) for t in ("SETTLEMENT_AMOUNT_MISMATCH", "UNEXPECTED_MOVEMENT"))
+    assert f"#{short.pk}" in page and f"#{charge.pk}" in page and "ACCOUNT CHARGES" in page
+    assert str(net) in page and "-5.00" in page and "-12.00" in page

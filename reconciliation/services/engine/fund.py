@@ -108,6 +108,8 @@ class FundDay:
     conclusions: list[Conclusion] = field(default_factory=list)
     settled: dict[int, str] = field(default_factory=dict)  # movement id → what it settled (for postings)
     batch_paid: dict[int, PlatformTransaction] = field(default_factory=dict)  # paid items of batch payouts
+    expected: list[Expected] = field(default_factory=list)
+    items_settled: set[int] = field(default_factory=set)  # movements that settled one payout alone
     _batches: dict[date, list] = field(default_factory=dict)
 
     def batch_of(self, txn: PlatformTransaction) -> int:
@@ -141,8 +143,16 @@ def _current_movements(channel: Channel, first: date, last: date) -> list[FundMo
 def fund_day(*, run: ReconciliationRun, now: datetime, on_phase=lambda phase: None) -> dict:
     """Match one channel's date of money movements; returns the run's outcome totals. The caller holds
     the transaction."""
-    channel, day = run.channel, run.business_date
-    channel_lock(channel.pk)
+    channel_lock(run.channel_id)
+    f = fund_match(channel=run.channel, day=run.business_date, on_phase=on_phase)
+    on_phase("writing")
+    seen = _write(f, run=run, now=now)
+    _post(f, now=now)
+    return _totals(f, seen)
+
+
+def fund_match(*, channel: Channel, day: date, on_phase=lambda phase: None) -> FundDay:
+    """What a run of the date concludes, without writing anything (the daily report reads it too)."""
     on_phase("collecting")
     window = max(channel.carry_over_days, 1)
     f = FundDay(
@@ -152,17 +162,14 @@ def fund_day(*, run: ReconciliationRun, now: datetime, on_phase=lambda phase: No
         window_to=business_days_after(channel=channel, day=day, count=window),
     )
     f.movements = _current_movements(channel, f.window_from, f.window_to)
-    expected = _expected(f)
+    f.expected = _expected(f)
     on_phase("matching")
     items = _payout_items(f)
     _batch_payouts(f, items)
-    _settle_items(f, items, expected)
-    _settlements(f, expected)
+    _settle_items(f, items, f.expected)
+    _settlements(f, f.expected)
     _unexpected(f)
-    on_phase("writing")
-    seen = _write(f, run=run, now=now)
-    _post(f, now=now)
-    return _totals(f, seen)
+    return f
 
 
 # --- what clearing expects ---------------------------------------------------------------------------
@@ -208,6 +215,7 @@ def _settle_items(f: FundDay, items: dict[str, PlatformTransaction], expected: l
             continue
         f.used.add(m.pk)
         f.settled[m.pk] = txn.txn_no
+        f.items_settled.add(m.pk)
         key = f"SETTLE:{txn.business_date.isoformat()}:{f.batch_of(txn)}"
         if key in by_key:
             by_key[key].left += txn.amount
