@@ -360,6 +360,7 @@ def demo_activity_seed(*, today: date, days: int, now: datetime) -> dict[str, in
         source_key="demo:opening",
         now=now,
     )
+    moved_before: list[FundMovementRow] = []
     for offset in range(days, 0, -1):
         day = today - timedelta(days=offset)
         stamp = day.strftime("%Y%m%d")
@@ -417,7 +418,9 @@ def demo_activity_seed(*, today: date, days: int, now: datetime) -> dict[str, in
                 bank_ref=f"TRF{stamp}",
             )
         ]
-        # MT940 carries the SWIFT character set only: English memos.
+        # MT940 carries the SWIFT character set only: English memos. Each day opens where the last closed.
+        balance = opening + sum((m.amount if m.direction == Direction.CREDIT else -m.amount for m in moved_before), Decimal(0))
+        moved_before += movements
         files.append(
             (
                 channels["BANKDIRECT"],
@@ -426,7 +429,7 @@ def demo_activity_seed(*, today: date, days: int, now: datetime) -> dict[str, in
                     movements,
                     account_ref=reserve.account_no,
                     currency="CNY",
-                    opening_balance=Decimal("100000.00"),
+                    opening_balance=balance,
                     opening_date=day,
                 ),
                 f"icbc_{stamp}.sta",
@@ -450,6 +453,12 @@ def demo_activity_seed(*, today: date, days: int, now: datetime) -> dict[str, in
             ):
                 run = run_start(
                     channel=channel, business_date=day, trigger=RunTrigger.COMMAND, now=now, execute=False, stage="FUND"
+                )
+                run_execute(run=run, now=now)
+                created["reconciliation runs"] += 1
+                # And the reserve account's journal against the bank's statement (账实核对).
+                run = run_start(
+                    channel=channel, business_date=day, trigger=RunTrigger.COMMAND, now=now, execute=False, stage="BOOKS"
                 )
                 run_execute(run=run, now=now)
                 created["reconciliation runs"] += 1

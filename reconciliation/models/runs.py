@@ -23,6 +23,8 @@ class RunStage(models.TextChoices):
     TRANSACTION = "TRANSACTION", _("Transaction reconciliation")
     # Stage 2 (资金对账): the settlements clearing expects against the movements on our bank accounts.
     FUND = "FUND", _("Fund reconciliation")
+    # 账实核对: the bank journal of the channel's settlement account against the bank's statement.
+    BOOKS = "BOOKS", _("Book-to-bank check")
 
 
 class RunStatus(models.TextChoices):
@@ -122,15 +124,21 @@ class DiscrepancyType(models.TextChoices):
     UNEXPECTED_MOVEMENT = "UNEXPECTED_MOVEMENT", _("Unexpected movement")
     RETURN_UNMATCHED = "RETURN_UNMATCHED", _("Return for a payout we hold as paid")
     FEE_CHARGE_MISMATCH = "FEE_CHARGE_MISMATCH", _("Fee charge differs")
+    # Book-to-bank check (账实核对).
+    JOURNAL_MISSING = "JOURNAL_MISSING", _("Missing from our bank journal (日记账少账)")
+    JOURNAL_EXTRA = "JOURNAL_EXTRA", _("In our bank journal, not at the bank (日记账多账)")
 
 
-# The types stage 2 finds; stage 1 never concludes about them, nor stage 2 about the others.
+# The types stage 2 and the book-to-bank check find, one live per match key; stage 1 never concludes about
+# them, nor they about the others.
 FUND_TYPES = (
     DiscrepancyType.SETTLEMENT_MISSING,
     DiscrepancyType.SETTLEMENT_AMOUNT_MISMATCH,
     DiscrepancyType.UNEXPECTED_MOVEMENT,
     DiscrepancyType.RETURN_UNMATCHED,
     DiscrepancyType.FEE_CHARGE_MISMATCH,
+    DiscrepancyType.JOURNAL_MISSING,
+    DiscrepancyType.JOURNAL_EXTRA,
 )
 
 

@@ -154,6 +154,15 @@ def covered_dates(counts: dict) -> str:
 _CONTROL_LABELS = {"FEE_TOTAL": gettext_lazy("Fee total")}
 
 
+def run_books(counts: dict) -> dict | None:
+    """A book-to-bank check's balances (``counts["books"]``) as amounts; None for other runs."""
+    books = counts.get("books")
+    if not books:
+        return None
+    names = ("journal_opening", "journal_closing", "statement_opening", "statement_closing", "difference")
+    return {name: (None if books.get(name) is None else Decimal(books[name])) for name in names}
+
+
 def run_controls(counts: dict) -> list[dict]:
     """The footer controls a run checked (``counts["controls"]``: a bill footer's declared total against
     what its lines add up to) with their labels and the gap; older runs recorded none."""

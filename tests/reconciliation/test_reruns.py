@@ -209,3 +209,21 @@ def test_pending_on_both_sides_waits_until_one_side_finishes(wx, clerk, django_c
     d.refresh_from_db()
     assert (d.state, d.closed_as, d.statement_line.file) == ("RESOLVED", "REMATCHED", corrected)
     assert not Discrepancy.objects.exclude(state="RESOLVED").exists()
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("first", ["ours", "theirs"])
+def test_a_failure_the_channel_lists_a_day_later_is_agreed_whichever_date_runs_first_and_again(wx, first):
+    """Found by the stage-1 state machine: our payment failed on D, the channel lists it failed on D+1.
+    The pair is agreed (nothing to do) by the run of either date, and re-runs in any order find nothing."""
+    later = D + timedelta(days=1)
+    txn(wx, "FAILED-X", "10.00", status="FAILED")
+    lines(wx, later, {"txn_no": "FAILED-X", "amount": "10.00", "status": "FAILED"})
+    order = [D, later] if first == "ours" else [later, D]
+    for day in order:
+        reconcile(wx, day)
+    assert not Discrepancy.objects.exclude(state="RESOLVED").exists()
+    for day in [later, D, later, D]:
+        again = reconcile(wx, day)
+        assert set(again.counts["discrepancies"]) <= {"CONFIRMED"}, (day, again.counts["discrepancies"])
+    assert not Discrepancy.objects.exclude(state="RESOLVED").exists()

@@ -146,9 +146,9 @@ def fund_day(*, run: ReconciliationRun, now: datetime, on_phase=lambda phase: No
     channel_lock(run.channel_id)
     f = fund_match(channel=run.channel, day=run.business_date, on_phase=on_phase)
     on_phase("writing")
-    seen = _write(f, run=run, now=now)
+    seen = conclusions_write(f, run=run, now=now)
     _post(f, now=now)
-    return _totals(f, seen)
+    return conclusions_totals(f, seen)
 
 
 def fund_match(*, channel: Channel, day: date, on_phase=lambda phase: None) -> FundDay:
@@ -363,7 +363,7 @@ def _direction(effect: Decimal) -> str:
     return EffectDirection.OVERAGE if effect > 0 else EffectDirection.SHORTAGE if effect < 0 else ""
 
 
-def _write(f: FundDay, *, run: ReconciliationRun, now: datetime) -> dict[str, int]:
+def conclusions_write(f: FundDay, *, run: ReconciliationRun, now: datetime) -> dict[str, int]:
     """Each conclusion against the live discrepancy of its key: close what settled, update or open what is
     still different, create what is new; never a discrepancy a person resolved, never one being worked on
     (proposed, approved) beyond noting it is still there."""
@@ -488,7 +488,7 @@ def _post(f: FundDay, *, now: datetime) -> None:
         )
 
 
-def _totals(f: FundDay, seen: dict[str, int]) -> dict:
+def conclusions_totals(f: FundDay, seen: dict[str, int]) -> dict:
     outcomes: dict[str, dict] = {}
     overage = shortage = ZERO
     dates: list[date] = []

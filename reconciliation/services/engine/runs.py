@@ -25,6 +25,7 @@ from reconciliation.models import (
     RunStatus,
     WorkflowEvent,
 )
+from reconciliation.services.engine.books_check import books_day
 from reconciliation.services.engine.fund import fund_day
 from reconciliation.services.engine.stage1 import match_day
 from reconciliation.services.jobs import Job, enqueue
@@ -136,7 +137,7 @@ def run_execute(*, run: ReconciliationRun, now: datetime) -> ReconciliationRun:
                 progress.enabled = False
             try:
                 with transaction.atomic():
-                    stage = fund_day if run.stage == RunStage.FUND else match_day
+                    stage = {RunStage.FUND: fund_day, RunStage.BOOKS: books_day}.get(run.stage, match_day)
                     totals = stage(run=run, now=now, on_phase=progress.phase)
                     finished = {"status": ReconciliationRun.Status.SUCCEEDED, "counts": totals, "error": ""}
             except Exception as exc:  # recorded on the run for the clerk; the results rolled back

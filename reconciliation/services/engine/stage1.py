@@ -1061,14 +1061,17 @@ def write_results(p: DayParams) -> None:
     """,
         base,
     )
-    # Our failures the channel did not list stay in view for their window; a failure it did list (or any
-    # of ours paired with a line) leaves the view.
+    # Our failures the channel did not list on their own date stay in view for their window, also when a line
+    # of a later date lists them: that date's run must pair them too, whichever date runs first. A failure the
+    # channel listed on its own date (or any of ours paired with a line of its own date) leaves the view.
     _execute(
         f"""
-        DELETE FROM {T_UNLISTED} u USING rc_out o WHERE u.txn_id = o.txn_id AND o.line_id IS NOT NULL;
+        DELETE FROM {T_UNLISTED} u USING rc_out o
+        WHERE u.txn_id = o.txn_id AND o.line_id IS NOT NULL AND o.l_date = o.p_date;
         INSERT INTO {T_UNLISTED} (channel_id, txn_id, business_date, window_end)
         SELECT %(channel)s, o.txn_id, o.p_date, %(carry_until)s::date FROM rc_out o
-        WHERE o.outcome = {q(M.AGREED_FAILED)} AND o.line_id IS NULL AND o.p_date = %(day)s AND NOT o.item
+        WHERE o.outcome IN ({q(M.AGREED_FAILED)}, {q(M.MATCHED_CROSS_DAY)}) AND o.p_status = {q(TS.FAILED)}
+          AND (o.line_id IS NULL OR o.l_date <> o.p_date) AND o.p_date = %(day)s AND NOT o.item
           AND %(carry_until)s::date IS NOT NULL
         ON CONFLICT (txn_id) DO NOTHING;
     """,

@@ -87,6 +87,9 @@ ALLOWED_ACTIONS: dict[str, tuple[str, ...]] = {
     Type.UNEXPECTED_MOVEMENT: (Action.ADJUSTMENT, Action.CLAIM, Action.REFUND, Action.WRITE_OFF),
     Type.RETURN_UNMATCHED: (Action.ADJUSTMENT, Action.CLAIM, Action.WRITE_OFF),
     Type.FEE_CHARGE_MISMATCH: (Action.CLAIM, Action.ADJUSTMENT, Action.WRITE_OFF),
+    # 账实核对: a voucher (补账) by adjustment, or a claim.
+    Type.JOURNAL_MISSING: (Action.ADJUSTMENT, Action.CLAIM),
+    Type.JOURNAL_EXTRA: (Action.ADJUSTMENT, Action.CLAIM),
 }
 
 

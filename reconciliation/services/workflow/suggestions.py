@@ -178,6 +178,24 @@ def _fund_suggestion(d: Discrepancy) -> Suggestion | None:
                 "between the bank account and the right account (a charge to fee expense, interest to income)."
             ),
         )
+    if d.type == Type.JOURNAL_MISSING:
+        return Suggestion(
+            Action.ADJUSTMENT,
+            _(
+                "The bank moved %(amount)s that our bank journal does not have: book it (补账) between the bank "
+                "account and the right account, or claim it from the bank."
+            )
+            % {"amount": amount},
+        )
+    if d.type == Type.JOURNAL_EXTRA:
+        return Suggestion(
+            Action.ADJUSTMENT,
+            _(
+                "Our bank journal has %(amount)s the bank never moved: reverse the entry with an adjustment, or "
+                "claim it if the bank should have."
+            )
+            % {"amount": amount},
+        )
     if d.type == Type.RETURN_UNMATCHED:
         return Suggestion(
             Action.ADJUSTMENT,

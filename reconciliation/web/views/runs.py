@@ -25,7 +25,14 @@ from reconciliation.services.engine.runs import RunAlreadyActive, run_start
 from reconciliation.web.forms import (
     RunStartForm,
 )
-from reconciliation.web.presenters import covered_dates, filter_notice, run_controls, run_rows, with_finding_labels
+from reconciliation.web.presenters import (
+    covered_dates,
+    filter_notice,
+    run_books,
+    run_controls,
+    run_rows,
+    with_finding_labels,
+)
 from reconciliation.web.views.statements import LIST_PAGE_SIZE
 
 # --- Reconciliation runs -------------------------------------------------------------------------
@@ -116,6 +123,7 @@ def run_detail(request, pk: int):
             "outcomes": outcomes,
             "dates": covered_dates(run.counts),
             "controls": run_controls(run.counts),
+            "books": run_books(run.counts),
             # The run's story: its list and its counts from the same findings as the queue's ?run=.
             "story": story,
             "discrepancies": with_finding_labels(selectors.run_discrepancies(run=run)[:RUN_PAGE_ROWS]),
