@@ -12,8 +12,8 @@ from django.utils import timezone
 from helpers import D, fee_of, lines, local_dt, movements, reconcile, reconcile_funds, txn
 from rest_framework.test import APIClient
 
-from accounts.models import Voucher
-from accounts.services.books import ledger_balance, trial_balance
+from accounts.models import LedgerRole, Voucher
+from accounts.services.books import ledger_balance, ledger_for, trial_balance
 from reconciliation.models import Discrepancy, FeeModel, ReconciliationRun
 from reconciliation.services.engine.runs import run_execute
 from reconciliation.services.postings import bank_deposit_account, channel_clearing_account
@@ -200,3 +200,25 @@ def test_the_daily_fund_report_sets_expected_against_moved_with_its_discrepancie
     short, charge = (Discrepancy.objects.get(type=t) for t in ("SETTLEMENT_AMOUNT_MISMATCH", "UNEXPECTED_MOVEMENT"))
     assert f"#{short.pk}" in page and f"#{charge.pk}" in page and "ACCOUNT CHARGES" in page
     assert str(net) in page and "-5.00" in page and "-12.00" in page
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("charged, found", [("right", None), ("more", "FEE_CHARGE_MISMATCH")])
+def test_an_external_fee_is_expected_as_its_own_charge_on_the_billed_account(
+    make_channel, make_fee_model, general_account, charged, found
+):
+    outside = make_channel("OUTSIDE")
+    external = {"charging_mode": FeeModel.ChargingMode.EXTERNAL, "charged_account": general_account}
+    make_fee_model(outside, rate=Decimal("0.006"), **external)
+    a_day_of_collections(outside, "100.00", "200.00")
+    a_day_of_collections(outside, "500.00", day=D1)
+    due = fee_of("100.00") + fee_of("200.00") + fee_of("500.00")
+    amount = due if charged == "right" else due + Decimal("1.00")
+    movements(outside, D2, {"direction": "DEBIT", "amount": str(amount), "memo": "FEE"}, bank_account=general_account)
+    reconcile_funds(outside, D2)
+    fees = Discrepancy.objects.filter(type__in=["FEE_CHARGE_MISMATCH", "UNEXPECTED_MOVEMENT"])
+    assert [d.type for d in fees] == ([] if found is None else [found])
+    if found:
+        assert fees.get().effect == Decimal("-1.00")  # charged a yuan more than the fees billed apart
+    else:  # the fees owed apart are paid: nothing left payable
+        assert ledger_balance(ledger_for(LedgerRole.CHANNEL_FEE_PAYABLE, "CNY")) == 0

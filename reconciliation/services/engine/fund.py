@@ -37,8 +37,8 @@ from django.db import connection
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from accounts.models import Voucher
-from accounts.services.books import Line, voucher_post
+from accounts.models import LedgerRole, Voucher
+from accounts.services.books import Line, ledger_for, voucher_post
 from reconciliation.models import (
     DISCREPANCY_MOVES,
     FUND_TYPES,
@@ -50,6 +50,7 @@ from reconciliation.models import (
     DiscrepancyState,
     DiscrepancyType,
     EffectDirection,
+    FeeModel,
     FundMovement,
     MatchOutcome,
     PlatformTransaction,
@@ -66,6 +67,8 @@ T, S, Change, Kind = DiscrepancyType, DiscrepancyState, RunFinding.Change, Workf
 PAYOUT_TYPES = (BusinessType.PAYOUT, BusinessType.BATCH_PAYOUT)
 # Clearing dates looked at around the run's date: settlement lags (T+1, weekends, holidays) fit in it.
 LOOK_BACK_DAYS = 14
+# A first fee charge covers the fees billed apart of at most this many days before it (a month's charge).
+FEE_CHARGE_LOOK_BACK_DAYS = 31
 ZERO = Decimal(0)
 
 
@@ -110,6 +113,7 @@ class FundDay:
     batch_paid: dict[int, PlatformTransaction] = field(default_factory=dict)  # paid items of batch payouts
     expected: list[Expected] = field(default_factory=list)
     items_settled: set[int] = field(default_factory=set)  # movements that settled one payout alone
+    fee_charges: set[int] = field(default_factory=set)  # debits that charge the fees billed apart (外扣)
     _batches: dict[date, list] = field(default_factory=dict)
 
     def batch_of(self, txn: PlatformTransaction) -> int:
@@ -168,6 +172,7 @@ def fund_match(*, channel: Channel, day: date, on_phase=lambda phase: None) -> F
     _batch_payouts(f, items)
     _settle_items(f, items, f.expected)
     _settlements(f, f.expected)
+    _fee_charges(f)
     _unexpected(f)
     return f
 
@@ -346,6 +351,49 @@ def _settlements(f: FundDay, expected: list[Expected]) -> None:
             f.conclusions.append(Conclusion(f"MOVE:{m.pk}", m.statement_date, None, movement=m, counted=False))
 
 
+def _fee_charges(f: FundDay) -> None:
+    """外扣: a debit on the account an external fee model bills the channel's fees to is its fee charge,
+    expected to equal the fees billed apart since the previous charge (clearing's ``fee_apart``)."""
+    billed = set(
+        FeeModel.objects.filter(channel=f.channel, charging_mode=FeeModel.ChargingMode.EXTERNAL)
+        .exclude(charged_account=None)
+        .exclude(charged_account=f.channel.settlement_account)
+        .values_list("charged_account_id", flat=True)
+    )
+    charges = [
+        m for m in f.movements
+        if m.pk not in f.used and m.direction == Direction.DEBIT and m.bank_account_id in billed and m.statement_date == f.day
+    ]  # fmt: skip
+    for m in charges:
+        earlier = (
+            FundMovement.objects.filter(
+                channel=f.channel,
+                bank_account_id=m.bank_account_id,
+                direction=Direction.DEBIT,
+                statement_date__lt=m.statement_date,
+            )
+            .order_by("-statement_date")
+            .values_list("statement_date", flat=True)
+            .first()
+        )
+        first = earlier or m.statement_date - timedelta(days=FEE_CHARGE_LOOK_BACK_DAYS)
+        due, day = ZERO, first
+        while day < m.statement_date:
+            due += clearing_compute(channel=f.channel, day=day).totals.fee_apart
+            day += timedelta(days=1)
+        f.used.add(m.pk)
+        f.fee_charges.add(m.pk)
+        if m.amount == due:
+            f.conclusions.append(Conclusion(f"MOVE:{m.pk}", m.statement_date, None, movement=m))
+        else:
+            f.conclusions.append(
+                Conclusion(
+                    f"MOVE:{m.pk}", m.statement_date, T.FEE_CHARGE_MISMATCH, effect=due - m.amount, expected=-due,
+                    actual=-m.amount, movement=m,
+                )
+            )  # fmt: skip
+
+
 def _unexpected(f: FundDay) -> None:
     for m in f.movements:
         if m.pk not in f.used and m.statement_date == f.day:
@@ -465,6 +513,19 @@ def _post(f: FundDay, *, now: datetime) -> None:
     clearing account: once per movement (its source key), whichever run sees it first."""
     clearing = channel_clearing_account(f.channel)
     for m in f.movements:
+        if m.pk in f.fee_charges and m.statement_date == f.day and m.bank_account is not None:
+            voucher_post(
+                kind=Voucher.Kind.FEE_CHARGE,
+                business_date=m.statement_date,
+                memo=_("%(channel)s fee charge") % {"channel": f.channel.code},
+                lines=[
+                    Line(ledger_for(LedgerRole.CHANNEL_FEE_PAYABLE, f.channel.currency), debit=m.amount),
+                    Line(bank_deposit_account(m.bank_account), credit=m.amount),
+                ],
+                source_key=f"fund:{m.pk}",
+                now=now,
+            )
+            continue
         if m.pk not in f.settled or m.statement_date != f.day:
             continue
         account = m.bank_account or f.channel.settlement_account

@@ -178,6 +178,15 @@ def _fund_suggestion(d: Discrepancy) -> Suggestion | None:
                 "between the bank account and the right account (a charge to fee expense, interest to income)."
             ),
         )
+    if d.type == Type.FEE_CHARGE_MISMATCH:
+        return Suggestion(
+            Action.CLAIM if d.effect < 0 else Action.ADJUSTMENT,
+            _(
+                "The fee charge differs by %(amount)s from the fees billed apart since the last charge: check the "
+                "fee models, then claim it or book it."
+            )
+            % {"amount": amount},
+        )
     if d.type == Type.JOURNAL_MISSING:
         return Suggestion(
             Action.ADJUSTMENT,
