@@ -84,21 +84,25 @@ def fee_of(amount, rate="0.006"):
     return fee_compute(spec=FeeSpec.flat_rate(Decimal(rate)), amount=Decimal(amount)).fee
 
 
-def lines(channel, day, *rows):
-    """A parsed business-detail file of ``day`` holding ``rows`` (dicts of StatementLine fields)."""
-    now = timezone.now()
-    statement_file = StatementFile.objects.create(
+def parsed_file(channel, day, *, kind="BUSINESS", format_code="WECHAT_TRADE") -> StatementFile:
+    """A parsed statement file of ``day`` (its rows are written by the caller)."""
+    return StatementFile.objects.create(
         channel=channel,
-        kind="BUSINESS",
+        kind=kind,
         statement_date=day,
-        format_code="WECHAT_TRADE",
+        format_code=format_code,
         sha256=f"{next(_serial):064d}",
         raw_file="test",
         size=1,
         source="COMMAND",
         status="PARSED",
-        received_at=now,
+        received_at=timezone.now(),
     )
+
+
+def lines(channel, day, *rows):
+    """A parsed business-detail file of ``day`` holding ``rows`` (dicts of StatementLine fields)."""
+    statement_file = parsed_file(channel, day)
     StatementLine.objects.bulk_create(
         StatementLine(
             file=statement_file,
@@ -124,19 +128,7 @@ def lines(channel, day, *rows):
 def movements(channel, day, *rows, bank_account=None):
     """A parsed fund statement of ``day`` on the channel's settlement account holding ``rows`` (dicts of
     FundMovement fields: direction, amount, references, memo)."""
-    now = timezone.now()
-    statement_file = StatementFile.objects.create(
-        channel=channel,
-        kind="FUND",
-        statement_date=day,
-        format_code="MT940",
-        sha256=f"{next(_serial):064d}",
-        raw_file="test",
-        size=1,
-        source="COMMAND",
-        status="PARSED",
-        received_at=now,
-    )
+    statement_file = parsed_file(channel, day, kind="FUND", format_code="MT940")
     FundMovement.objects.bulk_create(
         FundMovement(
             file=statement_file,

@@ -24,7 +24,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from accounts.models import LedgerAccount, LedgerRole, Voucher
-from accounts.services.books import Line, chart_ensure, ledger_account_ensure, ledger_for, voucher_post
+from accounts.services.books import CHART, Line, chart_ensure, ledger_account_ensure, ledger_for, voucher_post
 from reconciliation.models import BankAccount, BusinessType, Channel, FeeModel, PlatformTransaction
 
 B = BusinessType
@@ -211,5 +211,8 @@ def adjustment_post(
 def chart_account(code: str, currency: str) -> LedgerAccount | None:
     """An active account of the chart by its code in the currency (the chart's shared accounts exist
     from the first use of the currency)."""
-    chart_ensure(currency)
-    return LedgerAccount.objects.filter(code=code, currency=currency, is_active=True).first()
+    found = LedgerAccount.objects.filter(code=code, currency=currency, is_active=True).first()
+    if found is None and code in {c for c, _name, _type in CHART.values()}:
+        chart_ensure(currency)  # a shared account of a currency not used yet
+        found = LedgerAccount.objects.filter(code=code, currency=currency, is_active=True).first()
+    return found

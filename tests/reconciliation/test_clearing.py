@@ -10,7 +10,7 @@ import pytest
 from django.core.management import call_command
 from helpers import D, fee_of, lines, local_dt, reconcile, txn
 
-from reconciliation.models import Channel, FeeModel
+from reconciliation.models import FeeModel
 from reconciliation.services.engine.clearing import clearing_compute
 
 
@@ -65,10 +65,9 @@ def test_a_t0_channel_settles_three_times_a_day_and_after_the_last_time_the_next
 @pytest.mark.django_db
 def test_the_fee_model_valid_at_the_transactions_time_applies(make_channel, make_fee_model, general_account):
     ch = make_channel("FEECH")
-    old = make_fee_model(ch, rate=Decimal("0.01"), valid_to=at(12))
+    make_fee_model(ch, rate=Decimal("0.01"), valid_to=at(12))
     external = {"charging_mode": FeeModel.ChargingMode.EXTERNAL, "charged_account": general_account}
     make_fee_model(ch, rate=Decimal("0.02"), valid_from=at(12), **external)
-    assert old.valid_to == at(12)
     txn(ch, "MORNING", "100.00", created_at=at(11))
     txn(ch, "AFTERNOON", "100.00", created_at=at(13))
     totals = clearing_compute(channel=ch, day=D).totals
@@ -87,7 +86,7 @@ def test_only_what_stage_one_confirmed_is_cleared_and_the_command_answers_json(w
     assert set(answer) >= {"channel", "business_date", "batches", "merchants", "totals"}
     assert answer["totals"]["count"] == 1 and answer["totals"]["gross"] == "100.00"
     assert answer["batches"][0]["net"] == str(Decimal("100.00") - fee_of("100.00"))
-    assert Channel.objects.get(pk=wx.pk).settlement_cycle == "T1"
+    assert answer["batches"][0]["settles_on"] == (D + timedelta(days=1)).isoformat()  # T+1
 
 
 @pytest.mark.django_db
