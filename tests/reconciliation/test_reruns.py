@@ -138,6 +138,28 @@ def test_a_run_past_an_items_window_opens_it_and_an_older_date_run_later_opens_a
 
 
 @pytest.mark.django_db
+def test_a_proposal_on_an_item_whose_other_side_arrives_different_is_withdrawn_and_the_item_reclassified(wx, clerk, checker):
+    """A 补单 proposed for a line we had no record of: our record then arrives, for another amount. The
+    proposal's premise is gone (approving it would create a second order); the run withdraws it and says
+    what the item is now, so its money is counted once (found by the stage-1 state machine)."""
+    lines(wx, D1, {"txn_no": "K5", "amount": "25.00"})
+    reconcile(wx, D1)
+    d = Discrepancy.objects.get(match_key="K5")
+    r = propose(d, "SUPPLEMENT", clerk)
+    txn(wx, "K5", "10.00", day=D)
+    reconcile(wx, D)  # our record's date: it pairs with the later line
+    d.refresh_from_db()
+    r.refresh_from_db()
+    assert r.status == Resolution.Status.WITHDRAWN
+    assert (d.type, d.state, d.effect, d.platform_txn.txn_no) == ("AMOUNT_MISMATCH", "OPEN", 15, "K5")
+    kinds = list(d.workflow_events.order_by("id").values_list("kind", flat=True))
+    assert kinds == ["FOUND", "PROPOSED", "WITHDRAWN", "WITHDRAWN", "RECLASSIFIED"]
+    with pytest.raises(AlreadyDecided, match="withdrawn"):
+        approve(r, checker)
+    assert PlatformTransaction.objects.filter(channel=wx).count() == 1  # no second order
+
+
+@pytest.mark.django_db
 def test_a_proposal_on_an_item_a_later_day_matches_is_withdrawn_never_executed(wx, clerk, checker):
     txn(wx, "LATE", "45.00")
     lines(wx, D, {"txn_no": "X1", "amount": "1.00"})

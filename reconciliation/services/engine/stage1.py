@@ -981,14 +981,38 @@ def write_results(p: DayParams) -> None:
     """,
         base,
     )
+    # A proposal made on facts the run now sees otherwise (another type, another effect, the other side
+    # arrived) is withdrawn too: a checker must not approve a decision about an item that is no longer what
+    # the clerk saw. Its discrepancy opens and is reclassified below like any other.
     _record_events(
         f"""
+        UPDATE {T_RES} r SET status = {q(Resolution.Status.WITHDRAWN)}, decided_at = %(now)s
+        WHERE r.status IN ({sql_list(OPEN_RESOLUTION_STATUSES)})
+          AND EXISTS (
+            SELECT 1 FROM {T_DISC} d JOIN rc_out o ON o.live_id = d.id
+            WHERE d.state = {q(S.PROPOSED)} AND o.outcome NOT IN ({SETTLED})
+              AND (d.id = r.discrepancy_id OR d.id IN (SELECT i.discrepancy_id FROM {T_RITEM} i WHERE i.resolution_id = r.id))
+              AND ROW(d.type, d.effect, d.platform_txn_id, d.statement_line_id)
+                  IS DISTINCT FROM ROW(o.outcome, {EFFECT_SQL}, o.txn_id, o.line_id))
+        RETURNING r.discrepancy_id, {q(Kind.WITHDRAWN)}, jsonb_build_object('resolution', r.id),
+                  jsonb_build_object('resolution_status', r.status, 'why', 'the item changed'), r.id
+    """,
+        base,
+    )
+    _record_events(
+        f"""
+        WITH w AS (
+            SELECT i.discrepancy_id, i.resolution_id FROM {T_RITEM} i
+            WHERE i.resolution_id IN (SELECT resolution_id FROM rc_events WHERE kind = {q(Kind.WITHDRAWN)})
+            UNION
+            SELECT r.discrepancy_id, r.id FROM {T_RES} r
+            WHERE r.id IN (SELECT resolution_id FROM rc_events WHERE kind = {q(Kind.WITHDRAWN)})
+        )
         UPDATE {T_DISC} d SET state = {q(S.OPEN)}, updated_at = %(now)s
-        FROM {T_RITEM} i
-        WHERE i.discrepancy_id = d.id AND d.state = {q(S.PROPOSED)}
-          AND i.resolution_id IN (SELECT resolution_id FROM rc_events WHERE kind = {q(Kind.WITHDRAWN)})
+        FROM w
+        WHERE w.discrepancy_id = d.id AND d.state = {q(S.PROPOSED)}
         RETURNING d.id, {q(Kind.WITHDRAWN)}, jsonb_build_object('state', {q(S.PROPOSED)}),
-                  jsonb_build_object('state', d.state), i.resolution_id
+                  jsonb_build_object('state', d.state), w.resolution_id
     """,
         base,
     )
