@@ -48,6 +48,11 @@ def wechat_bill(rows) -> bytes:
 
 # --- Reconciliation scenarios: our transactions, the channel's lines, a run ----------------------------
 
+from django.db import connection  # noqa: E402
+from django.db.models import Sum  # noqa: E402
+
+from accounts.models import Entry, LedgerAccount  # noqa: E402
+from accounts.services.books import ledger_balance, signed_balance, trial_balance  # noqa: E402
 from reconciliation.models import (  # noqa: E402
     Discrepancy,
     FundMovement,
@@ -193,3 +198,16 @@ def stored_discrepancy(channel, effect, *, day=D, type="PLATFORM_ONLY", state="O
         updated_at=now,
         **fields,
     )
+
+
+def books_hold(*, as_of):
+    """The books' invariants: every voucher balances (the database's deferred checks forced now, not at
+    commit), the trial balance balances in every currency, and each account's balance is the sum of its
+    posted vouchers' entries (a voucher proposed, rejected or waiting moves nothing)."""
+    with connection.cursor() as cursor:
+        cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
+        cursor.execute("SET CONSTRAINTS ALL DEFERRED")
+    assert trial_balance(as_of=as_of).balanced
+    for account in LedgerAccount.objects.filter(entries__isnull=False).distinct():
+        sums = Entry.objects.filter(ledger_account=account, voucher__status="POSTED").aggregate(d=Sum("debit"), c=Sum("credit"))
+        assert ledger_balance(account) == signed_balance(account, sums["d"] or 0, sums["c"] or 0)

@@ -17,6 +17,7 @@ One set query over the date's transactions; nothing is written.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date, time
 from decimal import Decimal
@@ -126,10 +127,16 @@ def settlement_batches(channel: Channel, day: date) -> list[SettlementBatch]:
 
 
 def clearing_compute(*, channel: Channel, day: date) -> Clearing:
-    batches = settlement_batches(channel, day)
-    times = [b.ends for b in batches if b.ends is not None] if len(batches) > 1 else []
-    merchants: dict[int | None, MerchantClearing] = {}
-    totals = Figures()
+    return clearing_compute_days(channel=channel, days=[day])[day]
+
+
+def clearing_compute_days(*, channel: Channel, days: Sequence[date]) -> dict[date, Clearing]:
+    """Clearing of each of the dates: one set query for them all (stage 2 reads a span of dates per run)."""
+    days = sorted(set(days))
+    batches = {day: settlement_batches(channel, day) for day in days}
+    # The batch times are the channel's, the same every date; a date's batches differ only in their dates.
+    first = batches[days[0]] if days else []
+    times = [b.ends for b in first if b.ends is not None] if len(first) > 1 else []
     not_held = sql_list(
         [DiscrepancyState.CARRIED_OVER, DiscrepancyState.OPEN, DiscrepancyState.PROPOSED, DiscrepancyState.APPROVED]
     )
@@ -138,24 +145,26 @@ def clearing_compute(*, channel: Channel, day: date) -> Clearing:
         collect_fee_brackets(channel.pk)
         cursor.execute(
             f"""
-            SELECT (SELECT count(*) FROM unnest(%(times)s::time[]) s WHERE s < (p.created_at AT TIME ZONE %(tz)s)::time) + 1,
+            SELECT p.business_date,
+                   (SELECT count(*) FROM unnest(%(times)s::time[]) s WHERE s < (p.created_at AT TIME ZONE %(tz)s)::time) + 1,
                    p.merchant_id, p.business_type, COALESCE(f.charging_mode, {q(FeeModel.ChargingMode.INTERNAL)}),
                    count(*), sum(p.amount), COALESCE(sum({expected}), 0)
             FROM {PlatformTransaction._meta.db_table} p
             {FEE_BRACKET_JOIN}
-            WHERE p.channel_id = %(channel)s AND p.business_date = %(day)s AND p.status = {q(PlatformTransaction.Status.SUCCESS)}
+            WHERE p.channel_id = %(channel)s AND p.business_date = ANY(%(days)s::date[])
+              AND p.status = {q(PlatformTransaction.Status.SUCCESS)}
               AND NOT EXISTS (
                 SELECT 1 FROM {Discrepancy._meta.db_table} d
                 WHERE d.platform_txn_id = p.id AND d.state IN ({not_held})
                   AND (d.type = {q(DiscrepancyType.PLATFORM_ONLY)}
                        OR (d.type = {q(DiscrepancyType.STATUS_MISMATCH)} AND d.bank_status <> 'SUCCESS')))
-            GROUP BY 1, 2, 3, 4
+            GROUP BY 1, 2, 3, 4, 5
             """,
             {
                 "times": times,
                 "tz": timezone.get_current_timezone_name(),
                 "channel": channel.pk,
-                "day": day,
+                "days": days,
                 "places": minor_places(channel.currency),
                 "scale": Decimal(10) ** minor_places(channel.currency),
             },
@@ -164,9 +173,11 @@ def clearing_compute(*, channel: Channel, day: date) -> Clearing:
         cursor.execute("DROP TABLE rc_fee")
     known = {
         pk: (no, name)
-        for pk, no, name in Merchant.objects.filter(pk__in={r[1] for r in rows if r[1]}).values_list("pk", "merchant_no", "name")
+        for pk, no, name in Merchant.objects.filter(pk__in={r[2] for r in rows if r[2]}).values_list("pk", "merchant_no", "name")
     }
-    for batch_no, merchant_id, business_type, mode, count, amount, fee in rows:
+    merchants: dict[date, dict[int | None, MerchantClearing]] = {day: {} for day in days}
+    totals = {day: Figures() for day in days}
+    for day, batch_no, merchant_id, business_type, mode, count, amount, fee in rows:
         sign = 1 if business_type in MONEY_IN else -1
         fee_signed = -fee if business_type == B.REFUND else fee
         apart = mode == FeeModel.ChargingMode.EXTERNAL
@@ -177,16 +188,19 @@ def clearing_compute(*, channel: Channel, day: date) -> Clearing:
             fee_apart=fee_signed if apart else ZERO,
             net=sign * amount - (ZERO if apart else fee_signed),
         )
-        batches[min(batch_no, len(batches)) - 1].figures.add(part)
-        if merchant_id not in merchants:
-            merchants[merchant_id] = MerchantClearing(*known.get(merchant_id, ("", "")))
-        merchants[merchant_id].figures.add(part)
-        totals.add(part)
-    return Clearing(
-        channel=channel,
-        business_date=day,
-        currency=channel.currency,
-        batches=batches,
-        merchants=sorted(merchants.values(), key=lambda m: (m.merchant_no == "", m.merchant_no)),
-        totals=totals,
-    )
+        batches[day][min(batch_no, len(batches[day])) - 1].figures.add(part)
+        if merchant_id not in merchants[day]:
+            merchants[day][merchant_id] = MerchantClearing(*known.get(merchant_id, ("", "")))
+        merchants[day][merchant_id].figures.add(part)
+        totals[day].add(part)
+    return {
+        day: Clearing(
+            channel=channel,
+            business_date=day,
+            currency=channel.currency,
+            batches=batches[day],
+            merchants=sorted(merchants[day].values(), key=lambda m: (m.merchant_no == "", m.merchant_no)),
+            totals=totals[day],
+        )
+        for day in days
+    }

@@ -56,11 +56,12 @@ from reconciliation.models import (
     PlatformTransaction,
     ReconciliationRun,
     RunFinding,
+    RunStage,
     StatementFile,
     WorkflowEvent,
 )
 from reconciliation.services.channels.calendar import business_days_after
-from reconciliation.services.engine.clearing import clearing_compute, settlement_batches
+from reconciliation.services.engine.clearing import clearing_compute_days, settlement_batches
 from reconciliation.services.postings import bank_deposit_account, channel_clearing_account, channel_lock
 
 T, S, Change, Kind = DiscrepancyType, DiscrepancyState, RunFinding.Change, WorkflowEvent.Kind
@@ -182,9 +183,10 @@ def fund_match(*, channel: Channel, day: date, on_phase=lambda phase: None) -> F
 
 def _expected(f: FundDay) -> list[Expected]:
     found = []
-    for offset in range(LOOK_BACK_DAYS + (f.window_to - f.day).days + 1):
-        business_date = f.day - timedelta(days=LOOK_BACK_DAYS) + timedelta(days=offset)
-        for b in clearing_compute(channel=f.channel, day=business_date).batches:
+    first = f.day - timedelta(days=LOOK_BACK_DAYS)
+    days = [first + timedelta(days=n) for n in range((f.window_to - first).days + 1)]
+    for business_date, clearing in clearing_compute_days(channel=f.channel, days=days).items():
+        for b in clearing.batches:
             if b.figures.count and b.figures.net and f.window_from <= b.settles_on <= f.window_to:
                 key = f"SETTLE:{business_date.isoformat()}:{b.batch}"
                 found.append(Expected(key, business_date, b.batch, b.settles_on, b.figures.net, b.figures.net))
@@ -377,10 +379,8 @@ def _fee_charges(f: FundDay) -> None:
             .first()
         )
         first = earlier or m.statement_date - timedelta(days=FEE_CHARGE_LOOK_BACK_DAYS)
-        due, day = ZERO, first
-        while day < m.statement_date:
-            due += clearing_compute(channel=f.channel, day=day).totals.fee_apart
-            day += timedelta(days=1)
+        days = [first + timedelta(days=n) for n in range((m.statement_date - first).days)]
+        due = sum((c.totals.fee_apart for c in clearing_compute_days(channel=f.channel, days=days).values()), ZERO)
         f.used.add(m.pk)
         f.fee_charges.add(m.pk)
         if m.amount == due:
@@ -423,6 +423,19 @@ def conclusions_write(f: FundDay, *, run: ReconciliationRun, now: datetime) -> d
     settled_by_person = set(
         fund.filter(state=S.RESOLVED).exclude(closed_as=Discrepancy.ClosedAs.SETTLED).values_list("match_key", flat=True)
     )
+    # A movement is worked in one discrepancy. Stage 2 explains a movement better than the book-to-bank
+    # check's "not in our journal": a stage-2 finding takes over a JOURNAL_MISSING nobody works on yet (it
+    # closes). Otherwise the discrepancy found first keeps the movement while it is live, and once a person
+    # resolved it neither check raises the movement again.
+    elsewhere: dict[int, list[Discrepancy]] = defaultdict(list)
+    for other in (
+        Discrepancy.objects.filter(
+            channel=f.channel, type__in=FUND_TYPES, fund_movement__in=[c.movement.pk for c in f.conclusions if c.movement]
+        )
+        .exclude(match_key__in=keys)
+        .exclude(state=S.RESOLVED, closed_as=Discrepancy.ClosedAs.SETTLED)
+    ):
+        elsewhere[other.fund_movement_id].append(other)
     findings: list[RunFinding] = []
     events: list[WorkflowEvent] = []
 
@@ -441,6 +454,23 @@ def conclusions_write(f: FundDay, *, run: ReconciliationRun, now: datetime) -> d
             continue
         if d is None and c.key in settled_by_person:
             continue
+        others = elsewhere.pop(c.movement.pk, []) if c.movement is not None else []
+        if others:
+            if run.stage != RunStage.FUND or any(
+                o.type != T.JOURNAL_MISSING or o.state not in RUN_MAY_RECLASSIFY for o in others
+            ):
+                elsewhere[c.movement.pk] = others
+                if d is not None:  # still there, as it was: the movement is worked in the other one
+                    findings.append(RunFinding(run=run, discrepancy=d, change=Change.CONFIRMED))
+                    seen[Change.CONFIRMED] += 1
+                continue
+            for o in others:
+                closing = {"closed_as": Discrepancy.ClosedAs.SETTLED, "resolved_at": now, "matched_run_id": run.pk}
+                if _moved(o, S.RESOLVED, closing, now=now):
+                    after = {"state": S.RESOLVED, "closed_as": Discrepancy.ClosedAs.SETTLED, "explained_as": c.type}
+                    event(o, Kind.RECLASSIFIED, {"state": o.state, "type": o.type}, after)
+                    findings.append(RunFinding(run=run, discrepancy=o, change=Change.CLOSED))
+                    seen[Change.CLOSED] += 1
         state = S.CARRIED_OVER if c.waits_until else S.OPEN
         facts = {
             "type": c.type,
