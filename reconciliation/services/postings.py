@@ -78,6 +78,28 @@ def bank_deposit_account(bank_account: BankAccount) -> LedgerAccount:
     )
 
 
+def chart_seed(*, bank_accounts=(), channels=()) -> None:
+    """The chart as the configuration implies it, seeded when a bank account or a channel is saved rather
+    than on first use: the shared accounts of its currency, each bank account's reserve deposit account
+    (1002.<bank>.<account>) and each channel's clearing account (1122.<channel>). Idempotent."""
+    for account in bank_accounts:
+        chart_ensure(account.currency)
+        bank_deposit_account(account)
+    for channel in channels:
+        chart_ensure(channel.currency)
+        channel_clearing_account(channel)
+
+
+def chart_follows_configuration(sender, instance, raw: bool = False, **kwargs) -> None:
+    """post_save receiver of BankAccount and Channel (a fixture being loaded seeds nothing)."""
+    if raw:
+        return
+    if isinstance(instance, BankAccount):
+        chart_seed(bank_accounts=[instance])
+    elif isinstance(instance, Channel):
+        chart_seed(channels=[instance])
+
+
 def _fee_billed_apart(channel: Channel, business_type: str, day: date) -> bool:
     """外扣: the fee model of the type valid on the day bills the fee apart from the settlement."""
     end = timezone.make_aware(datetime.combine(day + timedelta(days=1), time.min))

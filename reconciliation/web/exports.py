@@ -276,6 +276,31 @@ def clearing_table(result) -> Table:
     )
 
 
+def bank_journal_table(journal) -> Table:
+    """银行日记账 as one sheet: per date its opening, each entry with the running balance, its closing and the
+    bank's closing balance."""
+    c = journal.account.currency
+    headers = [_("Business date"), _("Voucher"), _("Kind"), _("Memo"), _("Debit"), _("Credit"), _("Balance"), _("Currency")]
+
+    def rows():
+        yield [journal.first, None, None, _("Opening balance"), None, None, money(journal.opening, c), c]
+        for d in journal.days:
+            for line in d.lines:
+                v = line.entry.voucher
+                memo = line.entry.memo or v.memo
+                yield [d.day, v.number, v.get_kind_display(), memo, money(line.entry.debit, c), money(line.entry.credit, c),
+                       money(line.balance, c), c]  # fmt: skip
+            if d.statement_closing is not None:
+                yield [d.day, None, None, _("Bank statement closing balance"), None, None, money(d.statement_closing, c), c]
+        yield [journal.last, None, None, _("Closing balance"), money(journal.debit, c), money(journal.credit, c),
+               money(journal.closing, c), c]  # fmt: skip
+
+    title = _("Bank journal %(account)s %(first)s to %(last)s") % {
+        "account": journal.account.account_no, "first": journal.first, "last": journal.last,
+    }  # fmt: skip
+    return Table(title=title, headers=headers, rows=rows())
+
+
 # --- Writers -----------------------------------------------------------------------------------
 
 

@@ -3,7 +3,8 @@ from decimal import Decimal
 from django import forms
 from django.utils.translation import gettext_lazy as _
 
-from reconciliation.models import Action, Channel, RunStage, StatementFile, StatementKind
+from reconciliation.models import Action, BankAccount, Channel, RunStage, StatementFile, StatementKind
+from reconciliation.selectors.bank_journal import MAX_DAYS
 
 
 class MultipleFileInput(forms.ClearableFileInput):
@@ -74,6 +75,26 @@ class RunStartForm(forms.Form):
 class ClearingForm(forms.Form):
     channel = forms.ModelChoiceField(label=_("Channel"), queryset=Channel.objects.order_by("code"), empty_label=None)
     date = forms.DateField(label=_("Business date"), widget=forms.DateInput(attrs={"type": "date"}))
+
+
+class BankJournalForm(forms.Form):
+    account = forms.ModelChoiceField(
+        label=_("Bank account"),
+        queryset=BankAccount.objects.filter(is_active=True).select_related("bank").order_by("bank__code", "account_no"),
+        empty_label=None,
+    )
+    date_from = forms.DateField(label=_("From"), widget=forms.DateInput(attrs={"type": "date"}))
+    date_to = forms.DateField(label=_("To"), widget=forms.DateInput(attrs={"type": "date"}))
+
+    def clean(self):
+        data = super().clean()
+        first, last = data.get("date_from"), data.get("date_to")
+        if first and last:
+            if last < first:
+                raise forms.ValidationError(_("The end date is before the start date."))
+            if (last - first).days >= MAX_DAYS:
+                raise forms.ValidationError(_("Show at most %(days)d days at a time.") % {"days": MAX_DAYS})
+        return data
 
 
 class ProposeForm(forms.Form):

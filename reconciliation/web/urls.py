@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from reconciliation.web.views import clearing, discrepancies, runs, statements
+from reconciliation.web.views import bank_journal, clearing, discrepancies, runs, statements
 
 app_name = "reconciliation"
 
@@ -19,6 +19,7 @@ urlpatterns = [
     path("runs/<int:pk>/progress/", runs.run_progress, name="run_progress"),
     path("clearing/", clearing.clearing_view, name="clearing"),
     path("funds/", clearing.fund_report, name="fund_report"),
+    path("books/bank-journal/", bank_journal.bank_journal_view, name="bank_journal"),
     path("discrepancies/", discrepancies.discrepancy_list, name="discrepancy_list"),
     path("discrepancies/bulk/", discrepancies.discrepancy_bulk, name="discrepancy_bulk"),
     path("discrepancies/pair/", discrepancies.discrepancy_pair, name="discrepancy_pair"),

@@ -2,7 +2,7 @@
 
 from django.urls import re_path
 
-from reconciliation.web.views import clearing
+from reconciliation.web.views import bank_journal, clearing
 from reconciliation.web.views import exports as views_exports
 
 app_name = "exports"
@@ -14,4 +14,5 @@ urlpatterns = [
     re_path(rf"^audit/export\.{FORMAT}$", views_exports.audit_export, name="audit"),
     re_path(rf"^runs/export\.{FORMAT}$", views_exports.run_export, name="runs"),
     re_path(rf"^clearing/export\.{FORMAT}$", clearing.clearing_export, name="clearing"),
+    re_path(rf"^books/bank-journal/export\.{FORMAT}$", bank_journal.bank_journal_export, name="bank_journal"),
 ]

@@ -71,7 +71,9 @@ class BooksDay:
         }
 
 
-def _statement_balances(account: BankAccount, day: date) -> tuple[Decimal | None, Decimal | None]:
+def statement_balances(account: BankAccount, day: date) -> tuple[Decimal | None, Decimal | None]:
+    """The bank's opening and closing balance of the account on the date, from its current fund statements
+    (None where no statement of the date states one)."""
     files = (
         StatementFile.objects.filter(kind="FUND", statement_date=day, status=StatementFile.Status.PARSED)
         .exclude(superseded_by__status=StatementFile.Status.PARSED)
@@ -94,7 +96,7 @@ def books_match(*, account: BankAccount, day: date) -> BooksDay:
     b = BooksDay(account, day)
     b.journal_opening = ledger_balance(ledger, day - timedelta(days=1))
     b.journal_closing = ledger_balance(ledger, day)
-    b.statement_opening, b.statement_closing = _statement_balances(account, day)
+    b.statement_opening, b.statement_closing = statement_balances(account, day)
     movements = list(
         FundMovement.objects.filter(bank_account=account, statement_date=day, file__status=StatementFile.Status.PARSED)
         .exclude(file__superseded_by__status=StatementFile.Status.PARSED)
