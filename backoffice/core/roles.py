@@ -43,6 +43,20 @@ class RoleSpec:
     all_apps: tuple[str, ...] = ()
     # (app_label, codename) pairs; ones whose model does not exist yet are skipped until it does.
     extra: tuple[tuple[str, str], ...] = field(default_factory=tuple)
+    # Codenames ``all_apps`` would grant that the role must not hold.
+    withheld: tuple[str, ...] = ()
+
+
+# The queue's work: the clerks' and checkers', never an administrator's (who configures money and gives
+# the second approval above a threshold, but does not propose, approve or work items).
+QUEUE_WORK = (
+    "propose_resolution",
+    "approve_resolution",
+    "work_discrepancy",
+    "add_savedfilter",
+    "change_savedfilter",
+    "delete_savedfilter",
+)
 
 
 ROLE_SPECS: dict[str, RoleSpec] = {
@@ -52,6 +66,7 @@ ROLE_SPECS: dict[str, RoleSpec] = {
             ("reconciliation", "add_statementfile"),
             ("reconciliation", "add_reconciliationrun"),
             ("reconciliation", "propose_resolution"),
+            ("reconciliation", "work_discrepancy"),
             ("accounts", "add_voucher"),
             ("reconciliation", "add_savedfilter"),
             ("reconciliation", "change_savedfilter"),
@@ -62,6 +77,7 @@ ROLE_SPECS: dict[str, RoleSpec] = {
         view_apps=DOMAIN_APPS,
         extra=(
             ("reconciliation", "approve_resolution"),
+            ("reconciliation", "work_discrepancy"),
             ("accounts", "approve_voucher"),
             ("reconciliation", "add_savedfilter"),
             ("reconciliation", "change_savedfilter"),
@@ -72,6 +88,7 @@ ROLE_SPECS: dict[str, RoleSpec] = {
         view_apps=AUDIT_APPS,
         all_apps=ADMIN_APPS,
         extra=(("reconciliation", "approve_above_threshold"),),
+        withheld=QUEUE_WORK,
     ),
     AUDITOR: RoleSpec(view_apps=DOMAIN_APPS + AUDIT_APPS),
     PAYMENT_CORE: RoleSpec(
@@ -95,9 +112,9 @@ def _permissions_for(spec: RoleSpec, permission_model) -> list:
     perms = permission_model.objects.select_related("content_type")
     # Audit-trail event models (named *event) are append-only: nobody is granted to change them.
     chosen = list(
-        perms.filter(content_type__app_label__in=spec.all_apps).exclude(
-            content_type__model__endswith="event", codename__regex=r"^(add|change|delete)_"
-        )
+        perms.filter(content_type__app_label__in=spec.all_apps)
+        .exclude(content_type__model__endswith="event", codename__regex=r"^(add|change|delete)_")
+        .exclude(codename__in=spec.withheld)
     )
     # "view_personal_data" also starts with view_, but is granted explicitly, never by app.
     chosen += list(

@@ -55,6 +55,7 @@ RESOLUTION_MOVES: dict[str, frozenset[str]] = {
 PROPOSE_PERMISSION = "reconciliation.propose_resolution"
 APPROVE_PERMISSION = "reconciliation.approve_resolution"
 SECOND_APPROVAL_PERMISSION = "reconciliation.approve_above_threshold"
+WORK_PERMISSION = "reconciliation.work_discrepancy"
 
 
 @pghistory.track(pghistory.InsertEvent(), pghistory.UpdateEvent())
@@ -90,6 +91,7 @@ class Resolution(models.Model):
             ("propose_resolution", _("Can propose resolutions")),
             ("approve_resolution", _("Can approve resolutions")),
             ("approve_above_threshold", _("Can give the second approval above a channel's threshold")),
+            ("work_discrepancy", _("Can take on discrepancies and write notes on them")),
         ]
         constraints = [
             choices_check("action", Action, "resolution_action_valid"),
@@ -179,6 +181,8 @@ class EventKind(models.TextChoices):
     REJECTED = "REJECTED", _("Rejected")
     EXECUTED = "EXECUTED", _("Executed")
     CLAIM_RECOVERED = "CLAIM_RECOVERED", _("Claim recovered")
+    RECOVERY_REPORTED = "RECOVERY_REPORTED", _("Recovery reported")
+    RECOVERY_REJECTED = "RECOVERY_REJECTED", _("Recovery report rejected")
     REFUND_REPORTED = "REFUND_REPORTED", _("Refund outcome reported")
     # Written by runs.
     MATCHED = "MATCHED", _("Matched by a run")
@@ -337,6 +341,8 @@ class ClaimKind(models.TextChoices):
 
 class ClaimStatus(models.TextChoices):
     OPEN = "OPEN", _("Open")
+    # A clerk says the money came back (with its reference); a checker who is not the clerk confirms it.
+    REPORTED = "REPORTED", _("Recovery reported, waiting for a checker")
     RECOVERED = "RECOVERED", _("Recovered")
 
 
@@ -357,6 +363,15 @@ class Claim(models.Model):
     opened_at = models.DateTimeField(_("opened at"))
     recovered_at = models.DateTimeField(_("recovered at"), null=True, blank=True)
     reference = models.CharField(_("recovery reference"), max_length=100, blank=True)
+    reported_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+",
+        verbose_name=_("recovery reported by"),
+    )  # fmt: skip
+    reported_at = models.DateTimeField(_("recovery reported at"), null=True, blank=True)
+    confirmed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+",
+        verbose_name=_("recovery confirmed by"),
+    )  # fmt: skip
 
     class Meta:
         verbose_name = _("claim")
@@ -365,6 +380,11 @@ class Claim(models.Model):
             choices_check("kind", ClaimKind, "claim_kind_valid"),
             choices_check("status", ClaimStatus, "claim_status_valid"),
             models.CheckConstraint(condition=Q(amount__gt=0), name="claim_amount_positive"),
+            # Recording money recovered is maker-checker like any resolution: two people.
+            models.CheckConstraint(
+                condition=Q(confirmed_by__isnull=True) | ~Q(confirmed_by=models.F("reported_by")),
+                name="claim_recovery_two_people",
+            ),
         ]
 
     def __str__(self) -> str:

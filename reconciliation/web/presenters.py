@@ -221,7 +221,7 @@ class ResolutionView:
     resolution: Resolution
     details: list[tuple[str, str]]
     people: list[tuple[str, str]]
-    # An open claim, for the form that records the money recovered.
+    # A claim not recovered yet: the form that reports the money recovered, or the checker's decision on it.
     open_claim: Claim | None = None
 
 
@@ -317,7 +317,11 @@ def _details(r: Resolution) -> tuple[list[tuple[str, str]], Claim | None]:
             rows.append((_label(Claim, "status"), status))
             if claim.reference:
                 rows.append((_label(Claim, "reference"), claim.reference))
-            if claim.status == Claim.Status.OPEN:
+            if claim.reported_by_id:
+                rows.append((_label(Claim, "reported_by"), f"{claim.reported_by} · {_when(claim.reported_at)}"))
+            if claim.confirmed_by_id:
+                rows.append((_label(Claim, "confirmed_by"), str(claim.confirmed_by)))
+            if claim.status != Claim.Status.RECOVERED:
                 open_claim = claim
         else:
             rows.append((_("Amount"), _amount(facts.get("amount", r.amount), currency)))

@@ -21,8 +21,10 @@ from reconciliation.models import (
 )
 from reconciliation.services.workflow.resolution import (
     AlreadyDecided,
+    WorkflowForbidden,
     WorkflowRefused,
-    claim_recovered,
+    claim_recovery_decide,
+    claim_recovery_report,
     discrepancies_assign,
     discrepancy_propose,
     refund_order_report,
@@ -92,9 +94,13 @@ def test_supplement_creates_the_missing_order_for_a_bank_only_line(wx, clerk, ch
 
 
 @pytest.mark.django_db
-def test_nobody_approves_their_own_proposal_even_an_admin(unknown_paid, admin_staff):
-    r = propose(unknown_paid, "SUPPLEMENT", admin_staff)
+def test_nobody_approves_their_own_proposal_even_holding_both_roles(unknown_paid, clerk, checker, admin_staff):
+    clerk.groups.add(*checker.groups.all())
+    both = type(clerk).objects.get(pk=clerk.pk)
+    r = propose(unknown_paid, "SUPPLEMENT", both)
     with pytest.raises(WorkflowRefused, match="another person"):
+        approve(r, both)
+    with pytest.raises(WorkflowForbidden):  # an administrator neither proposes nor approves
         approve(r, admin_staff)
     r.refresh_from_db()
     assert r.status == "PROPOSED" and not Approval.objects.exists()
@@ -131,13 +137,19 @@ def test_above_the_threshold_a_second_approval_by_an_administrator(unknown_paid,
 
 
 @pytest.mark.django_db
-def test_one_administrator_cannot_give_both_approvals(unknown_paid, clerk, admin_staff):
+def test_one_person_cannot_give_both_approvals(unknown_paid, clerk, checker, admin_staff):
     unknown_paid.channel.approval_threshold = Decimal("10.00")
     unknown_paid.channel.save()
     r = propose(unknown_paid, "SUPPLEMENT", clerk)
-    approve(r, admin_staff)
-    with pytest.raises(WorkflowRefused, match="another administrator"):
+    with pytest.raises(WorkflowForbidden):  # the first approval is a checker's
         approve(r, admin_staff)
+    checker.groups.add(*admin_staff.groups.all())
+    both = type(checker).objects.get(pk=checker.pk)
+    approve(r, both)
+    with pytest.raises(WorkflowRefused, match="another administrator"):
+        approve(r, both)
+    approve(r, admin_staff)
+    assert Resolution.objects.get(pk=r.pk).status == "EXECUTED"
 
 
 @pytest.mark.django_db
@@ -272,10 +284,33 @@ def test_claim_is_tracked_until_recovered(wx, clerk, checker):
     assert (claim.kind, claim.amount, claim.counterparty) == ("BANK", Decimal("0.10"), wx.bank.name)
     assert Discrepancy.objects.get(pk=d.pk).state == "APPROVED"
     with pytest.raises(WorkflowRefused, match="reference"):
-        claim_recovered(claim=claim, reference=" ", acting_user=clerk, now=NOW(), source="x")
-    claim_recovered(claim=claim, reference="ICBC-RET-001", acting_user=clerk, now=NOW(), source="x")
+        claim_recovery_report(claim=claim, reference=" ", acting_user=clerk, now=NOW(), source="x")
+    claim_recovery_report(claim=claim, reference="ICBC-RET-001", acting_user=clerk, now=NOW(), source="x")
     d.refresh_from_db()
+    assert d.state == "APPROVED"  # reported, not yet recovered: a second person confirms money received
+    clerk.groups.add(*checker.groups.all())  # even holding both roles, the reporter cannot confirm
+    both = type(clerk).objects.get(pk=clerk.pk)
+    with pytest.raises(WorkflowRefused, match="cannot confirm"):
+        claim_recovery_decide(claim=claim, confirm=True, acting_user=both, now=NOW(), source="x")
+    with pytest.raises(WorkflowForbidden):
+        claim_recovery_decide(claim=claim, confirm=True, acting_user=clerk, now=NOW(), source="x")
+    with pytest.raises(WorkflowRefused, match="Say why"):
+        claim_recovery_decide(claim=claim, confirm=False, comment="no", acting_user=checker, now=NOW(), source="x")
+    claim_recovery_decide(
+        claim=claim, confirm=False, comment="no such credit on the statement", acting_user=checker, now=NOW(), source="x"
+    )
+    claim.refresh_from_db()
+    assert (claim.status, claim.reference) == ("OPEN", "")
+    claim_recovery_report(claim=claim, reference="ICBC-RET-002", acting_user=clerk, now=NOW(), source="x")
+    claim_recovery_decide(claim=claim, confirm=True, acting_user=checker, now=NOW(), source="x")
+    d.refresh_from_db()
+    claim.refresh_from_db()
     assert (d.state, d.closed_as) == ("RESOLVED", "CLAIM_RECOVERED")
+    assert (claim.status, claim.reference, claim.reported_by, claim.confirmed_by) == ("RECOVERED", "ICBC-RET-002", clerk, checker)
+    kinds = list(d.workflow_events.filter(kind__startswith="RECOVERY").values_list("kind", flat=True).order_by("id"))
+    assert kinds == ["RECOVERY_REPORTED", "RECOVERY_REJECTED", "RECOVERY_REPORTED"]
+    with pytest.raises(AlreadyDecided):
+        claim_recovery_decide(claim=claim, confirm=True, acting_user=checker, now=NOW(), source="x")
 
 
 @pytest.mark.django_db

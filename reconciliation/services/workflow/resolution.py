@@ -33,6 +33,7 @@ from reconciliation.models import (
     PlatformTransaction,
     RefundOrder,
     Resolution,
+    SavedFilter,
     TransactionStatus,
     WorkflowEvent,
 )
@@ -41,11 +42,13 @@ from reconciliation.models.workflow import (
     OPEN_RESOLUTION_STATUSES,
     PROPOSE_PERMISSION,
     SECOND_APPROVAL_PERMISSION,
+    WORK_PERMISSION,
 )
 from reconciliation.services.channels.calendar import business_days_after
 from reconciliation.services.postings import adjustment_post, chart_account, day_post, write_off_post
 from reconciliation.services.workflow.states import (
     AlreadyDecided,
+    WorkflowForbidden,
     WorkflowRefused,
     discrepancy_move,
     event_record,
@@ -108,8 +111,16 @@ def _txn_snapshot(txn: PlatformTransaction | None) -> dict:
 # --- assignment and notes ------------------------------------------------------------------------
 
 
+def _require(acting_user, permission: str, message: str) -> None:
+    if not acting_user.has_perm(permission):
+        raise WorkflowForbidden(message)
+
+
 def discrepancies_assign(*, discrepancies: QuerySet[Discrepancy], assignee, acting_user, now: datetime, source: str) -> int:
     """Assign items (bulk-safe: resolved items are skipped). Returns how many were assigned."""
+    _require(acting_user, WORK_PERMISSION, _("Your role may not take on discrepancies."))
+    if not assignee.has_perm(WORK_PERMISSION):
+        raise WorkflowRefused(_("%(user)s may not work on discrepancies.") % {"user": assignee})
     count = 0
     with transaction.atomic():
         for d in discrepancies.select_for_update().exclude(state=State.RESOLVED).order_by("id"):
@@ -126,11 +137,26 @@ def discrepancies_assign(*, discrepancies: QuerySet[Discrepancy], assignee, acti
 
 
 def discrepancy_note(*, discrepancy: Discrepancy, text: str, acting_user, now: datetime, source: str) -> None:
+    _require(acting_user, WORK_PERMISSION, _("Your role may not write notes on discrepancies."))
     if len(text.strip()) < 2:
         raise WorkflowRefused(_("Write the note first."))
     with transaction.atomic():
         Discrepancy.objects.filter(pk=discrepancy.pk, workflow_started_at__isnull=True).update(workflow_started_at=now)
         event_record(discrepancy, WorkflowEvent.Kind.NOTE, actor=acting_user, now=now, source=source, reason=text.strip())
+
+
+def queue_filter_save(*, owner, name: str, query: str, now: datetime) -> SavedFilter:
+    """A person's named queue filter (saved again under the same name, it is replaced)."""
+    _require(owner, "reconciliation.add_savedfilter", _("Your role may not save filters."))
+    saved, _created = SavedFilter.objects.update_or_create(owner=owner, name=name, defaults={"query": query, "created_at": now})
+    return saved
+
+
+def queue_filter_delete(*, owner, pk: int) -> bool:
+    """Delete one of the person's own filters (another person's is never found)."""
+    _require(owner, "reconciliation.delete_savedfilter", _("Your role may not delete filters."))
+    deleted, _rows = SavedFilter.objects.filter(owner=owner, pk=pk).delete()
+    return bool(deleted)
 
 
 # --- proposing -----------------------------------------------------------------------------------
@@ -300,8 +326,7 @@ def discrepancy_propose(
     source: str,
 ) -> Resolution:
     """A clerk proposes how to resolve an item; it waits for a checker."""
-    if not acting_user.has_perm(PROPOSE_PERMISSION):
-        raise WorkflowRefused(_("You are not allowed to propose resolutions."))
+    _require(acting_user, PROPOSE_PERMISSION, _("You are not allowed to propose resolutions."))
     reason = (reason or "").strip()
     if len(reason) < MIN_REASON_LENGTH:
         raise WorkflowRefused(_("Give a reason of at least %(n)d characters.") % {"n": MIN_REASON_LENGTH})
@@ -372,12 +397,14 @@ def resolution_approve(*, resolution: Resolution, comment: str = "", acting_user
         if acting_user.pk == r.proposed_by_id:
             raise WorkflowRefused(_("You proposed this resolution: another person must approve it."))
         if r.status == Resolution.Status.PROPOSED:
-            if not acting_user.has_perm(APPROVE_PERMISSION):
-                raise WorkflowRefused(_("Only a checker can approve resolutions."))
+            _require(acting_user, APPROVE_PERMISSION, _("Only a checker can approve resolutions."))
             level = Approval.Level.CHECKER
         else:
-            if not acting_user.has_perm(SECOND_APPROVAL_PERMISSION):
-                raise WorkflowRefused(_("Above the channel's threshold a second approval by an administrator is needed."))
+            _require(
+                acting_user,
+                SECOND_APPROVAL_PERMISSION,
+                _("Above the channel's threshold a second approval by an administrator is needed."),
+            )
             if r.approvals.filter(decided_by=acting_user).exists():
                 raise WorkflowRefused(_("You gave the first approval: another administrator must give the second."))
             level = Approval.Level.SECOND
@@ -759,16 +786,49 @@ def refund_order_report(
     return order
 
 
-def claim_recovered(*, claim: Claim, reference: str, acting_user, now: datetime, source: str) -> Claim:
+def claim_recovery_report(*, claim: Claim, reference: str, acting_user, now: datetime, source: str) -> Claim:
+    """A clerk records that the claimed money came back (its reference); a checker confirms it."""
+    _require(acting_user, PROPOSE_PERMISSION, _("Your role may not record money recovered."))
     if not reference.strip():
         raise WorkflowRefused(_("Give the reference of the money received (e.g. the bank's serial)."))
     with transaction.atomic():
         claim = Claim.objects.select_for_update(of=("self",)).select_related("resolution").get(pk=claim.pk)
-        if claim.status == Claim.Status.RECOVERED:
-            raise AlreadyDecided(_("This claim was already marked recovered."))
+        if claim.status != Claim.Status.OPEN:
+            raise AlreadyDecided(_("This claim's recovery was already reported."))
+        claim.status, claim.reference = Claim.Status.REPORTED, reference.strip()[:100]
+        claim.reported_by, claim.reported_at = acting_user, now
+        claim.save(update_fields=["status", "reference", "reported_by", "reported_at"])
+        d = Discrepancy.objects.get(pk=claim.resolution.discrepancy_id)
+        event_record(
+            d, WorkflowEvent.Kind.RECOVERY_REPORTED, actor=acting_user, now=now, source=source, reason=claim.reference,
+            resolution=claim.resolution,
+        )  # fmt: skip
+    return claim
+
+
+def claim_recovery_decide(*, claim: Claim, confirm: bool, comment: str = "", acting_user, now: datetime, source: str) -> Claim:
+    """A checker who did not report it confirms the money recovered (the discrepancy resolves) or sends the
+    claim back to open (the comment says why)."""
+    _require(acting_user, APPROVE_PERMISSION, _("Your role may not confirm money recovered."))
+    with transaction.atomic():
+        claim = Claim.objects.select_for_update(of=("self",)).select_related("resolution").get(pk=claim.pk)
+        if claim.status != Claim.Status.REPORTED:
+            raise AlreadyDecided(_("There is no reported recovery of this claim to decide."))
+        if claim.reported_by_id == acting_user.pk:
+            raise WorkflowRefused(_("The person who reported the recovery cannot confirm it."))
         d = Discrepancy.objects.select_for_update().get(pk=claim.resolution.discrepancy_id)
-        claim.status, claim.recovered_at, claim.reference = Claim.Status.RECOVERED, now, reference.strip()[:100]
-        claim.save()
+        if not confirm:
+            if len(comment.strip()) < MIN_REASON_LENGTH:
+                raise WorkflowRefused(_("Say why (at least %(n)d characters).") % {"n": MIN_REASON_LENGTH})
+            claim.status, claim.reference, claim.reported_by, claim.reported_at = Claim.Status.OPEN, "", None, None
+            claim.save(update_fields=["status", "reference", "reported_by", "reported_at"])
+            event_record(
+                d, WorkflowEvent.Kind.RECOVERY_REJECTED, actor=acting_user, now=now, source=source, reason=comment.strip(),
+                resolution=claim.resolution,
+            )  # fmt: skip
+            return claim
+        claim.status, claim.recovered_at, claim.confirmed_by = Claim.Status.RECOVERED, now, acting_user
+        claim.save(update_fields=["status", "recovered_at", "confirmed_by"])
         closed = Discrepancy.ClosedAs.CLAIM_RECOVERED if claim.kind == Claim.Kind.BANK else Discrepancy.ClosedAs.PAYEE_RECOVERED
         discrepancy_move(
             discrepancy=d,
@@ -777,7 +837,7 @@ def claim_recovered(*, claim: Claim, reference: str, acting_user, now: datetime,
             actor=acting_user,
             now=now,
             source=source,
-            reason=reference.strip(),
+            reason=claim.reference,
             resolution=claim.resolution,
             changes={"closed_as": closed},
         )

@@ -30,6 +30,10 @@ class WorkflowRefused(Exception):
     """An action the rules do not allow, with a message for the person who tried it."""
 
 
+class WorkflowForbidden(WorkflowRefused):
+    """The person's role may not do this at all (the screens and the API answer 403)."""
+
+
 class AlreadyDecided(WorkflowRefused):
     """Somebody else decided first (a double click, a retried request, two checkers at once)."""
 

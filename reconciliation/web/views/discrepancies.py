@@ -24,7 +24,6 @@ from reconciliation.models import (
     Discrepancy,
     ReconciliationRun,
     Resolution,
-    SavedFilter,
     WorkflowEvent,
 )
 from reconciliation.models.workflow import (
@@ -40,11 +39,15 @@ from reconciliation.services.workflow.pairing import discrepancies_pair, pairing
 from reconciliation.services.workflow.resolution import (
     ALLOWED_ACTIONS,
     PROPOSABLE_STATES,
+    WorkflowForbidden,
     WorkflowRefused,
-    claim_recovered,
+    claim_recovery_decide,
+    claim_recovery_report,
     discrepancies_assign,
     discrepancy_note,
     discrepancy_propose,
+    queue_filter_delete,
+    queue_filter_save,
     resolution_approve,
     resolution_reject,
 )
@@ -215,10 +218,22 @@ def discrepancy_act(request, pk: int, verb: str):
             messages.success(request, _("Note added to the history."))
         elif verb == "recovered":
             claim = get_object_or_404(Claim, pk=request.POST.get("claim"), resolution__discrepancy=d)
-            claim_recovered(claim=claim, reference=request.POST.get("reference", ""), **common)
-            messages.success(request, _("Recovered; the discrepancy is resolved."))
+            claim_recovery_report(claim=claim, reference=request.POST.get("reference", ""), **common)
+            messages.success(request, _("Recovery reported. A checker will confirm it."))
+        elif verb in ("recovery_confirm", "recovery_reject"):
+            claim = get_object_or_404(Claim, pk=request.POST.get("claim"), resolution__discrepancy=d)
+            confirm = verb == "recovery_confirm"
+            claim_recovery_decide(claim=claim, confirm=confirm, comment=request.POST.get("comment", ""), **common)
+            messages.success(
+                request,
+                _("Recovery confirmed; the discrepancy is resolved.")
+                if confirm
+                else _("Recovery report sent back; the claim is open again."),
+            )
         else:
             raise Http404
+    except WorkflowForbidden as exc:
+        raise PermissionDenied(str(exc)) from exc
     except WorkflowRefused as exc:
         messages.error(request, str(exc))
     return redirect("reconciliation:discrepancy_detail", pk=d.pk)
@@ -239,7 +254,10 @@ def discrepancy_bulk(request):
     common = {"acting_user": request.user, "now": timezone.now(), "source": client_address(request)}
     chosen = Discrepancy.objects.filter(pk__in=ids)
     if form.cleaned_data["bulk_action"] == "assign_me":
-        count = discrepancies_assign(discrepancies=chosen, assignee=request.user, **common)
+        try:
+            count = discrepancies_assign(discrepancies=chosen, assignee=request.user, **common)
+        except WorkflowForbidden as exc:
+            raise PermissionDenied(str(exc)) from exc
         messages.success(request, _("%(n)d item(s) assigned to you.") % {"n": count})
         return redirect(back)
     done, refused = 0, []
@@ -316,11 +334,12 @@ def approvals(request):
 def saved_filter_save(request):
     form = SavedFilterForm(request.POST)
     if form.is_valid():
-        SavedFilter.objects.update_or_create(
-            owner=request.user,
-            name=form.cleaned_data["name"],
-            defaults={"query": form.cleaned_data["query"], "created_at": timezone.now()},
-        )
+        try:
+            queue_filter_save(
+                owner=request.user, name=form.cleaned_data["name"], query=form.cleaned_data["query"], now=timezone.now()
+            )
+        except WorkflowForbidden as exc:
+            raise PermissionDenied(str(exc)) from exc
         messages.success(request, _("Filter saved."))
     return redirect(f"{reverse('reconciliation:discrepancy_list')}?{form.data.get('query', '')}")
 
@@ -328,5 +347,8 @@ def saved_filter_save(request):
 @require_http_methods(["POST"])
 @permission_required("reconciliation.view_discrepancy", raise_exception=True)
 def saved_filter_delete(request, pk: int):
-    SavedFilter.objects.filter(owner=request.user, pk=pk).delete()
+    try:
+        queue_filter_delete(owner=request.user, pk=pk)
+    except WorkflowForbidden as exc:
+        raise PermissionDenied(str(exc)) from exc
     return redirect("reconciliation:discrepancy_list")
