@@ -46,6 +46,16 @@ def _media_in_tmp(tmp_path_factory):
         yield folder
 
 
+@pytest.fixture(autouse=True, scope="session")
+def _fast_password_hashing():
+    """Test users' passwords hashed with a fast hasher: the production hasher's deliberate slowness is not
+    what these tests test, and hundreds of users are created."""
+    from django.test.utils import override_settings
+
+    with override_settings(PASSWORD_HASHERS=["django.contrib.auth.hashers.MD5PasswordHasher"]):
+        yield
+
+
 @pytest.fixture(autouse=True)
 def english_by_default():
     """Messages asserted in English unless a test asks for another language explicitly."""

@@ -159,13 +159,13 @@ def voucher_detail(request, pk: int):
 
 @permission_required("accounts.view_voucher", raise_exception=True)
 def voucher_new(request):
-    """An offline item: the service refuses anyone without the permission, the page says so first."""
+    """An offline item (线下补录), entered by a clerk; the service checks the permission again."""
     can_enter = request.user.has_perm(OFFLINE_PERMISSION)
+    if not can_enter:
+        raise PermissionDenied(_("Your role may not enter offline items."))
     form = OfflineVoucherForm(request.POST or None)
     rows = EntryRowFormSet(request.POST or None, prefix="e")
     if request.method == "POST":
-        if not can_enter:
-            raise PermissionDenied
         if form.is_valid() and rows.is_valid():
             lines = [
                 Line(

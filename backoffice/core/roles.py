@@ -47,7 +47,7 @@ class RoleSpec:
     withheld: tuple[str, ...] = ()
 
 
-# The queue's work: the clerks' and checkers', never an administrator's (who configures money and gives
+# The queue's and the books' work: the clerks' and checkers', never an administrator's (who configures money and gives
 # the second approval above a threshold, but does not propose, approve or work items).
 QUEUE_WORK = (
     "propose_resolution",
@@ -56,6 +56,14 @@ QUEUE_WORK = (
     "add_savedfilter",
     "change_savedfilter",
     "delete_savedfilter",
+    # The books' vouchers: entered by a clerk, approved by a checker, never written by hand otherwise.
+    "add_voucher",
+    "change_voucher",
+    "delete_voucher",
+    "approve_voucher",
+    "add_entry",
+    "change_entry",
+    "delete_entry",
 )
 
 

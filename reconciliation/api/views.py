@@ -58,11 +58,13 @@ from reconciliation.services.intake.transactions import (
 from reconciliation.services.workflow.pairing import discrepancies_pair
 from reconciliation.services.workflow.resolution import (
     AlreadyDecided,
+    WorkflowForbidden,
     WorkflowRefused,
     discrepancy_propose,
     refund_order_report,
     resolution_approve,
     resolution_reject,
+    step_require,
 )
 
 MAX_BATCH = 10000
@@ -217,23 +219,40 @@ class DiscrepancyViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, views
 
 
 def _workflow_error(exc: WorkflowRefused) -> Response:
-    # 409 when somebody else got there first; 400 when the rules refuse the request itself.
+    # 403 when the role may not take the step at all; 409 when somebody else got there first; 400 when the
+    # rules refuse the request itself.
+    if isinstance(exc, WorkflowForbidden):
+        return Response({"detail": str(exc)}, status=status.HTTP_403_FORBIDDEN)
     return Response(
         {"detail": str(exc)}, status=status.HTTP_409_CONFLICT if isinstance(exc, AlreadyDecided) else status.HTTP_400_BAD_REQUEST
     )
+
+
+def step_permission(step: str) -> type[permissions.BasePermission]:
+    """Signed in, and the role may take this workflow step at all (403 with the reason otherwise); the finer
+    rules (another person, the threshold, the state) are the workflow service's."""
+
+    class StepPermission(permissions.IsAuthenticated):
+        def has_permission(self, request, view) -> bool:
+            if not super().has_permission(request, view):
+                return False
+            try:
+                step_require(request.user, step)
+            except WorkflowForbidden as exc:
+                self.message = str(exc)
+                return False
+            return True
+
+    return StepPermission
 
 
 def _source(request) -> str:
     return f"API {request.META.get('REMOTE_ADDR', '')}".strip()
 
 
-class WorkflowPermission(permissions.IsAuthenticated):
-    """Signed in; what each person may do is decided by the workflow service."""
-
-
 @extend_schema(request=ProposeSerializer, responses={201: ResolutionSerializer})
 @api_view(["POST"])
-@permission_classes([WorkflowPermission])
+@permission_classes([step_permission("propose")])
 def discrepancy_propose_api(request, pk: int):
     data = ProposeSerializer(data=request.data)
     data.is_valid(raise_exception=True)
@@ -255,7 +274,7 @@ def discrepancy_propose_api(request, pk: int):
 
 @extend_schema(request=PairSerializer, responses={201: ResolutionSerializer})
 @api_view(["POST"])
-@permission_classes([WorkflowPermission])
+@permission_classes([step_permission("pair")])
 def discrepancies_pair_api(request):
     """Propose a manual pairing; a checker approves or rejects it like any proposal."""
     data = PairSerializer(data=request.data)
@@ -298,14 +317,14 @@ def _decide(request, pk: int, decide) -> Response:
 
 @extend_schema(request=DecisionSerializer, responses={200: ResolutionSerializer})
 @api_view(["POST"])
-@permission_classes([WorkflowPermission])
+@permission_classes([step_permission("approve")])
 def resolution_approve_api(request, pk: int):
     return _decide(request, pk, resolution_approve)
 
 
 @extend_schema(request=DecisionSerializer, responses={200: ResolutionSerializer})
 @api_view(["POST"])
-@permission_classes([WorkflowPermission])
+@permission_classes([step_permission("reject")])
 def resolution_reject_api(request, pk: int):
     return _decide(request, pk, resolution_reject)
 

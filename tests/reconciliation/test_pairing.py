@@ -173,7 +173,7 @@ def test_the_auditor_sees_a_pairing_but_cannot_propose_one(client, wrong_number,
         api_as(auditor)
         .post("/api/discrepancies/pair/", {"discrepancies": [ours.pk, theirs.pk], "reason": "wrong number keyed"}, format="json")
         .status_code
-        == 400
+        == 403
     )
     assert not Resolution.objects.exists()
 

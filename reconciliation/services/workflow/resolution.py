@@ -18,6 +18,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import Q, QuerySet
 from django.utils import timezone
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 
 from accounts.models import Voucher
 from reconciliation.models import (
@@ -114,6 +115,45 @@ def _txn_snapshot(txn: PlatformTransaction | None) -> dict:
 def _require(acting_user, permission: str, message: str) -> None:
     if not acting_user.has_perm(permission):
         raise WorkflowForbidden(message)
+
+
+# Which permissions allow each step of the workflow (any one of them). The screens and the API ask first,
+# before reading the request, so a role that may not take a step is told so (403) whatever it sent; the
+# service functions check again, with the finer rules (another person, the threshold, the state).
+STEP_PERMISSIONS: dict[str, tuple[str, ...]] = {
+    "propose": (PROPOSE_PERMISSION,),
+    "pair": (PROPOSE_PERMISSION,),
+    "approve": (APPROVE_PERMISSION, SECOND_APPROVAL_PERMISSION),
+    "reject": (APPROVE_PERMISSION, SECOND_APPROVAL_PERMISSION),
+    "assign": (WORK_PERMISSION,),
+    "note": (WORK_PERMISSION,),
+    "bulk": (WORK_PERMISSION,),
+    "recovered": (PROPOSE_PERMISSION,),
+    "recovery_confirm": (APPROVE_PERMISSION,),
+    "recovery_reject": (APPROVE_PERMISSION,),
+    "filter_save": ("reconciliation.add_savedfilter",),
+    "filter_delete": ("reconciliation.delete_savedfilter",),
+}
+STEP_REFUSALS = {
+    "propose": gettext_lazy("Your role may not propose resolutions."),
+    "pair": gettext_lazy("Your role may not propose resolutions."),
+    "approve": gettext_lazy("Your role may not approve or reject resolutions."),
+    "reject": gettext_lazy("Your role may not approve or reject resolutions."),
+    "assign": gettext_lazy("Your role may not take on discrepancies."),
+    "note": gettext_lazy("Your role may not write notes on discrepancies."),
+    "bulk": gettext_lazy("Your role may not take on discrepancies."),
+    "recovered": gettext_lazy("Your role may not record money recovered."),
+    "recovery_confirm": gettext_lazy("Your role may not confirm money recovered."),
+    "recovery_reject": gettext_lazy("Your role may not confirm money recovered."),
+    "filter_save": gettext_lazy("Your role may not save filters."),
+    "filter_delete": gettext_lazy("Your role may not delete filters."),
+}
+
+
+def step_require(acting_user, step: str) -> None:
+    """Refuse (WorkflowForbidden) a person whose role may not take this step at all."""
+    if not any(acting_user.has_perm(p) for p in STEP_PERMISSIONS[step]):
+        raise WorkflowForbidden(str(STEP_REFUSALS[step]))
 
 
 def discrepancies_assign(*, discrepancies: QuerySet[Discrepancy], assignee, acting_user, now: datetime, source: str) -> int:

@@ -39,6 +39,7 @@ from reconciliation.services.workflow.pairing import discrepancies_pair, pairing
 from reconciliation.services.workflow.resolution import (
     ALLOWED_ACTIONS,
     PROPOSABLE_STATES,
+    STEP_PERMISSIONS,
     WorkflowForbidden,
     WorkflowRefused,
     claim_recovery_decide,
@@ -50,6 +51,7 @@ from reconciliation.services.workflow.resolution import (
     queue_filter_save,
     resolution_approve,
     resolution_reject,
+    step_require,
 )
 from reconciliation.services.workflow.suggestions import ACTION_HELP, suggest
 from reconciliation.web.forms import (
@@ -177,6 +179,12 @@ def discrepancy_detail(request, pk: int):
 @permission_required("reconciliation.view_discrepancy", raise_exception=True)
 def discrepancy_act(request, pk: int, verb: str):
     """Every workflow step posted from the detail page; the service enforces who may do what."""
+    if verb not in STEP_PERMISSIONS:
+        raise Http404
+    try:
+        step_require(request.user, verb)
+    except WorkflowForbidden as exc:
+        raise PermissionDenied(str(exc)) from exc
     d = get_object_or_404(Discrepancy, pk=pk)
     common = {"acting_user": request.user, "now": timezone.now(), "source": client_address(request)}
     try:
@@ -243,6 +251,10 @@ def discrepancy_act(request, pk: int, verb: str):
 @permission_required("reconciliation.view_discrepancy", raise_exception=True)
 def discrepancy_bulk(request):
     """Safe bulk actions on ticked queue items: each item goes through the same service rules."""
+    try:
+        step_require(request.user, "bulk")
+    except WorkflowForbidden as exc:
+        raise PermissionDenied(str(exc)) from exc
     form = BulkForm(request.POST)
     back = request.POST.get("next") or reverse("reconciliation:discrepancy_list")
     ids = [int(i) for i in request.POST.getlist("ids") if i.isdigit()]
@@ -332,6 +344,10 @@ def approvals(request):
 @require_http_methods(["POST"])
 @permission_required("reconciliation.view_discrepancy", raise_exception=True)
 def saved_filter_save(request):
+    try:
+        step_require(request.user, "filter_save")
+    except WorkflowForbidden as exc:
+        raise PermissionDenied(str(exc)) from exc
     form = SavedFilterForm(request.POST)
     if form.is_valid():
         try:
