@@ -49,7 +49,13 @@ def mask_account_number(value: str | None) -> str:
     return mask_middle(value, keep_start=0, keep_end=4)
 
 
+def mask_name(value: str | None) -> str:
+    # A person's or payee's name: its first character only (王五 → 王*), as receipts print it.
+    return mask_middle(value, keep_start=1, keep_end=0)
+
+
 MASKERS = {
+    "name": mask_name,
     "id_number": mask_id_number,
     "phone": mask_phone,
     "email": mask_email,

@@ -1,8 +1,9 @@
 """Import widgets and spreadsheet-safe exports.
 
 A cell that starts with = + - @ TAB or CR is read as a formula by spreadsheet programs (CSV/formula
-injection). Text cells starting so are prefixed with an apostrophe; numbers (Decimal, int) are left
-as numbers so amounts stay summable.
+injection), and so is one whose first non-blank character is such (some programs skip leading spaces) or
+a full-width ＝ ＋ － ＠ (which some programs fold to the ASCII ones). Text cells starting so are prefixed
+with an apostrophe; numbers (Decimal, int) are left as numbers so amounts stay summable.
 """
 
 from __future__ import annotations
@@ -13,11 +14,11 @@ from import_export import resources, widgets
 
 from backoffice.core.masking import display_personal, personal_fields
 
-FORMULA_TRIGGERS = ("=", "+", "-", "@", "\t", "\r")
+FORMULA_TRIGGERS = ("=", "+", "-", "@", "\t", "\r", "＝", "＋", "－", "＠")
 
 
 def neutralise_cell(value):
-    if isinstance(value, str) and value.startswith(FORMULA_TRIGGERS):
+    if isinstance(value, str) and (value.startswith(FORMULA_TRIGGERS) or value.lstrip(" \u3000").startswith(FORMULA_TRIGGERS)):
         return "'" + value
     return value
 

@@ -102,6 +102,7 @@ class ChannelAdmin(ImportExportModelAdmin):
             _("Matching"),
             {"fields": ("match_key", "amount_tolerance", "fee_tolerance", "carry_over_days", "double_payment_window_hours")},
         ),
+        (_("Approval and write-off"), {"fields": ("approval_threshold", "write_off_threshold")}),
     )
 
 

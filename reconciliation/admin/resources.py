@@ -85,6 +85,8 @@ class ChannelResource(SafeExportResource):
             "match_key",
             "amount_tolerance",
             "fee_tolerance",
+            "approval_threshold",
+            "write_off_threshold",
             "is_active",
         )
         export_order = fields

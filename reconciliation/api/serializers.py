@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from django.utils import timezone
 from drf_spectacular.utils import inline_serializer
 from rest_framework import serializers
 
@@ -17,6 +18,7 @@ from reconciliation.models import (
     StatementFile,
     StatementKind,
 )
+from reconciliation.services.engine.runs import run_date_problem
 
 
 class PlatformTransactionSerializer(MaskedModelSerializer):
@@ -141,6 +143,12 @@ class RunRequestSerializer(serializers.Serializer):
     channel = serializers.SlugRelatedField(slug_field="code", queryset=Channel.objects.filter(is_active=True))
     business_date = serializers.DateField()
     stage = serializers.ChoiceField(choices=RunStage.choices, default=RunStage.TRANSACTION)
+
+    def validate_business_date(self, day):
+        problem = run_date_problem(day, today=timezone.localdate())
+        if problem:
+            raise serializers.ValidationError(problem)
+        return day
 
 
 class ProposeSerializer(serializers.Serializer):

@@ -196,7 +196,7 @@ class RunViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.Create
         responses={200: OpenApiResponse(description="the run with its discrepancies, as `manage.py reconcile --json`")}
     )
     @action(detail=True, methods=["get"])
-    def outcome(self, request, pk=None):
+    def outcome(self, request, pk=None, format=None):  # noqa: A002 (the router passes the suffix as format)
         return Response(run_summary(self.get_object()))
 
 
@@ -338,7 +338,7 @@ class RefundOrderViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, views
 
     @extend_schema(request=RefundOutcomeSerializer, responses={200: RefundOrderSerializer})
     @action(detail=True, methods=["post"], permission_classes=[ChangePermissions])
-    def outcome(self, request, pk=None):
+    def outcome(self, request, pk=None, format=None):  # noqa: A002 (the router passes the suffix as format)
         data = RefundOutcomeSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         try:

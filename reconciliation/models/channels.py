@@ -217,6 +217,8 @@ class Channel(models.Model):
             choices_check("calendar", ChannelCalendar, "channel_calendar_valid"),
             models.CheckConstraint(condition=Q(amount_tolerance__gte=0), name="channel_amount_tolerance_gte_0"),
             models.CheckConstraint(condition=Q(fee_tolerance__gte=0), name="channel_fee_tolerance_gte_0"),
+            models.CheckConstraint(condition=Q(approval_threshold__gte=0), name="channel_approval_threshold_gte_0"),
+            models.CheckConstraint(condition=Q(write_off_threshold__gte=0), name="channel_write_off_threshold_gte_0"),
         ]
 
     def __str__(self) -> str:

@@ -291,7 +291,7 @@ class Direction(models.TextChoices):
 class FundMovement(models.Model):
     """One debit or credit on one of our bank accounts, from a fund statement."""
 
-    PERSONAL_FIELDS = {"counterparty_account": "account_number"}
+    PERSONAL_FIELDS = {"counterparty_account": "account_number", "counterparty_name": "name"}
 
     # Checked by statement-level triggers, as for StatementLine.
     file = models.ForeignKey(

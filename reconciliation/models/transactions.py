@@ -48,7 +48,7 @@ class TransactionOrigin(models.TextChoices):
 # Changes are tracked (a status moving on, a serial filled in); the insert itself is the row.
 @pghistory.track(pghistory.UpdateEvent())
 class PlatformTransaction(models.Model):
-    PERSONAL_FIELDS = {"counterparty_account": "account_number"}
+    PERSONAL_FIELDS = {"counterparty_account": "account_number", "counterparty_name": "name"}
     Status = TransactionStatus
     Origin = TransactionOrigin
 

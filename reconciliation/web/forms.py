@@ -1,10 +1,12 @@
 from decimal import Decimal
 
 from django import forms
+from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from reconciliation.models import Action, BankAccount, Channel, RunStage, StatementFile, StatementKind
 from reconciliation.selectors.bank_journal import MAX_DAYS
+from reconciliation.services.engine.runs import run_date_problem
 
 
 class MultipleFileInput(forms.ClearableFileInput):
@@ -70,6 +72,13 @@ class RunStartForm(forms.Form):
     )
     business_date = forms.DateField(label=_("Business date"), widget=forms.DateInput(attrs={"type": "date"}))
     stage = forms.ChoiceField(label=_("Stage"), choices=RunStage.choices, required=False, initial=RunStage.TRANSACTION)
+
+    def clean_business_date(self):
+        day = self.cleaned_data["business_date"]
+        problem = run_date_problem(day, today=timezone.localdate())
+        if problem:
+            raise forms.ValidationError(problem)
+        return day
 
 
 class ClearingForm(forms.Form):

@@ -171,3 +171,20 @@ def test_channel_import_refuses_bad_times_and_unknown_bank(client, admin_staff, 
     assert "&#x27;25:99&#x27; is not a time of day" in html
     assert "No bank with code &#x27;NOBANK&#x27;" in html
     assert not Channel.objects.exists()
+
+
+@pytest.mark.django_db
+def test_the_approval_and_write_off_thresholds_are_edited_in_the_admin_and_never_negative(client, admin_staff, channel):
+    client.force_login(admin_staff)
+    page = client.get(reverse("admin:reconciliation_channel_change", args=[channel.pk])).content.decode()
+    assert 'name="approval_threshold"' in page and 'name="write_off_threshold"' in page
+    fields = ("code", "approval_threshold", "write_off_threshold")
+    exported = client.post(
+        reverse("admin:reconciliation_channel_export"),
+        {"format": "0", "resource": "0", **{f"channelresource_{name}": "on" for name in fields}},
+    )
+    header = exported.content.decode("utf-8-sig").splitlines()[0]
+    assert "approval_threshold" in header and "write_off_threshold" in header
+    for field in ("approval_threshold", "write_off_threshold"):
+        with pytest.raises(IntegrityError), transaction.atomic():
+            Channel.objects.filter(pk=channel.pk).update(**{field: Decimal("-1")})

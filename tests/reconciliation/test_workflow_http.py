@@ -1,15 +1,16 @@
 """The workflow through the screens and the API: the same rules, clear answers."""
 
 import json
+from datetime import timedelta
 
 import pytest
 from django.contrib.auth.models import Group
 from django.urls import reverse
-from helpers import D, lines, reconcile, txn
+from helpers import D, lines, reconcile, stored_discrepancy, stored_run, txn
 from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
-from reconciliation.models import Discrepancy, PlatformTransaction, RefundOrder, Resolution
+from reconciliation.models import Discrepancy, PlatformTransaction, ReconciliationRun, RefundOrder, Resolution
 
 
 @pytest.fixture
@@ -145,3 +146,40 @@ def test_payment_core_lists_pending_refunds_and_reports_them(wx, clerk, checker,
     assert reported.status_code == 200 and reported.json()["refund_txn_no"] == pending[0]["refund_no"]
     assert RefundOrder.objects.get().status == "SUCCEEDED"
     assert Discrepancy.objects.get().closed_as == "REFUNDED"
+
+
+@pytest.mark.django_db
+def test_the_bulk_action_never_sends_the_user_off_the_site(client, wx, clerk):
+    d = stored_discrepancy(wx, "5.00")
+    client.force_login(clerk)
+    for target in ("https://evil.example/phish", "//evil.example/", "/discrepancies/?state=OPEN"):
+        response = client.post(
+            reverse("reconciliation:discrepancy_bulk"), {"ids": [d.pk], "bulk_action": "assign_me", "next": target}
+        )
+        assert response.status_code == 302
+        assert response["Location"] == (target if target.startswith("/discrepancies") else "/discrepancies/")
+
+
+@pytest.mark.django_db
+def test_a_run_of_a_future_or_absurd_date_is_refused_everywhere(client, wx, clerk):
+    from io import StringIO
+
+    from django.core.management import CommandError, call_command
+    from django.utils import timezone
+
+    tomorrow = timezone.localdate() + timedelta(days=1)
+    client.force_login(clerk)
+    page = client.post(reverse("reconciliation:run_request"), {"channel": wx.pk, "business_date": tomorrow}, follow=True)
+    assert "is in the future" in page.content.decode()
+    api = APIClient()
+    api.force_authenticate(clerk)
+    for day in (tomorrow, "0001-01-01", "9999-12-31"):
+        answer = api.post("/api/runs/", {"channel": wx.code, "business_date": str(day)}, format="json")
+        assert answer.status_code == 400 and "business_date" in answer.json(), answer.content
+    with pytest.raises(CommandError, match="1999-01-01"):  # in the language the command speaks
+        call_command("reconcile", "--channel", wx.code, "--date", "1999-01-01", stdout=StringIO())
+    assert not ReconciliationRun.objects.exists()
+    # A run's outcome in any format the router offers answers, never a server error.
+    run = stored_run(wx)
+    assert api.get(f"/api/runs/{run.pk}/outcome/").status_code == 200
+    assert api.get(f"/api/runs/{run.pk}/outcome.json").status_code == 200

@@ -6,7 +6,7 @@ from django.utils import timezone
 
 from reconciliation.api.presenters import run_summary
 from reconciliation.models import Channel, ReconciliationRun, RunStage
-from reconciliation.services.engine.runs import RunAlreadyActive, run_execute, run_start
+from reconciliation.services.engine.runs import RunAlreadyActive, run_date_problem, run_execute, run_start
 
 
 class Command(BaseCommand):
@@ -28,6 +28,9 @@ class Command(BaseCommand):
             channel = Channel.objects.get(code=options["channel"])
         except Channel.DoesNotExist:
             raise CommandError(f"no channel with code {options['channel']!r}") from None
+        problem = run_date_problem(options["date"], today=timezone.localdate())
+        if problem:
+            raise CommandError(problem)
         try:
             run = run_start(
                 channel=channel,

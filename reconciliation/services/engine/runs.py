@@ -13,6 +13,7 @@ from datetime import date, datetime
 import psycopg
 from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from backoffice.core.db import independent_connection, sql_list
 from backoffice.core.db import sql_str as q
@@ -41,6 +42,19 @@ class RunAlreadyActive(Exception):
             f"a reconciliation of {run.channel.code} for {run.business_date} is already "
             f"{run.get_status_display().lower()} (run #{run.pk}); wait for it to finish"
         )
+
+
+OLDEST_RUN_DAYS = 3660  # ten years: a statement older than what a clearing house keeps is a typo
+
+
+def run_date_problem(day: date, *, today: date) -> str | None:
+    """Why a run of this business date cannot be asked for (None: it can): after today, or a date no
+    statement can be of."""
+    if day > today:
+        return _("The business date %(day)s is in the future.") % {"day": day.isoformat()}
+    if (today - day).days > OLDEST_RUN_DAYS:
+        return _("The business date %(day)s is more than ten years ago.") % {"day": day.isoformat()}
+    return None
 
 
 def run_start(

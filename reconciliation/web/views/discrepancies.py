@@ -13,6 +13,7 @@ from django.http import Http404
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_http_methods
 
@@ -256,7 +257,9 @@ def discrepancy_bulk(request):
     except WorkflowForbidden as exc:
         raise PermissionDenied(str(exc)) from exc
     form = BulkForm(request.POST)
-    back = request.POST.get("next") or reverse("reconciliation:discrepancy_list")
+    back = request.POST.get("next", "")
+    if not url_has_allowed_host_and_scheme(back, allowed_hosts={request.get_host()}, require_https=request.is_secure()):
+        back = reverse("reconciliation:discrepancy_list")  # never off the site (an open redirect)
     ids = [int(i) for i in request.POST.getlist("ids") if i.isdigit()]
     if not form.is_valid() or not ids:
         messages.error(request, _("Tick the items and choose what to do with them."))

@@ -69,7 +69,8 @@ def run_list(request):
 def run_request(request):
     form = RunStartForm(request.POST)
     if not form.is_valid():
-        messages.error(request, _("Choose a channel and a business date."))
+        problems = [str(e) for field in ("channel", "business_date") for e in form.errors.get(field, [])]
+        messages.error(request, " ".join(problems) if problems else _("Choose a channel and a business date."))
         return redirect("reconciliation:run_list")
     try:
         with transaction.atomic():

@@ -104,6 +104,7 @@ def statement_detail(request, pk: int):
         row.raw_pairs = raw_pairs(statement_file, row.raw, request.user)
         if isinstance(row, FundMovement):
             row.counterparty_account = personal_value(request.user, row, "counterparty_account")
+            row.counterparty_name = personal_value(request.user, row, "counterparty_name")
     return render(
         request,
         "reconciliation/statement_detail.html",
