@@ -137,6 +137,39 @@ def test_above_the_threshold_a_second_approval_by_an_administrator(unknown_paid,
 
 
 @pytest.mark.django_db
+def test_the_threshold_is_read_again_at_approval_and_an_amount_equal_to_it_needs_one_approval(
+    unknown_paid, clerk, checker, admin_staff
+):
+    channel = unknown_paid.channel
+    channel.approval_threshold = Decimal("88.00")  # the item's amount: not above it
+    channel.save()
+    r = propose(unknown_paid, "SUPPLEMENT", clerk)
+    assert not r.needs_second_approval
+    channel.approval_threshold = Decimal("50.00")  # lowered while the proposal waits
+    channel.save()
+    approve(r, checker)
+    r.refresh_from_db()
+    assert (r.status, r.needs_second_approval) == ("FIRST_APPROVED", True)
+    approve(r, admin_staff)
+    assert Resolution.objects.get(pk=r.pk).status == "EXECUTED"
+
+
+@pytest.mark.django_db
+def test_an_adjustment_beyond_its_discrepancys_effect_needs_a_second_approval(wx, clerk, checker, admin_staff):
+    d = stored_discrepancy(wx, "-12.00", type="PLATFORM_ONLY")
+    within = {"debit_account": "6711.02", "credit_account": "2241.01"}
+    r = propose(d, "ADJUSTMENT", clerk, amount="12.00", **within)
+    assert not r.needs_second_approval
+    resolution_reject(resolution=r, comment="book it with the fee too", acting_user=checker, now=NOW(), source="x")
+    r = propose(d, "ADJUSTMENT", clerk, amount="15.00", **within)
+    assert r.needs_second_approval  # more than the item's effect: an administrator allows it, or nobody
+    approve(r, checker)
+    assert Resolution.objects.get(pk=r.pk).status == "FIRST_APPROVED"
+    approve(r, admin_staff)
+    assert Resolution.objects.get(pk=r.pk).status == "EXECUTED"
+
+
+@pytest.mark.django_db
 def test_one_person_cannot_give_both_approvals(unknown_paid, clerk, checker, admin_staff):
     unknown_paid.channel.approval_threshold = Decimal("10.00")
     unknown_paid.channel.save()

@@ -26,6 +26,7 @@ from reconciliation.models import (
     Adjustment,
     Approval,
     BusinessType,
+    Channel,
     Claim,
     Discrepancy,
     DiscrepancyType,
@@ -333,6 +334,17 @@ def _order_we_hold(d: Discrepancy) -> PlatformTransaction | None:
     return PlatformTransaction.objects.filter(held).order_by("id").first()
 
 
+def needs_second_approval(d: Discrepancy, *, action: str, amount: Decimal) -> bool:
+    """A proposal needs an administrator's second approval when its amount is above the channel's
+    approval threshold (strictly: an amount equal to the threshold needs one approval), or when it is an
+    adjustment (调账) of more than the discrepancy's own effect. Read when it is proposed and again when a
+    checker approves it, with the channel's threshold as it is then (a lowered threshold applies to
+    proposals still waiting; a raised one never drops a second approval already required)."""
+    threshold = Channel.objects.values_list("approval_threshold", flat=True).get(pk=d.channel_id)
+    beyond_effect = action == Action.ADJUSTMENT and d.effect and amount > abs(d.effect)
+    return amount > threshold or bool(beyond_effect)
+
+
 def proposal_create(
     d: Discrepancy, *, action: str, reason: str, params: dict, amount: Decimal, acting_user, now: datetime
 ) -> Resolution:
@@ -347,7 +359,7 @@ def proposal_create(
                 params=params,
                 amount=amount,
                 currency=d.currency,
-                needs_second_approval=amount > d.channel.approval_threshold,
+                needs_second_approval=needs_second_approval(d, action=action, amount=amount),
                 proposed_by=acting_user,
                 proposed_at=now,
             )
@@ -456,8 +468,9 @@ def resolution_approve(*, resolution: Resolution, comment: str = "", acting_user
             decided_by=acting_user,
             decided_at=now,
         )
-        if level == Approval.Level.CHECKER and r.needs_second_approval:
-            resolution_move(resolution=r, to=Resolution.Status.FIRST_APPROVED, now=now)
+        needs = r.needs_second_approval or needs_second_approval(d, action=r.action, amount=r.amount)
+        if level == Approval.Level.CHECKER and needs:
+            resolution_move(resolution=r, to=Resolution.Status.FIRST_APPROVED, now=now, changes={"needs_second_approval": True})
             event_record(
                 d,
                 WorkflowEvent.Kind.SECOND_APPROVAL_NEEDED,
