@@ -43,8 +43,9 @@ if not SECRET_KEY:
 
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", "localhost,127.0.0.1,[::1]" if DEBUG else "")
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS")
-# Behind a reverse proxy that sets X-Forwarded-For: take the client's address from it (audit trail).
-USE_X_FORWARDED_FOR = env_bool("USE_X_FORWARDED_FOR")
+# The reverse proxies (addresses or networks) whose X-Forwarded-For is believed: the audit trail records the
+# client's address they forward; from anyone else the header is ignored (anybody can send it).
+TRUSTED_PROXIES = env_list("TRUSTED_PROXIES")
 
 INSTALLED_APPS = [
     "django.contrib.admin",
@@ -84,6 +85,8 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.auth.middleware.LoginRequiredMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
+    # Pages, exports and API answers hold money and personal data: never kept by a browser or a proxy.
+    "backoffice.core.http.NoStoreMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
     # Attaches the acting user and URL to every audit-trail row written during a request.
@@ -177,6 +180,9 @@ DATA_UPLOAD_MAX_NUMBER_FIELDS = 5000
 
 # --- Security defaults (effective when DEBUG is off) ------------------------------------------
 SESSION_COOKIE_HTTPONLY = True
+# Signed out after this long without a request (an unattended screen of a money back office).
+SESSION_COOKIE_AGE = int(os.environ.get("SESSION_IDLE_MINUTES", 30)) * 60
+SESSION_SAVE_EVERY_REQUEST = True
 SESSION_COOKIE_SECURE = env_bool("SESSION_COOKIE_SECURE", not DEBUG)
 CSRF_COOKIE_SECURE = env_bool("CSRF_COOKIE_SECURE", not DEBUG)
 SECURE_CONTENT_TYPE_NOSNIFF = True

@@ -86,3 +86,26 @@ def test_auditor_reads_the_audit_trail(client, auditor, admin_staff, channel):
     assert "改名银行" in html
     assert admin_staff.username in html or str(admin_staff.pk) in html
     assert client.post(reverse("admin:reconciliation_bank_change", args=[channel.bank.pk]), {}).status_code == 403
+
+
+@pytest.mark.django_db
+def test_pages_exports_and_the_api_are_never_stored_by_a_browser_or_proxy(client, clerk):
+    client.force_login(clerk)
+    for url in ("/", "/discrepancies/", "/discrepancies/export.csv", "/api/runs/"):
+        assert "no-store" in client.get(url)["Cache-Control"], url
+
+
+def test_the_forwarded_address_is_believed_only_from_a_trusted_proxy(settings, rf):
+    from backoffice.core.http import client_address
+
+    settings.TRUSTED_PROXIES = ["10.0.0.0/8"]
+    behind = rf.get("/", REMOTE_ADDR="10.0.0.5", HTTP_X_FORWARDED_FOR="203.0.113.9, 10.1.2.3")
+    assert client_address(behind) == "203.0.113.9"  # the nearest hop that is not one of our proxies
+    spoofed = rf.get("/", REMOTE_ADDR="198.51.100.7", HTTP_X_FORWARDED_FOR="1.2.3.4")
+    assert client_address(spoofed) == "198.51.100.7"  # not a proxy of ours: its header is ignored
+    settings.TRUSTED_PROXIES = []
+    assert client_address(behind) == "10.0.0.5"
+
+
+def test_an_idle_session_ends(settings):
+    assert settings.SESSION_SAVE_EVERY_REQUEST and 0 < settings.SESSION_COOKIE_AGE <= 8 * 3600
