@@ -10,6 +10,7 @@ ALLOWED_HOSTS     comma-separated host names.
 from __future__ import annotations
 
 import os
+from datetime import timedelta
 from pathlib import Path
 
 import dj_database_url
@@ -57,6 +58,7 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "django.contrib.postgres",
     "django.contrib.humanize",
+    "axes",  # login throttling (docs/architecture.md: libraries weighed)
     "rest_framework",
     "rest_framework.authtoken",
     "drf_spectacular",
@@ -91,7 +93,20 @@ MIDDLEWARE = [
     "django_htmx.middleware.HtmxMiddleware",
     # Attaches the acting user and URL to every audit-trail row written during a request.
     "pghistory.middleware.HistoryMiddleware",
+    # Last: answers a locked-out login attempt (too many wrong passwords) with the lockout page.
+    "axes.middleware.AxesMiddleware",
 ]
+
+# --- Login throttling (django-axes) -------------------------------------------------------------------
+# Checked first: a person and address with too many wrong passwords is refused before the password is.
+AUTHENTICATION_BACKENDS = ["axes.backends.AxesStandaloneBackend", "django.contrib.auth.backends.ModelBackend"]
+AXES_FAILURE_LIMIT = int(os.environ.get("LOGIN_FAILURE_LIMIT", 5))
+AXES_COOLOFF_TIME = timedelta(minutes=int(os.environ.get("LOGIN_LOCKOUT_MINUTES", 15)))
+# Per user name and address: a colleague's typos behind the same office NAT never lock anyone else out.
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_RESET_ON_SUCCESS = True
+AXES_CLIENT_IP_CALLABLE = "backoffice.core.http.client_address"  # X-Forwarded-For only via TRUSTED_PROXIES
+AXES_LOCKOUT_TEMPLATE = "registration/locked_out.html"
 
 ROOT_URLCONF = "backoffice.urls"
 WSGI_APPLICATION = "backoffice.wsgi.application"

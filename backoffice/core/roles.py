@@ -31,9 +31,9 @@ ROLE_LABELS = {
 # Apps whose data every role may read.
 DOMAIN_APPS = ("accounts", "reconciliation")
 # Apps an administrator configures in full.
-ADMIN_APPS = ("accounts", "reconciliation", "django_celery_beat", "auth", "authtoken")
+ADMIN_APPS = ("accounts", "reconciliation", "django_celery_beat", "auth", "authtoken", "axes")  # axes: unlock sign-in
 # Apps an auditor reads besides the domain: the audit trail, schedules, task results, staff.
-AUDIT_APPS = ("pghistory", "backoffice", "django_celery_beat", "django_celery_results", "auth")
+AUDIT_APPS = ("pghistory", "backoffice", "django_celery_beat", "django_celery_results", "auth", "axes")
 PERSONAL_DATA_CODENAME = PERSONAL_DATA_PERMISSION.split(".")[1]
 
 

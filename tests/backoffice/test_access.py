@@ -109,3 +109,21 @@ def test_the_forwarded_address_is_believed_only_from_a_trusted_proxy(settings, r
 
 def test_an_idle_session_ends(settings):
     assert settings.SESSION_SAVE_EVERY_REQUEST and 0 < settings.SESSION_COOKIE_AGE <= 8 * 3600
+
+
+@pytest.mark.django_db
+def test_signing_in_pauses_after_too_many_wrong_passwords_for_that_name_and_address(client, make_staff, settings):
+    user = make_staff(CLERK, username="typo", password="right-password-1")
+    login = reverse("login")
+    for _n in range(settings.AXES_FAILURE_LIMIT - 1):
+        assert client.post(login, {"username": "typo", "password": "wrong"}).status_code == 200  # the form again
+    assert client.post(login, {"username": "typo", "password": "right-password-1"}).status_code == 302  # resets
+    client.logout()
+    for _n in range(settings.AXES_FAILURE_LIMIT):
+        client.post(login, {"username": "typo", "password": "wrong"})
+    paused = client.post(login, {"username": "typo", "password": "right-password-1"}, HTTP_ACCEPT_LANGUAGE="en")
+    assert paused.status_code == 429 and "Signing in is paused" in paused.content.decode()
+    assert "_auth_user_id" not in client.session  # not signed in, even with the right password
+    other = client.post(login, {"username": make_staff(CLERK, password="pw-2").username, "password": "pw-2"})
+    assert other.status_code == 302  # someone else from the same address is not locked out
+    assert user.is_active

@@ -37,14 +37,14 @@ def _counts() -> dict[str, int]:
 
 
 @pytest.mark.django_db
-def test_seed_demo_twice_changes_nothing(capsys):
+def test_seed_demo_twice_changes_nothing(capsys, rf):
     call_command("seed_demo")
     first = _counts()
     call_command("seed_demo")
     assert _counts() == first
     assert "nothing changed" in capsys.readouterr().out
     for role, (username, password) in DEMO_STAFF.items():
-        user = authenticate(username=username, password=password)
+        user = authenticate(rf.post("/accounts/login/"), username=username, password=password)  # as the login page does
         assert user is not None and user.groups.filter(name=role).exists()
 
 
