@@ -21,7 +21,7 @@ from reconciliation.models import (
     ReconciliationRun,
     RunStage,
 )
-from reconciliation.services.engine.books_check import statement_balances
+from reconciliation.services.engine.books_check import statement_balances_between
 from reconciliation.services.postings import bank_deposit_account
 
 MAX_DAYS = 62
@@ -107,10 +107,11 @@ def bank_journal(*, account: BankAccount, first: date, last: date) -> BankJourna
         .order_by("id")
     ):
         open_items.setdefault(d.business_date, []).append(d)
+    stated = statement_balances_between(account, first, last)
     days: list[JournalDay] = []
     balance, day = opening, first
     while day <= last:
-        s_opening, s_closing = statement_balances(account, day)
+        s_opening, s_closing = stated.get(day, (None, None))
         if day in by_day or s_closing is not None or s_opening is not None:
             d = JournalDay(
                 day, opening=balance, statement_opening=s_opening, statement_closing=s_closing, check=checks.get(day),

@@ -71,23 +71,32 @@ class BooksDay:
         }
 
 
-def statement_balances(account: BankAccount, day: date) -> tuple[Decimal | None, Decimal | None]:
-    """The bank's opening and closing balance of the account on the date, from its current fund statements
-    (None where no statement of the date states one)."""
+def statement_balances_between(
+    account: BankAccount, first: date, last: date
+) -> dict[date, tuple[Decimal | None, Decimal | None]]:
+    """The bank's opening and closing balance of the account on each date that has a current fund
+    statement of it (one query; a balance no statement of the date states is None)."""
     files = (
-        StatementFile.objects.filter(kind="FUND", statement_date=day, status=StatementFile.Status.PARSED)
+        StatementFile.objects.filter(kind="FUND", statement_date__range=(first, last), status=StatementFile.Status.PARSED)
         .exclude(superseded_by__status=StatementFile.Status.PARSED)
         .filter(movements__bank_account=account)
         .distinct()
-        .order_by("id")
+        .order_by("statement_date", "id")
+        .values_list("statement_date", "metadata")
     )
-    opening = closing = None
-    for f in files:
-        if opening is None and f.metadata.get("opening_balance") is not None:
-            opening = Decimal(f.metadata["opening_balance"])
-        if f.metadata.get("closing_balance") is not None:
-            closing = Decimal(f.metadata["closing_balance"])
-    return opening, closing
+    balances: dict[date, tuple[Decimal | None, Decimal | None]] = {}
+    for day, metadata in files:
+        opening, closing = balances.get(day, (None, None))
+        if opening is None and metadata.get("opening_balance") is not None:
+            opening = Decimal(metadata["opening_balance"])
+        if metadata.get("closing_balance") is not None:
+            closing = Decimal(metadata["closing_balance"])
+        balances[day] = (opening, closing)
+    return balances
+
+
+def statement_balances(account: BankAccount, day: date) -> tuple[Decimal | None, Decimal | None]:
+    return statement_balances_between(account, day, day).get(day, (None, None))
 
 
 def books_match(*, account: BankAccount, day: date) -> BooksDay:
