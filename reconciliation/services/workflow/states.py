@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
+from django.core.exceptions import PermissionDenied
 from django.utils.translation import gettext as _
 
 from reconciliation.models import (
@@ -30,8 +31,9 @@ class WorkflowRefused(Exception):
     """An action the rules do not allow, with a message for the person who tried it."""
 
 
-class WorkflowForbidden(WorkflowRefused):
-    """The person's role may not do this at all (the screens and the API answer 403)."""
+class WorkflowForbidden(WorkflowRefused, PermissionDenied):
+    """The person's role may not do this at all: a PermissionDenied too, so a screen that lets it through
+    answers 403 with its message (the API maps it to a JSON 403)."""
 
 
 class AlreadyDecided(WorkflowRefused):
