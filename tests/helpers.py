@@ -48,7 +48,7 @@ def wechat_bill(rows) -> bytes:
 
 # --- Reconciliation scenarios: our transactions, the channel's lines, a run ----------------------------
 
-from django.db import connection, transaction  # noqa: E402
+from django.db import connection  # noqa: E402
 from django.db.models import Sum  # noqa: E402
 
 from accounts.models import Entry, LedgerAccount  # noqa: E402
@@ -211,22 +211,3 @@ def books_hold(*, as_of):
     for account in LedgerAccount.objects.filter(entries__isnull=False).distinct():
         sums = Entry.objects.filter(ledger_account=account, voucher__status="POSTED").aggregate(d=Sum("debit"), c=Sum("credit"))
         assert ledger_balance(account) == signed_balance(account, sums["d"] or 0, sums["c"] or 0)
-
-
-# --- Hypothesis state machines over the database ----------------------------------------------------
-
-from hypothesis.stateful import RuleBasedStateMachine  # noqa: E402
-
-
-class RolledBackMachine(RuleBasedStateMachine):
-    """A state machine whose every example runs in a savepoint of the test's transaction, rolled back at
-    its end, so the next example starts from the test's own data."""
-
-    def __init__(self):
-        super().__init__()
-        self.atomic = transaction.atomic()
-        self.atomic.__enter__()
-
-    def teardown(self):
-        transaction.set_rollback(True)
-        self.atomic.__exit__(None, None, None)

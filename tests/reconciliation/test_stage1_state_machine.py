@@ -22,12 +22,13 @@ from decimal import Decimal
 from itertools import count
 
 import pytest
+from django.db import transaction
 from django.db.models import Q, Sum
 from django.utils import timezone
-from helpers import D, RolledBackMachine, books_hold, fee_of, lines, reconcile
+from helpers import D, books_hold, fee_of, lines, reconcile
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
-from hypothesis.stateful import initialize, invariant, precondition, rule, run_state_machine_as_test
+from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, precondition, rule, run_state_machine_as_test
 
 from accounts.models import Voucher
 from reconciliation.models import (
@@ -57,7 +58,12 @@ BOOKED = (Discrepancy.ClosedAs.WRITTEN_OFF, Discrepancy.ClosedAs.ADJUSTED)
 _channels = count(1)
 
 
-class StageOneDays(RolledBackMachine):
+class StageOneDays(RuleBasedStateMachine):
+    def __init__(self):
+        super().__init__()
+        self.atomic = transaction.atomic()
+        self.atomic.__enter__()  # each example in a savepoint, rolled back at its end
+
     @initialize()
     def set_up(self):
         self.channel = self.fixtures["make_channel"](f"SM{next(_channels)}", carry_over_days=2, write_off_threshold=100)
@@ -66,6 +72,10 @@ class StageOneDays(RolledBackMachine):
         self.run_days: set = set()
         self.settled_txns: set[int] = set()
         self.settled_lines: set[int] = set()
+
+    def teardown(self):
+        transaction.set_rollback(True)
+        self.atomic.__exit__(None, None, None)
 
     # --- the world changes -----------------------------------------------------------------------
 
