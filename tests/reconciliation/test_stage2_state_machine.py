@@ -21,12 +21,13 @@ from decimal import Decimal
 from itertools import count
 
 import pytest
+from django.db import transaction
 from django.db.models import Count
 from django.utils import timezone
-from helpers import D, RolledBackMachine, books_hold, fee_of, lines, movements, reconcile, reconcile_funds, txn
+from helpers import D, books_hold, fee_of, lines, movements, reconcile, reconcile_funds, txn
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
-from hypothesis.stateful import initialize, invariant, precondition, rule, run_state_machine_as_test
+from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, precondition, rule, run_state_machine_as_test
 
 from accounts.models import Entry, LedgerRole, Voucher
 from accounts.services.books import BooksRefused, Line, ledger_for, voucher_approve, voucher_propose
@@ -56,7 +57,12 @@ def books_check(channel, day):
     return run
 
 
-class StageTwoDays(RolledBackMachine):
+class StageTwoDays(RuleBasedStateMachine):
+    def __init__(self):
+        super().__init__()
+        self.atomic = transaction.atomic()
+        self.atomic.__enter__()  # each example in a savepoint, rolled back at its end
+
     @initialize()
     def set_up(self):
         self.channel = self.fixtures["make_channel"](f"FM{next(_channels)}", carry_over_days=2, write_off_threshold=100)
@@ -66,6 +72,10 @@ class StageTwoDays(RolledBackMachine):
         self.serial = count(1)
         self.collected: set = set()
         self.reruns = 0
+
+    def teardown(self):
+        transaction.set_rollback(True)
+        self.atomic.__exit__(None, None, None)
 
     # --- the world changes -----------------------------------------------------------------------
 
