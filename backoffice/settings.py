@@ -37,9 +37,10 @@ def env_list(name: str, default: str = "") -> list[str]:
 DEBUG = env_bool("DEBUG")
 SECRET_KEY = os.environ.get("SECRET_KEY", "")
 if not SECRET_KEY:
-    if not DEBUG and not env_bool("BACKOFFICE_ALLOW_INSECURE_KEY"):
+    # No way around it with DEBUG off, tests included: they set a key of their own (pyproject.toml).
+    if not DEBUG:
         raise ImproperlyConfigured("SECRET_KEY must be set when DEBUG is off.")
-    # Only for local development and tests: never used with DEBUG off in production.
+    # Local development only (DEBUG on).
     SECRET_KEY = "insecure-development-key-do-not-use-in-production"
 
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", "localhost,127.0.0.1,[::1]" if DEBUG else "")
@@ -60,6 +61,8 @@ INSTALLED_APPS = [
     "django.contrib.humanize",
     "axes",  # login throttling (docs/architecture.md: libraries weighed)
     "rest_framework",
+    # Installed only so the migration that hashed the plain keys it kept could read them (backoffice 0005);
+    # tokens are backoffice.ApiToken. Its table is emptied by that migration.
     "rest_framework.authtoken",
     "drf_spectacular",
     "drf_spectacular_sidecar",
@@ -79,6 +82,8 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    # Before WhiteNoise, so the static files carry the policy too.
+    "backoffice.core.csp.ContentSecurityPolicyMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.locale.LocaleMiddleware",
@@ -144,7 +149,8 @@ else:
         "default": {
             "ENGINE": "backoffice.core.embedded_db",
             "NAME": "backoffice",
-            "USER": "postgres",
+            # scripts/run.sh migrates as the owner role and runs the product as the application's.
+            "USER": os.environ.get("DATABASE_USER", "postgres"),
             "EMBEDDED_DATA_DIR": VAR_DIR / "pgdata",
             "CONN_MAX_AGE": DB_CONN_MAX_AGE,
         }
@@ -152,6 +158,10 @@ else:
 if DATABASES["default"]["ENGINE"] not in POSTGRESQL_ENGINES:
     raise ImproperlyConfigured("DATABASE_URL must point at PostgreSQL: the product relies on its features.")
 DATABASES["default"].setdefault("TEST", {})
+# The two roles of docs/operations.md: migrations run as the owner; the product runs as the application's
+# role, which owns nothing (after migrate, the owner grants it what it needs; the trail append-only).
+DATABASE_OWNER_ROLE = os.environ.get("DATABASE_OWNER_ROLE", "backoffice_owner")
+DATABASE_APP_ROLE = os.environ.get("DATABASE_APP_ROLE", "backoffice_app")
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 AUTH_PASSWORD_VALIDATORS = [
@@ -201,12 +211,29 @@ SESSION_SAVE_EVERY_REQUEST = True
 SESSION_COOKIE_SECURE = env_bool("SESSION_COOKIE_SECURE", not DEBUG)
 CSRF_COOKIE_SECURE = env_bool("CSRF_COOKIE_SECURE", not DEBUG)
 SECURE_CONTENT_TYPE_NOSNIFF = True
+SECURE_REFERRER_POLICY = "same-origin"
 X_FRAME_OPTIONS = "DENY"
+# HTTPS only: plain http is redirected, and browsers keep to https for SECURE_HSTS_SECONDS (a year).
+# Behind a proxy that terminates TLS, name the header it sets to "https" (SECURE_PROXY_SSL_HEADER, e.g.
+# X-Forwarded-Proto; the proxy must overwrite it from clients), or let the proxy redirect and set
+# SECURE_SSL_REDIRECT=0.
+SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", not DEBUG)
+if os.environ.get("SECURE_PROXY_SSL_HEADER"):
+    SECURE_PROXY_SSL_HEADER = ("HTTP_" + os.environ["SECURE_PROXY_SSL_HEADER"].strip().upper().replace("-", "_"), "https")
+SECURE_HSTS_SECONDS = int(os.environ.get("SECURE_HSTS_SECONDS", 0 if DEBUG else 365 * 24 * 3600))
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", True)
+# Preloading binds the whole registrable domain to HTTPS in browsers for good: the domain owner's decision,
+# not this application's. Off unless asked for, and then Django's reminder to preload is not a warning.
+SECURE_HSTS_PRELOAD = env_bool("SECURE_HSTS_PRELOAD")
+SILENCED_SYSTEM_CHECKS = [] if SECURE_HSTS_PRELOAD else ["security.W021"]
+
+# Staff changes (accounts, roles, superuser, API tokens) are mailed here as they happen; comma-separated.
+SECURITY_ALERT_EMAILS = [a.strip() for a in os.environ.get("SECURITY_ALERT_EMAILS", "").split(",") if a.strip()]
 
 # --- REST API ---------------------------------------------------------------------------------
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
-        "rest_framework.authentication.TokenAuthentication",
+        "backoffice.services.tokens.HashedTokenAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["backoffice.core.api.ModelPermissions"],
@@ -231,6 +258,11 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
+    # One name per status enum, whichever serializers share it.
+    "ENUM_NAME_OVERRIDES": {
+        "RunStatusEnum": "reconciliation.models.runs.RunStatus",
+        "StatementFileStatusEnum": "reconciliation.models.statements.StatementFileStatus",
+    },
 }
 
 # --- Import/export ----------------------------------------------------------------------------
@@ -268,19 +300,60 @@ CELERY_BEAT_SCHEDULE = {
         "task": "reconciliation.discrepancies_open_expired",
         "schedule": crontab(minute=15, hour="*"),
     },
+    # Jobs the broker could not take when they were asked for (it was down) are sent when it is back.
+    "send queued jobs": {"task": "backoffice.outbox_send", "schedule": 60.0},
+    # Runs whose worker stopped are failed and requested again; files nobody parses are handed back.
+    "recover stale work": {"task": "reconciliation.recover_stale", "schedule": 60.0},
 }
+# The longest a job may take (a run or an import of a large day); a longer one is stopped and fails.
+JOB_TIME_LIMIT_SECONDS = int(os.environ.get("JOB_TIME_LIMIT_SECONDS", 25 * 60))
+CELERY_TASK_TIME_LIMIT = JOB_TIME_LIMIT_SECONDS
+CELERY_TASK_SOFT_TIME_LIMIT = JOB_TIME_LIMIT_SECONDS - 60
+# A message a worker took but did not acknowledge returns to the queue after this (Redis, SQS): longer
+# than the longest job, so a job still working is never handed to a second worker meanwhile. RabbitMQ
+# redelivers when the worker's connection drops; its consumer_timeout (30 min by default) must stay above
+# JOB_TIME_LIMIT_SECONDS. Stopped runs are recovered much sooner by their lease (RUN_LEASE_SECONDS).
+if not CELERY_BROKER_URL.startswith("filesystem://"):
+    CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": JOB_TIME_LIMIT_SECONDS + 5 * 60}
+# Publishing waits briefly for a broker that is down: the job stays in the outbox and is sent later.
+CELERY_BROKER_CONNECTION_TIMEOUT = 3
 CELERY_TASK_EAGER_PROPAGATES = True
 
 # --- Audit trail (django-pghistory: database triggers, so bulk writes are recorded too) --------
 # Statement-level triggers: a statement's events are written in one set-based insert (transition tables),
 # where row-level ones cost ~0.4 ms per row, too dear for the engine's bulk writes.
 PGHISTORY_LEVEL = pgtrigger.Statement
+# History rows are never changed or deleted: a trigger refuses it (and the application's database role
+# may not disable triggers, see docs/operations.md).
+PGHISTORY_APPEND_ONLY = True
 PGHISTORY_ADMIN_MODEL = "backoffice.AuditEvent"
 PGHISTORY_ADMIN_CLASS = "backoffice.admin.AuditEventAdmin"
 
 # --- Product settings -------------------------------------------------------------------------
 # Largest statement file accepted (bytes); bigger files are refused before parsing.
 STATEMENT_MAX_BYTES = int(os.environ.get("STATEMENT_MAX_BYTES", 512 * 1024 * 1024))
+# What a zipped statement may expand to: all members read from one archive together (bytes), and one
+# member's expanded size over its compressed size. Real statements compress 4-30 times, so a file at
+# STATEMENT_MAX_BYTES still fits the default of 4x; a zip bomb (1 MB expanding to 1 GB) is refused while
+# it expands. Nested archives are never expanded; archives of more than 100 members are refused.
+STATEMENT_MAX_EXPANDED_BYTES = int(os.environ.get("STATEMENT_MAX_EXPANDED_BYTES", 4 * STATEMENT_MAX_BYTES))
+STATEMENT_MAX_ZIP_RATIO = int(os.environ.get("STATEMENT_MAX_ZIP_RATIO", 200))
+# A file whose parse stopped its worker this many times (out of memory, killed) is refused, not parsed again.
+STATEMENT_PARSE_MAX_ATTEMPTS = int(os.environ.get("STATEMENT_PARSE_MAX_ATTEMPTS", 3))
+# Uploads are cut off as soon as one file passes STATEMENT_MAX_BYTES, or refused unread when the request
+# declares more than that plus a margin for the form's other fields (backoffice/core/uploads.py).
+FILE_UPLOAD_HANDLERS = [
+    "backoffice.core.uploads.SizeLimitUploadHandler",
+    "django.core.files.uploadhandler.MemoryFileUploadHandler",
+    "django.core.files.uploadhandler.TemporaryFileUploadHandler",
+]
+# A run's worker renews its lease every RUN_HEARTBEAT_SECONDS; a run without one for RUN_LEASE_SECONDS is
+# taken as stopped: failed and requested again, at most RUN_MAX_ATTEMPTS times a channel-day.
+RUN_HEARTBEAT_SECONDS = int(os.environ.get("RUN_HEARTBEAT_SECONDS", 15))
+RUN_LEASE_SECONDS = int(os.environ.get("RUN_LEASE_SECONDS", 120))
+RUN_MAX_ATTEMPTS = int(os.environ.get("RUN_MAX_ATTEMPTS", 3))
+# A statement file received or parsing this long with no worker on it is handed to a worker again.
+FILE_STALE_SECONDS = int(os.environ.get("FILE_STALE_SECONDS", 10 * 60))
 # PostgreSQL work_mem of a reconciliation run's transaction: enough to hash a day's lines in memory.
 RECONCILE_WORK_MEM = os.environ.get("RECONCILE_WORK_MEM", "256MB")
 

@@ -6,13 +6,14 @@ from __future__ import annotations
 from django.db import transaction
 from django.shortcuts import get_object_or_404
 from django.utils import timezone
-from drf_spectacular.utils import OpenApiResponse, extend_schema, inline_serializer
+from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_view, inline_serializer
 from rest_framework import mixins, permissions, serializers, status, viewsets
 from rest_framework.decorators import action, api_view, permission_classes
 from rest_framework.parsers import FormParser, MultiPartParser
 from rest_framework.response import Response
 
 from backoffice.core.api import ChangePermissions, DecimalJSONParser, UpsertPermissions
+from backoffice.core.uploads import upload_refusal
 from reconciliation.api.presenters import discrepancy_summary, run_summary
 from reconciliation.api.serializers import (
     BulkRefusal,
@@ -24,8 +25,10 @@ from reconciliation.api.serializers import (
     RefundOrderSerializer,
     RefundOutcomeSerializer,
     ResolutionSerializer,
+    RunRequestedSerializer,
     RunRequestSerializer,
     RunSerializer,
+    StatementFileReceivedSerializer,
     StatementFileSerializer,
     StatementUploadSerializer,
 )
@@ -55,6 +58,7 @@ from reconciliation.services.intake.transactions import (
     transaction_input_read,
     transactions_upsert,
 )
+from reconciliation.services.jobs import Job, queued_not_sent
 from reconciliation.services.workflow.pairing import discrepancies_pair
 from reconciliation.services.workflow.resolution import (
     AlreadyDecided,
@@ -135,9 +139,16 @@ class StatementFileViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mix
 
     @extend_schema(
         request={"multipart/form-data": StatementUploadSerializer},
-        responses={201: StatementFileSerializer, 400: OpenApiResponse(description="refused, with the reason")},
+        responses={
+            201: StatementFileReceivedSerializer,
+            400: OpenApiResponse(description="refused, with the reason"),
+            413: OpenApiResponse(description="the file is bigger than STATEMENT_MAX_BYTES (cut off while uploading)"),
+        },
     )
     def create(self, request, *args, **kwargs):
+        refusal = upload_refusal(request)
+        if refusal is not None:
+            return Response({"detail": refusal}, status=status.HTTP_413_REQUEST_ENTITY_TOO_LARGE)
         upload = StatementUploadSerializer(data=request.data)
         upload.is_valid(raise_exception=True)
         data = upload.validated_data
@@ -160,7 +171,8 @@ class StatementFileViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mix
                 body["duplicate_of"] = exc.duplicate_of.pk
             return Response(body, status=status.HTTP_400_BAD_REQUEST)
         statement_file.refresh_from_db()
-        return Response(StatementFileSerializer(statement_file).data, status=status.HTTP_201_CREATED)
+        statement_file.waiting_for_broker = queued_not_sent(Job.STATEMENT_PARSE, statement_file_id=statement_file.pk)
+        return Response(StatementFileReceivedSerializer(statement_file).data, status=status.HTTP_201_CREATED)
 
 
 class RunViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.CreateModelMixin, viewsets.GenericViewSet):
@@ -172,7 +184,7 @@ class RunViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.Create
     queryset = runs()
 
     @extend_schema(
-        request=RunRequestSerializer, responses={202: RunSerializer, 409: OpenApiResponse(description="a run is active")}
+        request=RunRequestSerializer, responses={202: RunRequestedSerializer, 409: OpenApiResponse(description="a run is active")}
     )
     def create(self, request, *args, **kwargs):
         data = RunRequestSerializer(data=request.data)
@@ -190,7 +202,8 @@ class RunViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.Create
         except RunAlreadyActive as exc:
             return Response({"detail": str(exc), "run_id": exc.run.pk}, status=status.HTTP_409_CONFLICT)
         run.refresh_from_db()
-        return Response(RunSerializer(run).data, status=status.HTTP_202_ACCEPTED)
+        run.waiting_for_broker = queued_not_sent(Job.RUN_EXECUTE, run_id=run.pk)
+        return Response(RunRequestedSerializer(run).data, status=status.HTTP_202_ACCEPTED)
 
     @extend_schema(
         responses={200: OpenApiResponse(description="the run with its discrepancies, as `manage.py reconcile --json`")}
@@ -200,6 +213,10 @@ class RunViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.Create
         return Response(run_summary(self.get_object()))
 
 
+@extend_schema_view(
+    list=extend_schema(responses={200: OpenApiResponse(description="discrepancies, each as `discrepancy_summary` shows it")}),
+    retrieve=extend_schema(responses={200: OpenApiResponse(description="one discrepancy with its history")}),
+)
 class DiscrepancyViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
     filterset_class = DiscrepancyFilter
     queryset = discrepancies()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 
+import pghistory
 import pgtrigger
 from django.conf import settings
 from django.db import models
@@ -34,6 +35,7 @@ class FormatCode(models.TextChoices):
     GENERIC = "GENERIC", _("Configurable CSV/XLSX")
 
 
+@pghistory.track(pghistory.InsertEvent(), pghistory.UpdateEvent(), pghistory.DeleteEvent())
 class StatementFormat(models.Model):
     """How a channel's statements of one kind are read. GENERIC formats carry their column mapping."""
 
@@ -169,6 +171,10 @@ class StatementFile(models.Model):
     received_at = models.DateTimeField(_("received at"))
     parse_started_at = models.DateTimeField(_("parsing started"), null=True, blank=True)
     parsed_at = models.DateTimeField(_("parsed at"), null=True, blank=True)
+    # Parses started and not finished since the last one that finished (parsed or refused): counted and
+    # committed before a parse starts, so a parse that kills its worker (out of memory) is still counted,
+    # and a file that keeps doing so is refused instead of being parsed forever (STATEMENT_PARSE_MAX_ATTEMPTS).
+    parse_attempts = models.PositiveSmallIntegerField(_("unfinished parse attempts"), default=0)
     # A corrected file re-sent by the channel replaces this one: runs then read only the current file.
     superseded_by = models.OneToOneField(
         "self",
@@ -353,6 +359,10 @@ class Transport(models.TextChoices):
     SFTP = "SFTP", _("SFTP server")
 
 
+# What a fetch writes back (when, with what result) is not configuration: left out of its history.
+@pghistory.track(
+    pghistory.InsertEvent(), pghistory.UpdateEvent(), pghistory.DeleteEvent(), exclude=["last_fetched_at", "last_result"]
+)
 class StatementSource(models.Model):
     """Where a channel's files are fetched from on a schedule: a drop directory or an SFTP server."""
 

@@ -1,7 +1,8 @@
 """Statement parsers: channel files in, typed rows out. Pure Python, no Django, no global state.
 
 ``FORMATS`` is the registry of format codes; ``parse(code, source, **options)`` dispatches to the
-format's parser. GENERIC needs ``config=GenericFormatConfig``; its kind comes from that config.
+format's parser. GENERIC needs ``config=GenericFormatConfig``; its kind comes from that config. The
+parsers that expand archives (UnionPay, Alipay, GENERIC's XLSX) take ``archive_limits=ArchiveLimits``.
 """
 
 from __future__ import annotations
@@ -11,6 +12,9 @@ from dataclasses import dataclass
 
 from . import alipay, camt053, generic, mt940, unionpay, wechat
 from .base import (
+    DEFAULT_ARCHIVE_LIMITS,
+    ArchiveLimits,
+    ArchiveRefused,
     BatchItem,
     Direction,
     FundMovementRow,
@@ -81,7 +85,10 @@ def raw_fields(format_code: str, raw: str, raw_columns: Sequence[str], **options
 
 
 __all__ = [
+    "DEFAULT_ARCHIVE_LIMITS",
     "FORMATS",
+    "ArchiveLimits",
+    "ArchiveRefused",
     "BatchItem",
     "Detected",
     "Direction",

@@ -32,8 +32,10 @@ from datetime import date, datetime, timedelta, tzinfo
 from decimal import Decimal
 
 from .base import (
+    DEFAULT_ARCHIVE_LIMITS,
     DEFAULT_TZ,
     ZERO,
+    ArchiveLimits,
     ControlCheck,
     CsvRecords,
     Direction,
@@ -75,9 +77,23 @@ def raw_fields(raw: str, raw_columns: Sequence[str]) -> list[tuple[str, str]]:
     return csv_raw_fields(raw, raw_columns, strip="\t ")
 
 
-def parse_trade(source: Source, *, tz: tzinfo = DEFAULT_TZ, strict_totals: bool = True, currency: str = "CNY") -> ParsedStatement:
-    """Parse an Alipay 业务明细 (trade) bill, as CSV bytes or the ZIP Alipay delivers."""
-    bill = _Bill.open(source, member_suffix="业务明细.csv", signature="支付宝交易号", what="Alipay 业务明细 (trade) bill")
+def parse_trade(
+    source: Source,
+    *,
+    tz: tzinfo = DEFAULT_TZ,
+    strict_totals: bool = True,
+    currency: str = "CNY",
+    archive_limits: ArchiveLimits = DEFAULT_ARCHIVE_LIMITS,
+) -> ParsedStatement:
+    """Parse an Alipay 业务明细 (trade) bill, as CSV bytes or the ZIP Alipay delivers (expanded under
+    ``archive_limits``)."""
+    bill = _Bill.open(
+        source,
+        member_suffix="业务明细.csv",
+        signature="支付宝交易号",
+        what="Alipay 业务明细 (trade) bill",
+        archive_limits=archive_limits,
+    )
     require_columns(bill.index, TRADE_REQUIRED, bill.header_line)
     return bill.statement(
         "ALIPAY_TRADE", StatementKind.BUSINESS, currency, strict_totals, _TradeReader(bill, LocalDateTimeParser(tz), currency)
@@ -85,10 +101,22 @@ def parse_trade(source: Source, *, tz: tzinfo = DEFAULT_TZ, strict_totals: bool 
 
 
 def parse_account(
-    source: Source, *, tz: tzinfo = DEFAULT_TZ, strict_totals: bool = True, currency: str = "CNY"
+    source: Source,
+    *,
+    tz: tzinfo = DEFAULT_TZ,
+    strict_totals: bool = True,
+    currency: str = "CNY",
+    archive_limits: ArchiveLimits = DEFAULT_ARCHIVE_LIMITS,
 ) -> ParsedStatement:
-    """Parse an Alipay 账务明细 (account / fund) bill, as CSV bytes or the ZIP Alipay delivers."""
-    bill = _Bill.open(source, member_suffix="账务明细.csv", signature="账务流水号", what="Alipay 账务明细 (account) bill")
+    """Parse an Alipay 账务明细 (account / fund) bill, as CSV bytes or the ZIP Alipay delivers (expanded
+    under ``archive_limits``)."""
+    bill = _Bill.open(
+        source,
+        member_suffix="账务明细.csv",
+        signature="账务流水号",
+        what="Alipay 账务明细 (account) bill",
+        archive_limits=archive_limits,
+    )
     require_columns(bill.index, ACCOUNT_REQUIRED, bill.header_line)
     return bill.statement(
         "ALIPAY_ACCOUNT", StatementKind.FUND, currency, strict_totals, _AccountReader(bill, LocalDateTimeParser(tz), currency)
@@ -106,17 +134,22 @@ class _Bill:
         self.metadata = metadata
 
     @classmethod
-    def open(cls, source: Source, *, member_suffix: str, signature: str, what: str) -> _Bill:
+    def open(cls, source: Source, *, member_suffix: str, signature: str, what: str, archive_limits: ArchiveLimits) -> _Bill:
         stream = open_source(source)
         if is_zip(stream):
-            stream = zip_member(stream, lambda names: _pick_member(names, member_suffix), f"…_{member_suffix} member")
+            stream = zip_member(
+                stream, lambda names: _pick_member(names, member_suffix), f"…_{member_suffix} member", archive_limits
+            )
         records = CsvRecords(iter(stream), encoding=ENCODING)
         metadata = StatementMetadata()
         seen_any = False
         for line_no, raw, fields in records:
             seen_any = seen_any or bool(raw.strip())
             if raw.startswith("#"):
-                _read_comment(raw, metadata)
+                try:
+                    _read_comment(raw, metadata)
+                except FieldError as exc:
+                    raise exc.at(line_no) from None
                 continue
             if not raw.strip():
                 continue
@@ -160,8 +193,11 @@ def _read_comment(raw: str, metadata: StatementMetadata) -> None:
         return
     match = _PERIOD.search(text)
     if match:
-        start = date(int(match[1]), int(match[2]), int(match[3]))
-        end = date(int(match[5]), int(match[6]), int(match[7]))
+        try:
+            start = date(int(match[1]), int(match[2]), int(match[3]))
+            end = date(int(match[5]), int(match[6]), int(match[7]))
+        except ValueError as exc:
+            raise FieldError("起始日期", f"the period holds a date that does not exist ({exc})") from None
         if match[8] == "00:00:00" and end > start:  # an end at midnight is exclusive
             end -= timedelta(days=1)
         metadata.period_start, metadata.period_end = start, end

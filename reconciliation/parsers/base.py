@@ -14,6 +14,7 @@ from __future__ import annotations
 import csv
 import io
 import zipfile
+import zlib
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta, tzinfo
@@ -225,6 +226,10 @@ class StatementParseError(Exception):
 
     def __str__(self) -> str:
         return _located(self.line, self.field, self.reason)
+
+
+class ArchiveRefused(StatementParseError):
+    """A readable ZIP archive refused by its limits: a possible zip bomb, unsafe member names, nesting."""
 
 
 class FieldError(ValueError):
@@ -518,16 +523,168 @@ def csv_raw_fields(raw: str, raw_columns: Sequence[str], *, delimiter: str = ","
     return pairs
 
 
-def zip_member(stream: BinaryIO, choose: Callable[[list[str]], str | None], what: str) -> BinaryIO:
-    """Open the member of a ZIP archive that ``choose`` picks from the member names.
+# --- archives -------------------------------------------------------------------------------
 
-    Chinese channels write member names in GBK without the UTF-8 flag, hence ``metadata_encoding``.
+ZIP_MAGIC = b"PK\x03\x04"
+_READ_CHUNK = 1 << 16  # bytes asked of a member per read: what one decompression step may produce
+
+
+@dataclass(frozen=True, slots=True)
+class ArchiveLimits:
+    """How far a compressed statement may expand. A zip bomb (a small archive that expands to gigabytes)
+    is refused while it expands, before it costs a worker its memory.
+
+    ``max_expanded_bytes`` bounds all the members read from one archive together; ``max_ratio`` bounds a
+    member's expanded size over its compressed size, once it has expanded past ``ratio_floor_bytes`` (a few
+    kilobytes of padding compress a hundredfold and harm nobody). Real statements compress 4 to 30 times: a
+    UnionPay ZM file, mostly spaces, about 27; an Alipay bill about 9; an XLSX sheet about 13. The service
+    fills these from the settings STATEMENT_MAX_EXPANDED_BYTES and STATEMENT_MAX_ZIP_RATIO; the defaults
+    here are the settings' defaults.
     """
-    try:
-        archive = zipfile.ZipFile(stream, metadata_encoding="gb18030")
-    except zipfile.BadZipFile as exc:
-        raise StatementParseError(f"not a readable ZIP archive: {exc}") from None
-    names = archive.namelist()
+
+    max_expanded_bytes: int = 2 << 30
+    max_ratio: int = 200
+    max_members: int = 100
+    ratio_floor_bytes: int = 1 << 20
+
+
+DEFAULT_ARCHIVE_LIMITS = ArchiveLimits()
+
+
+def _mib(size: int) -> str:
+    return f"{size / (1 << 20):.0f} MiB" if size >= 1 << 20 else f"{size} bytes"
+
+
+def unsafe_member_name(name: str) -> bool:
+    """True for a member name that points outside the archive's folder: absolute, a drive, or ``..``."""
+    parts = name.replace("\\", "/").split("/")
+    return name.startswith(("/", "\\")) or (len(name) > 1 and name[1] == ":") or ".." in parts
+
+
+class Archive:
+    """A ZIP archive opened under ``ArchiveLimits``; the one way the parsers expand compressed content.
+
+    Opening checks the member list (how many members, their names); opening a member checks its declared
+    sizes (a quick refusal), then its reader counts the bytes actually expanded as they are read, since a
+    header can lie. Chinese channels write member names in GBK without the UTF-8 flag, hence the default
+    ``metadata_encoding``.
+    """
+
+    def __init__(self, stream: BinaryIO, limits: ArchiveLimits, *, metadata_encoding: str | None = "gb18030") -> None:
+        self.limits = limits
+        self.expanded = 0  # bytes expanded so far from all members together
+        position = stream.tell()
+        self.size = stream.seek(0, io.SEEK_END)
+        stream.seek(position)
+        try:
+            self.zip = zipfile.ZipFile(stream, metadata_encoding=metadata_encoding)
+            infos = self.zip.infolist()
+        except (zipfile.BadZipFile, zipfile.LargeZipFile, EOFError, OSError, ValueError, NotImplementedError) as exc:
+            # NotImplementedError: a member needs a later version of the ZIP format than Python reads.
+            raise StatementParseError(f"not a readable ZIP archive: {exc}") from None
+        if len(infos) > limits.max_members:
+            raise ArchiveRefused(
+                f"the ZIP archive holds {len(infos)} members, more than {limits.max_members}: refused "
+                "(a statement archive holds a few files)"
+            )
+        for info in infos:
+            if unsafe_member_name(info.filename):
+                raise ArchiveRefused(
+                    f"the ZIP archive holds the member {info.filename!r}, a name pointing outside the archive "
+                    "(an absolute path or '..'): refused"
+                )
+        self.infos = infos
+
+    @property
+    def names(self) -> list[str]:
+        return [info.filename for info in self.infos]
+
+    def _compressed(self, info: zipfile.ZipInfo) -> int:
+        # The decompressor never consumes more than the archive holds, whatever the header claims.
+        return max(1, min(info.compress_size, self.size))
+
+    def check(self, name: str, expanded: int, compressed: int, *, total: int, declared: bool = False) -> None:
+        """Refuse a member that has expanded (or declares it will expand) past the limits."""
+        limits = self.limits
+        ratio = expanded / compressed
+        verb = "declares it expands" if declared else "expands"
+        if total > limits.max_expanded_bytes:
+            raise ArchiveRefused(
+                f"ZIP member {name!r} {verb} past the limit of {_mib(limits.max_expanded_bytes)} expanded "
+                f"(STATEMENT_MAX_EXPANDED_BYTES), at a ratio of {ratio:.0f}:1: refused as a possible zip bomb"
+            )
+        if expanded > limits.ratio_floor_bytes and ratio > limits.max_ratio:
+            raise ArchiveRefused(
+                f"ZIP member {name!r} {verb} to {ratio:.0f} times its compressed size ({compressed} bytes), more "
+                f"than the limit of {limits.max_ratio}:1 (STATEMENT_MAX_ZIP_RATIO): refused as a possible zip bomb"
+            )
+
+    def check_declared(self) -> None:
+        """Check every member's declared sizes, for a reader that expands members itself (openpyxl).
+
+        That is enough to bound it: Python's zipfile never returns more than a member's declared size."""
+        total = 0
+        for info in self.infos:
+            total += info.file_size
+            self.check(info.filename, info.file_size, self._compressed(info), total=total, declared=True)
+
+    def open(self, name: str) -> io.BufferedReader:
+        """A buffered reader over one member, refused as soon as it expands past the limits. A member that
+        is itself a ZIP archive is refused: nested archives are not expanded."""
+        info = self.zip.getinfo(name)
+        compressed = self._compressed(info)
+        self.check(name, info.file_size, compressed, total=self.expanded + info.file_size, declared=True)
+        try:
+            member = self.zip.open(info)
+        except (zipfile.BadZipFile, EOFError, OSError, RuntimeError, NotImplementedError, ValueError) as exc:
+            # RuntimeError: encrypted; NotImplementedError: an unknown compression method.
+            raise StatementParseError(f"ZIP member {name!r} cannot be read: {exc}") from None
+        reader = io.BufferedReader(_GuardedMember(self, member, name, compressed), buffer_size=_READ_CHUNK)
+        if reader.peek(len(ZIP_MAGIC))[: len(ZIP_MAGIC)] == ZIP_MAGIC:
+            reader.close()
+            raise ArchiveRefused(f"ZIP member {name!r} is itself a ZIP archive: nested archives are not expanded")
+        return reader
+
+
+class _GuardedMember(io.RawIOBase):
+    """A member's bytes as they are expanded, counted against the archive's limits at every read."""
+
+    def __init__(self, archive: Archive, member: BinaryIO, name: str, compressed: int) -> None:
+        super().__init__()
+        self.archive, self.member, self.name, self.compressed = archive, member, name, compressed
+        self.expanded = 0
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer) -> int:
+        try:
+            # Bounded: zipfile decompresses at most the bytes asked for in one step.
+            data = self.member.read(min(len(buffer), _READ_CHUNK))
+        except (zipfile.BadZipFile, EOFError, OSError, ValueError, zlib.error) as exc:
+            raise StatementParseError(f"ZIP member {self.name!r} is damaged: {exc}") from None
+        size = len(data)
+        self.expanded += size
+        self.archive.expanded += size
+        self.archive.check(self.name, self.expanded, self.compressed, total=self.archive.expanded)
+        buffer[:size] = data
+        return size
+
+    def close(self) -> None:
+        if not self.closed:
+            self.member.close()
+        super().close()
+
+
+def zip_member(
+    stream: BinaryIO,
+    choose: Callable[[list[str]], str | None],
+    what: str,
+    limits: ArchiveLimits = DEFAULT_ARCHIVE_LIMITS,
+) -> BinaryIO:
+    """Open, under ``limits``, the member of a ZIP archive that ``choose`` picks from the member names."""
+    archive = Archive(stream, limits)
+    names = archive.names
     name = choose(names)
     if name is None:
         raise StatementParseError(f"the ZIP archive holds no {what}; members: {', '.join(names) or 'none'}")

@@ -136,6 +136,8 @@ class _Reader:
         except ET.ParseError as exc:
             line = exc.position[0] if getattr(exc, "position", None) else None
             raise StatementParseError(f"XML is not well-formed: {exc}", line=line) from None
+        except LookupError as exc:  # the XML declaration names an encoding Python does not know
+            raise StatementParseError(f"XML declares an unknown encoding: {exc}", line=1) from None
         except DefusedXmlException as exc:
             raise StatementParseError(
                 f"XML uses a DTD, entity declarations or external references, which statements must not "
@@ -247,7 +249,10 @@ class _Reader:
                 self.in_entry = False
                 row = self._entry(element, check, warnings)
                 if self._statement_element is not None:
-                    self._statement_element.remove(element)  # keep memory flat
+                    try:
+                        self._statement_element.remove(element)  # keep memory flat
+                    except ValueError:  # not a child of the statement (a malformed file): drop its content at least
+                        element.clear()
                 if row is not None:
                     totals.add(row.direction, row.amount)
                     yield row
@@ -349,7 +354,8 @@ class _Reader:
         if batch is not None:
             batch_ref = self.find_text(batch, "PmtInfId", "MsgId")
             declared_count = self.find_text(batch, "NbOfTxs")
-            if declared_count and items and int(declared_count) != len(items):
+            counted = declared_count.isascii() and declared_count.isdigit()
+            if declared_count and items and (not counted or int(declared_count) != len(items)):
                 check.fail(
                     f"batch declares NbOfTxs {declared_count}, the entry lists {len(items)} TxDtls",
                     line=index,

@@ -12,12 +12,19 @@ from __future__ import annotations
 
 import io
 import re
-import zipfile
 from collections import Counter
 from datetime import date
 from typing import NamedTuple
 
-from .base import StatementKind
+from .base import (
+    DEFAULT_ARCHIVE_LIMITS,
+    ZIP_MAGIC,
+    Archive,
+    ArchiveLimits,
+    ArchiveRefused,
+    StatementKind,
+    StatementParseError,
+)
 from .unionpay import looks_like_zm
 
 HEAD_BYTES = 1 << 20  # enough to see headers and a large sample of rows
@@ -38,11 +45,14 @@ _ZM_MEMBER = re.compile(r"INN(\d{2})(\d{2})(\d{2})\d\dZM_")
 _DAY = re.compile(r"^`?(\d{4}-\d\d-\d\d)", re.M)
 
 
-def detect(data: bytes) -> Detected | None:
-    """The format and kind of ``data``, with a statement-date guess; None when not recognised."""
+def detect(data: bytes, *, archive_limits: ArchiveLimits = DEFAULT_ARCHIVE_LIMITS) -> Detected | None:
+    """The format and kind of ``data``, with a statement-date guess; None when not recognised.
+
+    A ZIP archive is opened under ``archive_limits``; one they refuse (too many members, an unsafe member
+    name, a member that would expand past them) raises ArchiveRefused with the reason."""
     head = data[:HEAD_BYTES]
-    if head.startswith(b"PK\x03\x04"):
-        return _detect_zip(data)
+    if head.startswith(ZIP_MAGIC):
+        return _detect_zip(data, archive_limits)
     stripped = head.lstrip(b"\xef\xbb\xbf \t\r\n")
     if stripped.startswith(b"<"):
         return _detect_camt(stripped)
@@ -105,19 +115,24 @@ def _detect_alipay(head: bytes) -> Detected | None:
     return None
 
 
-def _detect_zip(data: bytes) -> Detected | None:
+def _detect_zip(data: bytes, limits: ArchiveLimits) -> Detected | None:
     try:
-        archive = zipfile.ZipFile(io.BytesIO(data), metadata_encoding="gb18030")
-    except zipfile.BadZipFile:
-        return None
-    names = archive.namelist()
+        return _detect_members(Archive(io.BytesIO(data), limits))
+    except ArchiveRefused:
+        raise
+    except StatementParseError:
+        return None  # not a readable archive
+
+
+def _detect_members(archive: Archive) -> Detected | None:
+    names = archive.names
     for name in names:
         stamp = _ZM_MEMBER.search(name)
         if stamp:
             return Detected("UNIONPAY_ZM", StatementKind.BUSINESS, _safe_date(2000 + int(stamp[1]), stamp[2], stamp[3]))
     for name in names:
         if name.endswith(".csv") and "汇总" not in name:
-            with archive.open(name) as member:
+            with archive.open(name) as member:  # refused here if it declares a zip bomb's sizes
                 found = _detect_alipay(member.read(HEAD_BYTES))
             if found is not None:
                 return found

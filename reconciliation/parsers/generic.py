@@ -36,8 +36,11 @@ from decimal import Decimal
 from typing import Any
 
 from .base import (
+    DEFAULT_ARCHIVE_LIMITS,
     DEFAULT_TZ,
     ZERO,
+    Archive,
+    ArchiveLimits,
     ControlCheck,
     CsvRecords,
     Direction,
@@ -57,6 +60,7 @@ from .base import (
     as_aware,
     csv_raw_fields,
     header_index,
+    is_zip,
     normalize_header,
     open_source,
     parse_amount,
@@ -575,11 +579,12 @@ def parse(
     tz: tzinfo = DEFAULT_TZ,
     strict_totals: bool = True,
     account_ref: str = "",
+    archive_limits: ArchiveLimits = DEFAULT_ARCHIVE_LIMITS,
 ) -> ParsedStatement:
     """Parse a CSV or XLSX file described by ``config``. ``account_ref`` names the account when the
-    file has no account column."""
+    file has no account column; ``archive_limits`` bounds what an XLSX (a ZIP archive) may expand to."""
     stream = open_source(source)
-    rows = _xlsx_rows(stream, config) if config.file_type == "xlsx" else _csv_rows(stream, config)
+    rows = _xlsx_rows(stream, config, archive_limits) if config.file_type == "xlsx" else _csv_rows(stream, config)
     header_line, header = _find_header(rows, config)
     columns = _resolve_columns(config, header, header_line)
     metadata = StatementMetadata(account_ref=account_ref, raw_columns=tuple(header), variant=config.file_type.upper())
@@ -606,9 +611,15 @@ def _csv_rows(stream: io.BufferedIOBase, config: GenericFormatConfig) -> Iterato
             records.header = fields
 
 
-def _xlsx_rows(stream: io.BufferedIOBase, config: GenericFormatConfig) -> Iterator[tuple[int, str, Sequence[str]]]:
+def _xlsx_rows(
+    stream: io.BufferedIOBase, config: GenericFormatConfig, archive_limits: ArchiveLimits
+) -> Iterator[tuple[int, str, Sequence[str]]]:
     from openpyxl import load_workbook  # only XLSX formats pay for importing openpyxl
 
+    if is_zip(stream):  # else openpyxl says it is no workbook
+        # openpyxl expands the members itself: their declared sizes are checked first, which bounds it.
+        Archive(stream, archive_limits, metadata_encoding=None).check_declared()
+        stream.seek(0)
     try:
         book = load_workbook(stream, read_only=True, data_only=True)
     except Exception as exc:  # openpyxl raises several types for a file that is not XLSX

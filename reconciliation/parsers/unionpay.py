@@ -21,14 +21,16 @@ back to us (negative fee); 13 plain digits are read as charged.
 from __future__ import annotations
 
 import re
-import zipfile
 from collections.abc import Iterator, Sequence
 from datetime import date, datetime, tzinfo
 from decimal import Decimal
 from typing import BinaryIO
 
 from .base import (
+    DEFAULT_ARCHIVE_LIMITS,
     DEFAULT_TZ,
+    Archive,
+    ArchiveLimits,
     FieldError,
     LineStatus,
     LineType,
@@ -110,6 +112,9 @@ ZM_LINE_TYPES = {"S22": LineType.COLLECTION, "S30": LineType.REFUND, "S31": Line
 ZM_WRITE_CODES = {LineType.COLLECTION: "S22", LineType.REFUND: "S31"}
 _ZM_MEMBER = re.compile(r"INN(\d{6})\d\dZM_")
 _ZME_MEMBER = re.compile(r"INN\d{6}\d\dZME_")
+# Bounds on reading the ZME error member, whose lines all become warnings kept on the file.
+ZME_MAX_RECORDS = 1000
+ZME_MAX_LINE_BYTES = 4 * ZM_LINE_BYTES
 
 
 def raw_fields(raw: str, raw_columns: Sequence[str] = ZM_NAMES) -> list[tuple[str, str]]:
@@ -139,8 +144,10 @@ def parse_zm(
     strict_totals: bool = True,
     currency: str = "CNY",
     file_date: date | None = None,
+    archive_limits: ArchiveLimits = DEFAULT_ARCHIVE_LIMITS,
 ) -> ParsedStatement:
-    """Parse a ZM file, bare or zipped. ``file_date`` dates a bare file (the ZIP names its own).
+    """Parse a ZM file, bare or zipped. ``file_date`` dates a bare file (the ZIP names its own);
+    ``archive_limits`` bounds what a ZIP may expand to.
 
     The ZM file declares no totals, so ``strict_totals`` has nothing to check; it is accepted for a
     uniform interface.
@@ -149,7 +156,7 @@ def parse_zm(
     warnings: list[ParseWarning] = []
     zipped = is_zip(stream)
     if zipped:
-        stream, zip_date = _open_zip(stream, warnings)
+        stream, zip_date = _open_zip(stream, warnings, archive_limits)
         file_date = file_date or zip_date
     first = stream.readline()
     # A delivered ZIP may hold an empty ZM file (a day without transactions); a bare empty file
@@ -186,24 +193,38 @@ def _chain_first(first: bytes, stream: BinaryIO) -> Iterator[bytes]:
     yield from stream
 
 
-def _open_zip(stream: BinaryIO, warnings: list[ParseWarning]) -> tuple[BinaryIO, date | None]:
-    try:
-        archive = zipfile.ZipFile(stream)
-    except zipfile.BadZipFile as exc:
-        raise StatementParseError(f"not a readable ZIP archive: {exc}") from None
-    names = archive.namelist()
+def _open_zip(stream: BinaryIO, warnings: list[ParseWarning], limits: ArchiveLimits) -> tuple[BinaryIO, date | None]:
+    archive = Archive(stream, limits)
+    names = archive.names
     zm_name = next((name for name in names if _ZM_MEMBER.search(name)), None)
     if zm_name is None:
         raise StatementParseError(f"the ZIP archive holds no INN…ZM_ member; members: {', '.join(names)}")
     for name in names:
         if _ZME_MEMBER.search(name):
-            for line_no, line in enumerate(archive.read(name).splitlines(), start=1):
-                if line.strip():
-                    text = line.decode(ENCODING, errors="replace").strip()
-                    warnings.append(ParseWarning(line_no, None, f"{name}: UnionPay error record: {text}"))
+            _read_error_records(archive, name, warnings)
     stamp = _ZM_MEMBER.search(zm_name)[1]
-    zip_date = date(2000 + int(stamp[:2]), int(stamp[2:4]), int(stamp[4:]))
+    try:
+        zip_date = date(2000 + int(stamp[:2]), int(stamp[2:4]), int(stamp[4:]))
+    except ValueError:
+        raise StatementParseError(f"the ZIP member {zm_name!r} is dated {stamp}, which is not a date (yymmdd)") from None
     return archive.open(zm_name), zip_date
+
+
+def _read_error_records(archive: Archive, name: str, warnings: list[ParseWarning]) -> None:
+    """Each line of the ZME member becomes a warning; only the first ZME_MAX_RECORDS are kept (they are read
+    into the file's warnings, so a huge member is cut short rather than held in memory)."""
+    with archive.open(name) as member:
+        line_no = 0
+        while line := member.readline(ZME_MAX_LINE_BYTES):
+            line_no += 1
+            if line_no > ZME_MAX_RECORDS:
+                warnings.append(
+                    ParseWarning(line_no, None, f"{name}: more than {ZME_MAX_RECORDS} error lines; the rest are not listed")
+                )
+                return
+            if line.strip():
+                text = line.decode(ENCODING, errors="replace").strip()
+                warnings.append(ParseWarning(line_no, None, f"{name}: UnionPay error record: {text}"))
 
 
 def _text(data: bytes, name: str) -> str:

@@ -1,6 +1,7 @@
 from decimal import Decimal
 
 from django import forms
+from django.forms.utils import ErrorDict
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
@@ -35,6 +36,18 @@ class StatementUploadForm(forms.Form):
         help_text=_("Leave empty to take the date from the file."),
     )
     files = MultipleFileField(label=_("Files"), widget=MultipleFileInput(attrs={"multiple": True}))
+
+    def __init__(self, *args, upload_refusal: str | None = None, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.upload_refusal = upload_refusal
+
+    def full_clean(self):
+        """An upload cut off for its size (backoffice/core/uploads.py) is refused with that reason alone, not
+        with the missing file's or fields' "required"."""
+        if self.upload_refusal is None:
+            return super().full_clean()
+        self._errors, self.cleaned_data = ErrorDict(renderer=self.renderer), {}
+        self.add_error("files", self.upload_refusal)
 
 
 class ReplaceForm(forms.Form):

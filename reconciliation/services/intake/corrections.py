@@ -155,7 +155,8 @@ def statement_parse_again(*, statement_file: StatementFile, acting_user, now: da
     if not acting_user.has_perm(UPLOAD_PERMISSION):
         raise CorrectionRefused(_("You are not allowed to take in statement files."))
     current = statement_file.channel.statement_formats.filter(kind=statement_file.kind, is_default=True).first()
-    changes = {"status": StatementFile.Status.RECEIVED, "errors": [], "warnings": [], "progress_lines": 0}
+    # A deliberate retry: a file refused for stopping its worker too often gets its attempts back.
+    changes = {"status": StatementFile.Status.RECEIVED, "errors": [], "warnings": [], "progress_lines": 0, "parse_attempts": 0}
     if current is not None:
         changes.update(statement_format=current, format_code=current.format_code)
     with transaction.atomic():

@@ -19,8 +19,10 @@ from zoneinfo import ZoneInfo
 from django.conf import settings
 from django.core.files import File
 from django.db import IntegrityError, connection, transaction
+from django.db.models import F
 from django.utils.translation import gettext as _
 
+from backoffice.core.db import independent_connection
 from reconciliation import parsers
 from reconciliation.models import (
     BankAccount,
@@ -90,14 +92,24 @@ def _read_and_hash(content: BinaryIO) -> _Checked:
     return _Checked(digest.hexdigest(), size, head, newlines)
 
 
-def _detect(content: BinaryIO, head: bytes) -> parsers.Detected | None:
-    if head.startswith(b"PK\x03\x04"):
-        # An archive is recognised by its members, which needs the whole (small) file.
-        content.seek(0)
-        data = content.read()
-        content.seek(0)
-        return parsers.detect(data)
-    return parsers.detect(head)
+def archive_limits() -> parsers.ArchiveLimits:
+    """What a zipped statement may expand to, from the settings."""
+    return parsers.ArchiveLimits(
+        max_expanded_bytes=settings.STATEMENT_MAX_EXPANDED_BYTES, max_ratio=settings.STATEMENT_MAX_ZIP_RATIO
+    )
+
+
+def _detect(content: BinaryIO, head: bytes, name: str) -> parsers.Detected | None:
+    if not head.startswith(b"PK\x03\x04"):
+        return parsers.detect(head)
+    # An archive is recognised by its members, which needs the whole (small) file.
+    content.seek(0)
+    data = content.read()
+    content.seek(0)
+    try:
+        return parsers.detect(data, archive_limits=archive_limits())
+    except parsers.ArchiveRefused as exc:  # a zip bomb, unsafe member names: refused before it is stored
+        raise StatementRefused(str(exc), file_name=name) from exc
 
 
 def _default_format(channel: Channel, kind: str) -> StatementFormat | None:
@@ -161,7 +173,7 @@ def statement_receive(
     if earlier is not None:
         raise _duplicate(channel, earlier, name)
 
-    detected = _detect(content, checked.head)
+    detected = _detect(content, checked.head, name)
     if statement_format is None and kind:
         statement_format = _default_format(channel, kind)
     if statement_format is not None:
@@ -242,6 +254,7 @@ def _parser_options(statement_file: StatementFile) -> dict:
         "currency": statement_file.channel.currency,
         "strict_totals": statement_file.statement_format.strict_totals if statement_file.statement_format else True,
         "account_ref": statement_file.bank_account.account_no if statement_file.bank_account else "",
+        "archive_limits": archive_limits(),
     }
     if statement_file.format_code == FormatCode.GENERIC:
         options["config"] = parsers.GenericFormatConfig.from_dict(statement_file.statement_format.config)
@@ -378,15 +391,56 @@ def _parse_into_database(statement_file: StatementFile, progress: ProgressReport
             statement_file.currency = parsed.currency
 
 
+class ParseAttemptsExhausted(parsers.StatementParseError):
+    """A file whose parse stopped its worker (out of memory, killed) too many times: refused, not parsed again."""
+
+    def __init__(self, stopped: int):
+        super().__init__(
+            _(
+                "parsing stopped the worker %(count)d times; refused rather than parsed again "
+                "(STATEMENT_PARSE_MAX_ATTEMPTS = %(limit)d). Look into the file (a zip bomb? far bigger than "
+                "usual?), then parse it again."
+            )
+            % {"count": stopped, "limit": settings.STATEMENT_PARSE_MAX_ATTEMPTS}
+        )
+
+
+def _attempt_counted_aside(statement_file: StatementFile) -> bool:
+    """Count one more parse attempt on a second, autocommit connection, committed at once: a parse that
+    kills its worker rolls back its own transaction, never this count. False when that connection cannot
+    take the row: not committed yet (created in the caller's own open transaction, which a crash takes away
+    too) or held by another transaction; the caller then counts it on its own connection."""
+    table = StatementFile._meta.db_table
+    with independent_connection() as side:
+        counted = side.execute(
+            f"UPDATE {table} SET parse_attempts = parse_attempts + 1 "
+            f"WHERE id = (SELECT id FROM {table} WHERE id = %s AND status <> %s FOR UPDATE SKIP LOCKED) RETURNING id",
+            [statement_file.pk, str(StatementFile.Status.PARSED)],
+        ).fetchone()
+    return counted is not None
+
+
 def statement_parse(*, statement_file: StatementFile, now: datetime, reconcile: bool = True) -> StatementFile:
     """Parse a received file into its rows, all or nothing. Safe to call twice or concurrently: a file
     already parsed, or being parsed by another worker, is left alone (an advisory lock decides).
     A parsed business-detail file then starts its date's reconciliation (``reconcile=False``: the
-    caller reconciles itself)."""
+    caller reconciles itself).
+
+    Every attempt is counted before it starts, and the count is kept only while attempts do not finish:
+    a file whose parse stopped the worker more than STATEMENT_PARSE_MAX_ATTEMPTS times (a task redelivered
+    after each crash) is refused instead of parsed again."""
+    counted = _attempt_counted_aside(statement_file)
     moved = (
         StatementFile.objects.filter(pk=statement_file.pk)
         .exclude(status=StatementFile.Status.PARSED)
-        .update(status=StatementFile.Status.PARSING, parse_started_at=now, progress_lines=0, errors=[], warnings=[])
+        .update(
+            status=StatementFile.Status.PARSING,
+            parse_started_at=now,
+            progress_lines=0,
+            errors=[],
+            warnings=[],
+            **({} if counted else {"parse_attempts": F("parse_attempts") + 1}),
+        )
     )
     statement_file.refresh_from_db()
     if not moved:
@@ -396,17 +450,23 @@ def statement_parse(*, statement_file: StatementFile, now: datetime, reconcile: 
             with connection.cursor() as cursor:
                 cursor.execute("SELECT pg_try_advisory_xact_lock(%s, %s)", [PARSE_LOCK_NAMESPACE, statement_file.pk])
                 if not cursor.fetchone()[0]:
-                    return statement_file  # another worker holds it; it will finish the job
+                    # Another worker holds it and will finish the job (and, finishing, clear the count this
+                    # attempt added).
+                    return statement_file
+            if statement_file.parse_attempts > settings.STATEMENT_PARSE_MAX_ATTEMPTS:
+                raise ParseAttemptsExhausted(statement_file.parse_attempts - 1)
             with ProgressReporter(statement_file.pk) as progress:
                 _parse_into_database(statement_file, progress)
             statement_file.status = StatementFile.Status.PARSED
             statement_file.parsed_at = now
             statement_file.progress_lines = statement_file.line_count
+            statement_file.parse_attempts = 0  # this one finished
             statement_file.save(
                 update_fields=[
                     "status",
                     "parsed_at",
                     "progress_lines",
+                    "parse_attempts",
                     "line_count",
                     "lines_from",
                     "lines_to",
@@ -463,6 +523,9 @@ def _failure(statement_file: StatementFile, exc: Exception) -> dict:
         "field": getattr(exc, "field", None),
         "reason": getattr(exc, "reason", None) or str(exc),
     }
-    StatementFile.objects.filter(pk=statement_file.pk).update(status=StatementFile.Status.FAILED, errors=[error])
+    # An attempt that ends here finished (with a refusal): the count of unfinished ones starts again, unless
+    # it is what refused the file.
+    finished = {} if isinstance(exc, ParseAttemptsExhausted) else {"parse_attempts": 0}
+    StatementFile.objects.filter(pk=statement_file.pk).update(status=StatementFile.Status.FAILED, errors=[error], **finished)
     statement_file.refresh_from_db()
     return error

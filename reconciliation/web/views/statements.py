@@ -12,6 +12,7 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_http_methods
 
 from backoffice.core.masking import personal_value
+from backoffice.core.uploads import upload_refusal
 from reconciliation.models import (
     FundMovement,
     StatementFile,
@@ -21,6 +22,7 @@ from reconciliation.models import (
 from reconciliation.selectors.statements import statement_file_list
 from reconciliation.services.intake.corrections import CorrectionRefused, statement_parse_again, statement_replace
 from reconciliation.services.intake.statements import StatementRefused, statement_receive
+from reconciliation.services.jobs import Job, queued_not_sent
 from reconciliation.web.forms import ReplaceForm, StatementUploadForm
 from reconciliation.web.presenters import filter_notice, raw_pairs
 
@@ -53,7 +55,7 @@ def statement_upload(request):
     """Take in several files at once; each is parsed by a worker while the page shows its progress."""
     results: list[dict] = []
     if request.method == "POST":
-        form = StatementUploadForm(request.POST, request.FILES)
+        form = StatementUploadForm(request.POST, request.FILES, upload_refusal=upload_refusal(request))
         if form.is_valid():
             data = form.cleaned_data
             for upload in data["files"]:
@@ -76,6 +78,7 @@ def statement_upload(request):
             for result in results:
                 if result.get("file"):
                     result["file"].refresh_from_db()
+                    _mark_waiting_for_broker(result["file"])
             form = StatementUploadForm(initial={"channel": data["channel"], "kind": data["kind"]})
     else:
         form = StatementUploadForm()
@@ -87,7 +90,15 @@ def statement_upload(request):
 def statement_progress(request, pk: int):
     """The progress fragment of one file; it keeps polling itself until the file is parsed or failed."""
     statement_file = get_object_or_404(StatementFile.objects.select_related("channel"), pk=pk)
+    _mark_waiting_for_broker(statement_file)
     return render(request, "reconciliation/_statement_progress.html", {"f": statement_file})
+
+
+def _mark_waiting_for_broker(statement_file: StatementFile) -> None:
+    """A received file whose parse job the broker has not taken yet is shown as queued, not as lost."""
+    statement_file.waiting_for_broker = statement_file.status == StatementFile.Status.RECEIVED and queued_not_sent(
+        Job.STATEMENT_PARSE, statement_file_id=statement_file.pk
+    )
 
 
 @permission_required("reconciliation.view_statementfile", raise_exception=True)
