@@ -8,8 +8,15 @@ from celery import shared_task
 from django.utils import timezone
 
 from reconciliation.models import Channel, ReconciliationRun, RunStage, StatementFile, StatementSource
-from reconciliation.services.engine.runs import RunAlreadyActive, discrepancies_open_expired, run_execute, run_start
+from reconciliation.services.engine.runs import (
+    RunAlreadyActive,
+    discrepancies_open_expired,
+    run_execute,
+    run_start,
+    runs_recover_stale,
+)
 from reconciliation.services.intake.fetch import FetchFailed, statements_fetch
+from reconciliation.services.intake.recovery import statement_files_requeue_stale
 from reconciliation.services.intake.statements import StatementRefused, statement_parse
 from reconciliation.services.jobs import Job
 
@@ -65,3 +72,11 @@ def run_start_task(
 def discrepancies_open_expired_task() -> int:
     now = timezone.now()
     return discrepancies_open_expired(today=timezone.localdate(now), now=now)
+
+
+@shared_task(name=Job.RECOVER_STALE, acks_late=True)
+def recover_stale_task() -> str:
+    now = timezone.now()
+    runs = runs_recover_stale(now=now)
+    files = statement_files_requeue_stale(now=now)
+    return f"runs failed and requested again: {len(runs)}; files handed back: {len(files)}"

@@ -9,7 +9,7 @@ from itertools import count
 import pytest
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
-from helpers import local_dt
+from helpers import local_dt, point_broker
 from hypothesis import settings as hypothesis_settings
 
 from accounts.models import Account, Customer, CustomerUser, Merchant
@@ -238,15 +238,16 @@ def celery_worker(transactional_db, tmp_path):
     from backoffice.celery import app
 
     saved = {key: app.conf.get(key) for key in ("task_always_eager", "broker_url", "broker_transport_options")}
+    saved_env = os.environ.get("CELERY_BROKER_URL")
     app.conf.task_always_eager = False
     if os.environ.get("TEST_REDIS_URL"):
-        app.conf.broker_url = os.environ["TEST_REDIS_URL"]
+        point_broker(app, os.environ["TEST_REDIS_URL"])
         app.conf.broker_transport_options = {}
     else:
         queue = tmp_path / "broker"
         for sub in ("queue", "processed", "control"):
             (queue / sub).mkdir(parents=True)
-        app.conf.broker_url = "filesystem://"
+        point_broker(app, "filesystem://")
         app.conf.broker_transport_options = {
             "data_folder_in": str(queue / "queue"),
             "data_folder_out": str(queue / "queue"),
@@ -263,6 +264,10 @@ def celery_worker(transactional_db, tmp_path):
     finally:
         task_postrun.disconnect(dispatch_uid="tests.close_worker_connection")
         app.conf.update(saved)
+        if saved_env is None:
+            os.environ.pop("CELERY_BROKER_URL", None)
+        else:
+            os.environ["CELERY_BROKER_URL"] = saved_env
         _reset_broker_pools(app)
 
 

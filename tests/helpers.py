@@ -211,3 +211,25 @@ def books_hold(*, as_of):
     for account in LedgerAccount.objects.filter(entries__isnull=False).distinct():
         sums = Entry.objects.filter(ledger_account=account, voucher__status="POSTED").aggregate(d=Sum("debit"), c=Sum("credit"))
         assert ledger_balance(account) == signed_balance(account, sums["d"] or 0, sums["c"] or 0)
+
+
+# --- Celery ---------------------------------------------------------------------------------------
+
+
+def point_broker(app, url: str) -> None:
+    """Publish (and, for a worker started afterwards, consume) through ``url``. Celery reads the
+    CELERY_BROKER_URL environment variable before its configuration (the test settings set it to
+    ``memory://``), so both are set."""
+    import os
+
+    os.environ["CELERY_BROKER_URL"] = url
+    app.conf.broker_url = url
+    app._pool = None
+    app.amqp._producer_pool = None
+
+
+def api_key_for(user) -> str:
+    """A fresh API token's key for ``user`` (as the staff administrator would issue it)."""
+    from backoffice.services.tokens import api_token_issue
+
+    return api_token_issue(user=user, name="test", acting_user=None, now=timezone.now())[1]

@@ -108,6 +108,17 @@ class StatementFileSerializer(MaskedModelSerializer):
         read_only_fields = fields
 
 
+class StatementFileReceivedSerializer(StatementFileSerializer):
+    waiting_for_broker = serializers.BooleanField(
+        read_only=True,
+        help_text="true when the job queue could not be reached: the file is kept and parsed once it is back",
+    )
+
+    class Meta(StatementFileSerializer.Meta):
+        fields = (*StatementFileSerializer.Meta.fields, "waiting_for_broker")
+        read_only_fields = fields
+
+
 class StatementUploadSerializer(serializers.Serializer):
     file = serializers.FileField()
     channel = serializers.SlugRelatedField(slug_field="code", queryset=Channel.objects.filter(is_active=True))
@@ -136,6 +147,17 @@ class RunSerializer(MaskedModelSerializer):
             "finished_at",
             "error",
         )
+        read_only_fields = fields
+
+
+class RunRequestedSerializer(RunSerializer):
+    waiting_for_broker = serializers.BooleanField(
+        read_only=True,
+        help_text="true when the job queue could not be reached: the run is kept and starts once it is back",
+    )
+
+    class Meta(RunSerializer.Meta):
+        fields = (*RunSerializer.Meta.fields, "waiting_for_broker")
         read_only_fields = fields
 
 

@@ -44,6 +44,7 @@ class RunTrigger(models.TextChoices):
     FILE = "FILE", _("File parsed")
     RECORDS = "RECORDS", _("Late records of ours")
     COMMAND = "COMMAND", _("Command line")
+    RECOVERY = "RECOVERY", _("Retry after a stopped worker")
 
 
 class ReconciliationRun(models.Model):
@@ -67,6 +68,11 @@ class ReconciliationRun(models.Model):
     started_at = models.DateTimeField(_("started at"), null=True, blank=True)
     finished_at = models.DateTimeField(_("finished at"), null=True, blank=True)
     error = models.TextField(_("error"), blank=True)
+    # The lease of the worker executing the run: renewed while it works (database clock). A RUNNING run
+    # whose heartbeat stopped, and whose lock nobody holds, was left by a worker that died.
+    heartbeat_at = models.DateTimeField(_("last heartbeat"), null=True, blank=True)
+    # How many times a worker took the run up; a run that keeps stopping its worker is given up.
+    attempts = models.PositiveSmallIntegerField(_("attempts"), default=0)
 
     class Meta:
         verbose_name = _("reconciliation run")

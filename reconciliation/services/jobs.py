@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from enum import StrEnum
 
-from backoffice.core.jobs import job_enqueue
+from backoffice.services.jobs import job_enqueue, job_waiting
 
 
 class Job(StrEnum):
@@ -15,8 +15,14 @@ class Job(StrEnum):
     RUN_START = "reconciliation.run_start"
     RUN_EXECUTE = "reconciliation.run_execute"
     DISCREPANCIES_OPEN_EXPIRED = "reconciliation.discrepancies_open_expired"
+    RECOVER_STALE = "reconciliation.recover_stale"
 
 
 def enqueue(job: Job, **kwargs) -> None:
-    """Hand ``job`` to a worker once the caller's transaction commits."""
+    """Hand ``job`` to a worker once the caller's transaction commits (kept in the outbox meanwhile)."""
     job_enqueue(str(job), **kwargs)
+
+
+def queued_not_sent(job: Job, **kwargs) -> bool:
+    """Whether ``job`` is kept in the outbox because the broker could not take it yet."""
+    return job_waiting(str(job), **kwargs)

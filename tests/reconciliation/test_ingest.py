@@ -291,7 +291,7 @@ def test_a_parsed_business_file_starts_its_dates_run_unless_the_channel_is_switc
     from reconciliation import tasks
 
     started = []
-    monkeypatch.setattr(tasks.run_start_task, "delay", lambda **kwargs: started.append(kwargs))
+    monkeypatch.setattr(tasks.run_start_task, "apply_async", lambda kwargs, **options: started.append(kwargs))
     with django_capture_on_commit_callbacks(execute=True):
         take_in(channel, wechat_bill(wechat_rows(2)), name="on.csv")
     assert started == [{"channel_id": channel.pk, "trigger": "FILE", "business_date": DAY.isoformat()}]

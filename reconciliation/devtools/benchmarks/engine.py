@@ -123,9 +123,10 @@ def engine_channel_get_or_create() -> Channel:
 def engine_bench_data_remove(*, channel: Channel) -> int:
     """Remove everything the benchmark wrote on its channel; returns how many records went.
 
-    Statement rows are immutable, files undeletable, and discrepancy changes audited: for this one
-    transaction those triggers are off (``pgtrigger.ignore`` is transaction-local); foreign keys stay
-    on. The audit rows of the synthetic discrepancies go too. Plain SQL: the ORM's delete would load
+    Statement rows are immutable, files undeletable, and discrepancy changes audited (their history
+    append-only): for this one transaction those triggers are off (``pgtrigger.ignore`` is
+    transaction-local; a developer's tool run as the owner: the application's role may not delete
+    history at all); foreign keys stay on. The audit rows of the synthetic discrepancies go too. Plain SQL: the ORM's delete would load
     millions of rows to look for references first.
     """
     discrepancy_event = apps.get_model("reconciliation", "DiscrepancyEvent")
@@ -136,6 +137,7 @@ def engine_bench_data_remove(*, channel: Channel) -> int:
             "reconciliation.StatementLine:rows_are_immutable",
             "reconciliation.StatementFile:statementfile_no_delete",
             "reconciliation.Discrepancy:delete_delete",
+            "reconciliation.DiscrepancyEvent:append_only",
             "reconciliation.WorkflowEvent:events_are_append_only",
             "reconciliation.RunFinding:findings_are_append_only",
         ),

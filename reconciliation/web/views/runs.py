@@ -22,6 +22,7 @@ from reconciliation.models import (
 from reconciliation.models.runs import outcome_label
 from reconciliation.selectors import runs as selectors
 from reconciliation.services.engine.runs import RunAlreadyActive, run_start
+from reconciliation.services.jobs import Job, queued_not_sent
 from reconciliation.web.forms import (
     RunStartForm,
 )
@@ -85,7 +86,13 @@ def run_request(request):
     except RunAlreadyActive as exc:
         messages.warning(request, _("A run of this channel and date is already waiting or running; here it is."))
         return redirect("reconciliation:run_detail", pk=exc.run.pk)
-    messages.success(request, _("Reconciliation requested; this page follows its progress."))
+    if queued_not_sent(Job.RUN_EXECUTE, run_id=run.pk):
+        messages.warning(
+            request,
+            _("The run is saved, but the job queue cannot be reached just now: it starts by itself when the queue is back."),
+        )
+    else:
+        messages.success(request, _("Reconciliation requested; this page follows its progress."))
     return redirect("reconciliation:run_detail", pk=run.pk)
 
 
@@ -121,6 +128,7 @@ def run_detail(request, pk: int):
         "reconciliation/run_detail.html",
         {
             "run": run,
+            "waiting_for_broker": _waiting_for_broker(run),
             "outcomes": outcomes,
             "dates": covered_dates(run.counts),
             "controls": run_controls(run.counts),
@@ -144,11 +152,15 @@ def run_detail(request, pk: int):
 @permission_required("reconciliation.view_reconciliationrun", raise_exception=True)
 def run_progress(request, pk: int):
     run = get_object_or_404(ReconciliationRun.objects.select_related("channel"), pk=pk)
-    response = render(request, "reconciliation/_run_progress.html", {"run": run})
+    response = render(request, "reconciliation/_run_progress.html", {"run": run, "waiting_for_broker": _waiting_for_broker(run)})
     if not run.is_active and request.htmx:
         # Finished: reload the page once so the outcome tables appear.
         response["HX-Refresh"] = "true"
     return response
+
+
+def _waiting_for_broker(run: ReconciliationRun) -> bool:
+    return run.status == ReconciliationRun.Status.PENDING and queued_not_sent(Job.RUN_EXECUTE, run_id=run.pk)
 
 
 _OUTCOME_ORDER = {key: n for n, key in enumerate(RUN_OUTCOMES)}

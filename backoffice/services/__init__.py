@@ -1,0 +1,1 @@
+"""The back office's own operations over its models: the job outbox, API tokens, staff alerts."""
