@@ -1,14 +1,31 @@
-"""The audit trail screen: every tracked change, who made it and from where, translated."""
+"""The audit trail screen (every tracked change, who made it and from where, translated), and the staff
+administrator's screens: staff accounts, roles, API tokens."""
 
+from django import forms
 from django.apps import apps
 from django.contrib import admin
+from django.contrib.auth import get_user_model
+from django.contrib.auth.admin import GroupAdmin, UserAdmin
+from django.contrib.auth.models import Group
 from django.core.exceptions import FieldDoesNotExist
+from django.template.response import TemplateResponse
+from django.utils import timezone
 from django.utils.html import format_html_join
 from django.utils.translation import gettext_lazy as _
 from pghistory.admin import EventsAdmin
 from pghistory.admin.core import EventModelFilter, LabelFilter
+from rest_framework.authtoken.admin import TokenProxy
 
-ACTION_LABELS = {"insert": _("created"), "update": _("changed"), "delete": _("deleted")}
+from backoffice.models import ApiToken
+from backoffice.services.tokens import ISSUE_PERMISSION, api_token_issue, api_token_revoke
+
+ACTION_LABELS = {
+    "insert": _("created"),
+    "update": _("changed"),
+    "delete": _("deleted"),
+    "granted": _("granted"),
+    "taken away": _("taken away"),
+}
 
 
 class ActionFilter(LabelFilter):
@@ -91,3 +108,97 @@ def _field_label(model, name: str) -> str:
         return str(model._meta.get_field(name).verbose_name)
     except FieldDoesNotExist:
         return name
+
+
+# --- Staff and API tokens ----------------------------------------------------------------------------
+
+
+class StaffUserAdmin(UserAdmin):
+    """Staff accounts as the staff administrator keeps them: only a superuser grants superuser or rights
+    outside the roles, and nobody changes their own roles, rights or standing."""
+
+    SELF_LOCKED = ("groups", "user_permissions", "is_superuser", "is_staff", "is_active")
+
+    def get_readonly_fields(self, request, obj=None):
+        fields = list(super().get_readonly_fields(request, obj))
+        if not request.user.is_superuser:
+            fields += ["is_superuser", "user_permissions"]
+        if obj is not None and obj.pk == request.user.pk:
+            fields += [name for name in self.SELF_LOCKED if name not in fields]
+        return fields
+
+
+class RoleAdmin(GroupAdmin):
+    """What a role may do is defined in code (backoffice.core.roles): only a superuser edits it here."""
+
+    def get_readonly_fields(self, request, obj=None):
+        fields = list(super().get_readonly_fields(request, obj))
+        return fields if request.user.is_superuser else [*fields, "permissions"]
+
+
+class ApiTokenIssueForm(forms.ModelForm):
+    class Meta:
+        model = ApiToken
+        fields = ("user", "name")
+
+
+@admin.register(ApiToken)
+class ApiTokenAdmin(admin.ModelAdmin):
+    """Tokens are issued here (the key shown once, on the page that follows) and revoked, never edited
+    or deleted: their trail stays."""
+
+    list_display = ("name", "user", "prefix", "created_at", "created_by", "last_used_at", "revoked_at")
+    list_filter = (("revoked_at", admin.EmptyFieldListFilter),)
+    search_fields = ("name", "user__username", "prefix")
+    actions = ("revoke",)
+    readonly_fields = ("user", "name", "prefix", "created_at", "created_by", "last_used_at", "revoked_at", "revoked_by")
+
+    def get_form(self, request, obj=None, **kwargs):
+        if obj is None:
+            kwargs["form"] = ApiTokenIssueForm
+        return super().get_form(request, obj, **kwargs)
+
+    def get_readonly_fields(self, request, obj=None):
+        return () if obj is None else self.readonly_fields
+
+    def get_fields(self, request, obj=None):
+        return ("user", "name") if obj is None else self.readonly_fields
+
+    def has_add_permission(self, request):
+        return request.user.has_perm(ISSUE_PERMISSION)
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    def save_model(self, request, obj, form, change):
+        token, key = api_token_issue(
+            user=form.cleaned_data["user"], name=form.cleaned_data["name"], acting_user=request.user, now=timezone.now()
+        )
+        obj.pk = token.pk
+        request._issued_key = key
+
+    def response_add(self, request, obj, post_url_continue=None):
+        token = ApiToken.objects.select_related("user").get(pk=obj.pk)
+        context = {**self.admin_site.each_context(request), "token": token, "key": request._issued_key, "opts": self.opts}
+        return TemplateResponse(request, "admin/backoffice/apitoken/issued.html", context)
+
+    @admin.action(description=_("Revoke the selected tokens"), permissions=["issue"])
+    def revoke(self, request, queryset):
+        for token in queryset.filter(revoked_at__isnull=True):
+            api_token_revoke(token=token, acting_user=request.user, now=timezone.now())
+        self.message_user(request, _("The tokens are revoked: calls with them are refused from now on."))
+
+    def has_issue_permission(self, request):
+        return request.user.has_perm(ISSUE_PERMISSION)
+
+
+_user_model = get_user_model()
+for _model, _admin_class in ((_user_model, StaffUserAdmin), (Group, RoleAdmin)):
+    if admin.site.is_registered(_model):
+        admin.site.unregister(_model)
+    admin.site.register(_model, _admin_class)
+if admin.site.is_registered(TokenProxy):
+    admin.site.unregister(TokenProxy)  # plain tokens are gone: backoffice.ApiToken

@@ -10,10 +10,17 @@ class BackofficeConfig(AppConfig):
     verbose_name = _("Back office")
 
     def ready(self) -> None:
+        from backoffice import tasks  # noqa: F401  (registers the task names before anything enqueues)
+        from backoffice.core.db_roles import grants_after_migrate
         from backoffice.core.roles import sync_roles_after_migrate
+        from backoffice.services.staff import connect_staff_alerts
+
+        connect_staff_alerts()
 
         # Keep the staff groups' permissions complete when later migrations add models.
         post_migrate.connect(sync_roles_after_migrate, dispatch_uid="backoffice.sync_roles")
+        # Keep the application's database role granted on what migrations created.
+        post_migrate.connect(grants_after_migrate, dispatch_uid="backoffice.db_grants")
 
 
 class AuditTrailConfig(PGHistoryConfig):

@@ -1,8 +1,10 @@
-"""Staff roles: clerk (经办), checker (复核), admin, auditor (read-only); and the payment core's API role.
+"""Staff roles: clerk (经办), checker (复核), admin, staff administrator, auditor (read-only); and the
+payment core's API role.
 
 Each role is a Django group. Its permissions are defined here, by app and codename, and synced by
 a data migration and again after every ``migrate`` so models added later are covered. Syncing
-only adds: a permission an administrator granted by hand is never taken away.
+only adds: a permission an administrator granted by hand is never taken away (a migration takes
+away what a role must no longer hold, as backoffice 0005 did when staff administration was split off).
 """
 
 from __future__ import annotations
@@ -17,6 +19,9 @@ CLERK = "clerk"
 CHECKER = "checker"
 ADMIN = "admin"
 AUDITOR = "auditor"
+# Staff and API tokens: who may sign in, in which role. Holds nothing of money: cannot propose, approve,
+# configure channels or books, or call the payment core's endpoints.
+USER_ADMIN = "user_admin"
 # Not a person: the payment core's API identity (token authentication).
 PAYMENT_CORE = "payment_core"
 
@@ -25,13 +30,16 @@ ROLE_LABELS = {
     CHECKER: _("Checker"),
     ADMIN: _("Administrator"),
     AUDITOR: _("Auditor"),
+    USER_ADMIN: _("Staff administrator"),
     PAYMENT_CORE: _("Payment core (API)"),
 }
 
 # Apps whose data every role may read.
 DOMAIN_APPS = ("accounts", "reconciliation")
-# Apps an administrator configures in full.
-ADMIN_APPS = ("accounts", "reconciliation", "django_celery_beat", "auth", "authtoken", "axes")  # axes: unlock sign-in
+# Apps an administrator configures in full (staff and tokens are the staff administrator's).
+ADMIN_APPS = ("accounts", "reconciliation", "django_celery_beat")
+# Apps a staff administrator manages in full: accounts, roles, sign-in lockouts (axes).
+USER_ADMIN_APPS = ("auth", "axes")
 # Apps an auditor reads besides the domain: the audit trail, schedules, task results, staff.
 AUDIT_APPS = ("pghistory", "backoffice", "django_celery_beat", "django_celery_results", "auth", "axes")
 PERSONAL_DATA_CODENAME = PERSONAL_DATA_PERMISSION.split(".")[1]
@@ -67,6 +75,15 @@ QUEUE_WORK = (
 )
 
 
+# What only the payment core does: push its transactions and report refund outcomes (its endpoints).
+PAYMENT_CORE_WRITES = (
+    "add_platformtransaction",
+    "change_platformtransaction",
+    "delete_platformtransaction",
+    "change_refundorder",
+)
+
+
 ROLE_SPECS: dict[str, RoleSpec] = {
     CLERK: RoleSpec(
         view_apps=DOMAIN_APPS,
@@ -96,7 +113,12 @@ ROLE_SPECS: dict[str, RoleSpec] = {
         view_apps=AUDIT_APPS,
         all_apps=ADMIN_APPS,
         extra=(("reconciliation", "approve_above_threshold"),),
-        withheld=QUEUE_WORK,
+        withheld=QUEUE_WORK + PAYMENT_CORE_WRITES,
+    ),
+    USER_ADMIN: RoleSpec(
+        view_apps=("pghistory", "backoffice"),  # the trail of staff changes
+        all_apps=USER_ADMIN_APPS,
+        extra=(("backoffice", "issue_apitoken"),),
     ),
     AUDITOR: RoleSpec(view_apps=DOMAIN_APPS + AUDIT_APPS),
     PAYMENT_CORE: RoleSpec(

@@ -15,11 +15,12 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
 from django.db import transaction
 from django.utils import timezone
-from rest_framework.authtoken.models import Token
 
 from accounts.models import Account, Customer, CustomerUser, Merchant
-from backoffice.core.roles import ADMIN, AUDITOR, CHECKER, CLERK, PAYMENT_CORE, roles_sync
+from backoffice.core.roles import ADMIN, AUDITOR, CHECKER, CLERK, PAYMENT_CORE, USER_ADMIN, roles_sync
 from backoffice.demo.activity import demo_activity_seed, demo_workflow_seed
+from backoffice.models import ApiToken
+from backoffice.services.tokens import api_token_issue, key_hash
 from reconciliation.models import Bank, BankAccount, BusinessType, Channel, FeeModel, Rounding
 from reconciliation.services.channels.schedules import channel_schedule_sync
 
@@ -32,6 +33,7 @@ DEMO_STAFF = {
     CHECKER: ("checker", "checker-demo-2026"),
     ADMIN: ("admin", "admin-demo-2026"),
     AUDITOR: ("auditor", "auditor-demo-2026"),
+    USER_ADMIN: ("staffadmin", "staffadmin-demo-2026"),
 }
 
 
@@ -72,7 +74,8 @@ def _seed_staff(summary: DemoSummary) -> None:
         core.set_unusable_password()
         core.save(update_fields=["password"])
     core.groups.add(Group.objects.get(name=PAYMENT_CORE))
-    Token.objects.get_or_create(user=core, defaults={"key": DEMO_API_TOKEN})
+    if not ApiToken.objects.filter(key_hash=key_hash(DEMO_API_TOKEN)).exists():
+        api_token_issue(user=core, name="demo payment core", acting_user=None, now=timezone.now(), key=DEMO_API_TOKEN)
     summary.count("api user", created)
 
 

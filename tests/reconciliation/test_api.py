@@ -7,8 +7,7 @@ from decimal import Decimal
 import pytest
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
-from helpers import wechat_bill, wechat_rows
-from rest_framework.authtoken.models import Token
+from helpers import api_key_for, wechat_bill, wechat_rows
 from rest_framework.test import APIClient
 
 from reconciliation.models import PlatformTransaction, StatementFile, StatementLine, TransactionConflict
@@ -19,7 +18,7 @@ def core(db):
     user = get_user_model().objects.create_user(username="core")
     user.groups.add(Group.objects.get(name="payment_core"))
     client = APIClient()
-    client.credentials(HTTP_AUTHORIZATION=f"Token {Token.objects.create(user=user).key}")
+    client.credentials(HTTP_AUTHORIZATION=f"Token {api_key_for(user)}")
     return client
 
 
@@ -49,7 +48,7 @@ def test_no_token_no_access(channel):
 @pytest.mark.django_db
 def test_clerk_token_cannot_push_transactions(channel, clerk):
     client = APIClient()
-    client.credentials(HTTP_AUTHORIZATION=f"Token {Token.objects.create(user=clerk).key}")
+    client.credentials(HTTP_AUTHORIZATION=f"Token {api_key_for(clerk)}")
     assert post_bulk(client, item()).status_code == 403
 
 

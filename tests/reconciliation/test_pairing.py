@@ -136,11 +136,11 @@ def test_a_rejected_pairing_sends_every_item_back(wrong_number, clerk, checker):
 
 
 def api_as(user):
-    from rest_framework.authtoken.models import Token
+    from helpers import api_key_for
     from rest_framework.test import APIClient
 
     client = APIClient()
-    client.credentials(HTTP_AUTHORIZATION=f"Token {Token.objects.create(user=user).key}", HTTP_ACCEPT_LANGUAGE="en")
+    client.credentials(HTTP_AUTHORIZATION=f"Token {api_key_for(user)}", HTTP_ACCEPT_LANGUAGE="en")
     return client
 
 

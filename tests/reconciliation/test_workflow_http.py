@@ -6,8 +6,7 @@ from datetime import timedelta
 import pytest
 from django.contrib.auth.models import Group
 from django.urls import reverse
-from helpers import D, lines, reconcile, stored_discrepancy, stored_run, txn
-from rest_framework.authtoken.models import Token
+from helpers import D, api_key_for, lines, reconcile, stored_discrepancy, stored_run, txn
 from rest_framework.test import APIClient
 
 from reconciliation.models import Discrepancy, PlatformTransaction, ReconciliationRun, RefundOrder, Resolution
@@ -23,7 +22,7 @@ def mismatch(wx):
 
 def api_as(user):
     client = APIClient()
-    client.credentials(HTTP_AUTHORIZATION=f"Token {Token.objects.create(user=user).key}", HTTP_ACCEPT_LANGUAGE="en")
+    client.credentials(HTTP_AUTHORIZATION=f"Token {api_key_for(user)}", HTTP_ACCEPT_LANGUAGE="en")
     return client
 
 
