@@ -78,6 +78,7 @@ class HolidayKind(models.TextChoices):
     WORKDAY = "WORKDAY", _("Make-up working day")
 
 
+@pghistory.track(pghistory.InsertEvent(), pghistory.UpdateEvent(), pghistory.DeleteEvent())
 class Holiday(models.Model):
     """A day that differs from the Monday–Friday rule in the working-day calendar.
 
@@ -348,6 +349,7 @@ class FeeModel(models.Model):
             raise ValidationError(errors)
 
 
+@pghistory.track(pghistory.InsertEvent(), pghistory.UpdateEvent(), pghistory.DeleteEvent())
 class FeeTier(models.Model):
     """An amount bracket of a fee model: from ``lower_bound`` (inclusive) up to the next tier's bound.
 

@@ -1,0 +1,55 @@
+"""The configuration that drives money is on the audit trail, and the trail is append-only."""
+
+from datetime import date
+from decimal import Decimal
+
+import pytest
+from django.apps import apps
+from django.db import DatabaseError, transaction
+
+from reconciliation.models import FeeTier, Holiday, StatementFormat, StatementSource
+
+pytestmark = pytest.mark.django_db
+
+
+def _events(model):
+    return apps.get_model(model._meta.app_label, f"{model.__name__}Event").objects
+
+
+def test_fee_tiers_statement_formats_sources_and_holidays_keep_their_history(wx):
+    fee_model = wx.fee_models.first()
+    tier = FeeTier.objects.create(fee_model=fee_model, lower_bound=Decimal("1000.00"), rate=Decimal("0.005"))
+    tier.rate = Decimal("0.004")
+    tier.save()
+    fmt = StatementFormat.objects.create(channel=wx, kind="BUSINESS", format_code="WECHAT_TRADE")
+    fmt.strict_totals = False
+    fmt.save()
+    holiday = Holiday.objects.create(day=date(2026, 10, 1), kind="HOLIDAY", name="National Day")
+    holiday.delete()
+    source = StatementSource.objects.create(
+        channel=wx, kind="BUSINESS", transport="DIRECTORY", path="/srv/bills", filename_pattern="*.csv", fetch_time="09:00"
+    )
+    source.last_result = "fetched 1 file"  # what a fetch writes back is not configuration
+    source.save()
+
+    assert list(_events(FeeTier).filter(pgh_obj_id=tier.pk).values_list("pgh_label", "rate")) == [
+        ("insert", Decimal("0.005")),
+        ("update", Decimal("0.004")),
+    ]
+    assert list(_events(StatementFormat).filter(pgh_obj_id=fmt.pk).values_list("pgh_label", "strict_totals")) == [
+        ("insert", True),
+        ("update", False),
+    ]
+    assert list(_events(Holiday).values_list("pgh_label", flat=True)) == ["insert", "delete"]
+    assert list(_events(StatementSource).filter(pgh_obj_id=source.pk).values_list("pgh_label", flat=True)) == ["insert"]
+
+
+def test_history_rows_cannot_be_changed_or_deleted(wx):
+    wx.name = "renamed"
+    wx.save()
+    events = _events(type(wx))
+    assert events.filter(pgh_obj_id=wx.pk).exists()
+    with pytest.raises(DatabaseError), transaction.atomic():
+        events.filter(pgh_obj_id=wx.pk).update(name="rewritten")
+    with pytest.raises(DatabaseError), transaction.atomic():
+        events.filter(pgh_obj_id=wx.pk).delete()
