@@ -1,6 +1,9 @@
 """The audit trail screen (every tracked change, who made it and from where, translated), and the staff
 administrator's screens: staff accounts, roles, API tokens."""
 
+import json
+from decimal import Decimal
+
 from django import forms
 from django.apps import apps
 from django.contrib import admin
@@ -8,8 +11,12 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.admin import GroupAdmin, UserAdmin
 from django.contrib.auth.models import Group
 from django.core.exceptions import FieldDoesNotExist
+from django.db import models
+from django.db.models import TextField
+from django.db.models.functions import Cast
 from django.template.response import TemplateResponse
 from django.utils import timezone
+from django.utils.dateparse import parse_datetime
 from django.utils.html import format_html_join
 from django.utils.translation import gettext_lazy as _
 from pghistory.admin import EventsAdmin
@@ -81,17 +88,63 @@ class AuditEventAdmin(EventsAdmin):
     def where(self, event):
         return event.url or ""
 
+    def get_queryset(self, request):
+        # The diff as text, read back with decimals as Decimal: money never passes through a float.
+        return super().get_queryset(request).annotate(diff_text=Cast("pgh_diff", TextField()))
+
     @admin.display(description=_("changes (before → after)"))
     def changes(self, event):
-        diff = event.pgh_diff or {}
+        text = getattr(event, "diff_text", None)
+        diff = json.loads(text, parse_float=Decimal) if text else (event.pgh_diff or {})
         if not diff:
             return "—"
         model = _tracked_model(event)
         return format_html_join(
             "",
             "<div><b>{}</b>: {} → {}</div>",
-            ((_field_label(model, name), before, after) for name, (before, after) in sorted(diff.items())),
+            (
+                (_field_label(model, name), _shown(model, name, before), _shown(model, name, after))
+                for name, (before, after) in sorted(diff.items())
+            ),
         )
+
+
+def _shown(model, name: str, value) -> str:
+    """A value of the trail as people read it: a choice's label, a local time, a decimal as written, a
+    yes/no, a related record's name, JSON as JSON (never Python's dict text), and "—" for nothing."""
+    if value is None or value == "" or value == {} or value == []:
+        return "—"
+    field = _field(model, name)
+    if field is not None and field.choices:
+        return str(dict(field.flatchoices).get(value, value))
+    if isinstance(field, models.DateTimeField) and isinstance(value, str):
+        moment = parse_datetime(value)
+        return timezone.localtime(moment).strftime("%Y-%m-%d %H:%M:%S") if moment else value
+    if isinstance(field, models.DecimalField) and isinstance(value, (Decimal, int, str)):
+        try:
+            return format(Decimal(value).quantize(Decimal(1).scaleb(-field.decimal_places)), "f")
+        except ArithmeticError:
+            return str(value)
+    if isinstance(value, bool):
+        return str(_("yes") if value else _("no"))
+    if isinstance(field, models.ForeignKey):
+        related = field.related_model._default_manager.filter(pk=value).first()
+        return str(related) if related is not None else f"#{value}"
+    if isinstance(value, (dict, list)):
+        return json.dumps(value, ensure_ascii=False, default=str)
+    return str(value)
+
+
+def _field(model, name: str):
+    if model is None:
+        return None
+    try:
+        return model._meta.get_field(name)
+    except FieldDoesNotExist:
+        try:
+            return model._meta.get_field(name.removesuffix("_id"))
+        except FieldDoesNotExist:
+            return None
 
 
 def _tracked_model(event):

@@ -53,3 +53,18 @@ def test_history_rows_cannot_be_changed_or_deleted(wx):
         events.filter(pgh_obj_id=wx.pk).update(name="rewritten")
     with pytest.raises(DatabaseError), transaction.atomic():
         events.filter(pgh_obj_id=wx.pk).delete()
+
+
+def test_the_audit_screen_reads_as_people_read(client, auditor, wx):
+    wx.approval_threshold = Decimal("1000.00")
+    wx.save()
+    wx.approval_threshold = Decimal("2500.10")
+    wx.is_active = False
+    wx.save()
+    client.force_login(auditor)
+
+    page = client.get("/admin/backoffice/auditevent/", HTTP_ACCEPT_LANGUAGE="en").content.decode()
+
+    assert "1000.0000 → 2500.1000" in page  # the stored decimal (4 places), never a float's digits
+    assert "yes → no" in page
+    assert "{&#x27;" not in page and "None" not in page  # no Python dict text, no None
