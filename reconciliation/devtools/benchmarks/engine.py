@@ -126,8 +126,8 @@ def engine_bench_data_remove(*, channel: Channel) -> int:
     Statement rows are immutable, files undeletable, and discrepancy changes audited (their history
     append-only): for this one transaction those triggers are off (``pgtrigger.ignore`` is
     transaction-local; a developer's tool run as the owner: the application's role may not delete
-    history at all); foreign keys stay on. The audit rows of the synthetic discrepancies go too. Plain SQL: the ORM's delete would load
-    millions of rows to look for references first.
+    history at all); foreign keys stay on. The audit rows of the synthetic discrepancies go too.
+    Plain SQL: the ORM's delete would load millions of rows to look for references first.
     """
     discrepancy_event = apps.get_model("reconciliation", "DiscrepancyEvent")
     tables = {m: m._meta.db_table for m in (Discrepancy, ReconciliationRun, StatementLine, StatementFile, PlatformTransaction)}

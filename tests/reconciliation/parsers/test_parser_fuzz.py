@@ -1,5 +1,6 @@
 """Whatever arrives, every registered parser either reads it correctly or refuses it with a StatementParseError
-that says why: random bytes, truncated files, a byte-order mark, NUL bytes, archives with '../' member names.
+that says why: random bytes, truncated files, a byte-order mark, NUL bytes, other encodings, lines of megabytes,
+archives with '../' member names, XML entity bombs.
 Never another exception (which would show a clerk a traceback instead of a reason)."""
 
 import io
@@ -10,7 +11,7 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from reconciliation import parsers
@@ -83,7 +84,9 @@ def _zipped(members: dict[str, bytes]) -> bytes:
 def mangled(draw, sample: bytes) -> bytes:
     """``sample`` damaged one way or another, or plain noise."""
     cut = draw(st.integers(0, len(sample)))
-    how = draw(st.sampled_from(["noise", "truncated", "bom", "nul", "dotdot_zip", "truncated_zip", "flipped"]))
+    how = draw(
+        st.sampled_from(["noise", "truncated", "bom", "nul", "dotdot_zip", "truncated_zip", "flipped", "reencoded", "huge_line"])
+    )
     if how == "noise":
         return draw(st.binary(max_size=600))
     if how == "truncated":
@@ -97,6 +100,11 @@ def mangled(draw, sample: bytes) -> bytes:
             st.sampled_from(["INN24030588ZM_898110148160001", "x_业务明细.csv", "x_账务明细.csv", "bill.csv"])
         )
         return _zipped({name: sample})
+    if how == "reencoded":  # the same text saved in another encoding than the format's
+        encoding = draw(st.sampled_from(["utf-16", "utf-16-le", "gb18030", "latin-1", "cp437", "utf-8-sig"]))
+        return sample.decode("utf-8", errors="replace").encode(encoding, errors="replace")
+    if how == "huge_line":  # one line of megabytes, no newline in it
+        return sample[:cut] + draw(st.sampled_from([b"9", b"x", b",", b"\xe4\xb8\xad"])) * (2 << 20) + sample[cut:]
     if how == "truncated_zip":
         return _zipped({"INN24030588ZM_898110148160001": sample})[:cut]
     position = min(cut, len(sample) - 1)
@@ -138,3 +146,51 @@ def test_a_damaged_file_is_read_or_refused_with_a_reason(code, data):
 def test_an_archive_with_a_dotdot_member_is_refused_by_every_format(code):
     zipped = _zipped({"../INN24030588ZM_898110148160001": SAMPLES[code]})
     assert read_or_refuse(code, zipped) is None
+
+
+BILLION_LAUGHS = b"""<?xml version="1.0"?>
+<!DOCTYPE lolz [<!ENTITY lol "lol"><!ENTITY lol2 "&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;">
+<!ENTITY lol3 "&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;">]>
+<Document xmlns="urn:iso:std:iso:20022:tech:xsd:camt.053.001.08"><BkToCstmrStmt>&lol3;</BkToCstmrStmt></Document>"""
+
+
+@pytest.mark.parametrize("code", sorted(FORMATS))
+def test_an_xml_entity_bomb_is_refused_by_every_format(code):
+    assert read_or_refuse(code, BILLION_LAUGHS) is None
+
+
+@pytest.mark.django_db
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(data=st.data())
+def test_a_damaged_file_is_imported_whole_or_not_at_all(wx, data):
+    """Through intake and the database: a damaged WeChat bill is refused before it is stored, or stored and
+    then parsed whole (every row it holds) or FAILED with none of its rows."""
+    from django.db import transaction
+    from django.utils import timezone
+
+    from reconciliation.models import StatementFile, StatementLine
+    from reconciliation.services.intake.statements import StatementRefused, statement_parse, statement_receive
+
+    damaged = data.draw(mangled(SAMPLES["WECHAT_TRADE"]))
+    savepoint = transaction.savepoint()
+    try:
+        try:
+            received = statement_receive(
+                channel=wx, content=io.BytesIO(damaged), original_name="bill.csv", source="UPLOAD", acting_user=None,
+                now=timezone.now(), kind="BUSINESS",
+            )  # fmt: skip
+        except StatementRefused as exc:
+            assert str(exc).strip()
+            return
+        try:
+            statement_parse(statement_file=received, now=timezone.now(), reconcile=False)
+        except StatementRefused as exc:
+            assert str(exc).strip()
+        received.refresh_from_db()
+        stored = StatementLine.objects.filter(file=received).count()
+        if received.status == StatementFile.Status.PARSED:
+            assert stored == received.line_count == len(read_or_refuse("WECHAT_TRADE", damaged) or [])
+        else:
+            assert received.status == StatementFile.Status.FAILED and stored == 0 and received.errors
+    finally:
+        transaction.savepoint_rollback(savepoint)
