@@ -9,19 +9,14 @@ waits until the worker's session waits on it (pg_stat_activity), and kills the w
 from __future__ import annotations
 
 import io
-import os
-import signal
-import subprocess
-import sys
 import time
 from collections import Counter
-from pathlib import Path
 
 import pytest
-from django.conf import settings
 from django.db import connection
 from django.utils import timezone
-from helpers import D, lines, point_broker, txn, wechat_bill, wechat_rows
+from helpers import D, lines, txn, wechat_bill, wechat_rows
+from workers import REDIS, wait_for, worker_process
 
 from backoffice.core.db import independent_connection
 from backoffice.services.jobs import outbox_send
@@ -39,90 +34,22 @@ from reconciliation.services.intake.recovery import statement_files_requeue_stal
 from reconciliation.services.intake.statements import statement_receive
 from reconciliation.services.jobs import Job, enqueue
 
-REDIS = os.environ.get("TEST_REDIS_URL")
 pytestmark = [
     pytest.mark.django_db(transaction=True),
     pytest.mark.skipif(not REDIS, reason="needs a real Redis broker (TEST_REDIS_URL)"),
 ]
 
 
-class Worker:
-    """`celery worker` in its own process, on the test database and the real broker."""
-
-    def __init__(self, tmp: Path):
-        db = settings.DATABASES["default"]
-        url = f"postgres://{db['USER']}@{db['HOST']}:{db['PORT'] or 5432}/{db['NAME']}"
-        self.env = {
-            **os.environ,
-            "DATABASE_URL": url,
-            "CELERY_BROKER_URL": REDIS,
-            "CELERY_TASK_ALWAYS_EAGER": "0",
-            "MEDIA_ROOT": str(settings.MEDIA_ROOT),
-            "BACKOFFICE_VAR_DIR": str(tmp),
-            "RUN_HEARTBEAT_SECONDS": "1",
-            "LOG_LEVEL": "WARNING",
-        }
-        self.log = tmp / "worker.log"
-        self.process: subprocess.Popen | None = None
-
-    def start(self) -> None:
-        celery = Path(sys.executable).with_name("celery")
-        command = [str(celery), "-A", "backoffice", "worker", "-P", "solo", "--without-heartbeat", "--without-mingle"]
-        command += ["--without-gossip", "-l", "INFO"]
-        self.process = subprocess.Popen(
-            command, env=self.env, cwd=settings.BASE_DIR, stdout=self.log.open("ab"), stderr=subprocess.STDOUT
-        )
-
-    def kill(self) -> None:
-        self.process.send_signal(signal.SIGKILL)
-        self.process.wait(timeout=10)
-
-    def stop(self) -> None:
-        if self.process and self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                self.kill()
-
-
 @pytest.fixture
 def worker(tmp_path, settings):
-    from backoffice.celery import app
-
-    saved = {"eager": app.conf.task_always_eager, "url": app.conf.broker_url, "env": os.environ.get("CELERY_BROKER_URL")}
-    app.conf.task_always_eager = False
-    point_broker(app, REDIS)
-    _purge(app)
     settings.RUN_LEASE_SECONDS = 2
     settings.FILE_STALE_SECONDS = 1
-    process = Worker(tmp_path)
-    process.start()
-    try:
+    with worker_process(tmp_path, env={"RUN_HEARTBEAT_SECONDS": "1"}) as process:
         yield process
-    finally:
-        process.stop()
-        _purge(app)
-        app.conf.task_always_eager = saved["eager"]
-        point_broker(app, saved["url"])
-        os.environ["CELERY_BROKER_URL"] = saved["env"] or ""
-        if saved["env"] is None:
-            del os.environ["CELERY_BROKER_URL"]
-
-
-def _purge(app) -> None:
-    """An empty queue: messages left by another test (or unacknowledged by a killed worker) go."""
-    with app.connection_for_write() as conn:
-        conn.default_channel.client.flushdb()
 
 
 def _wait_for(predicate, seconds: float = 60, what: str = "") -> None:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if predicate():
-            return
-        time.sleep(0.2)
-    raise AssertionError(f"timed out waiting for {what or predicate}")
+    wait_for(predicate, what=what or str(predicate), seconds=seconds)
 
 
 class SeededPoint:
