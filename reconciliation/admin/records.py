@@ -4,7 +4,7 @@ shows them and never edits them."""
 from django.contrib import admin
 
 from backoffice.core.admin import PersonalDataAdminMixin, ReadOnlyAdmin
-from reconciliation.models import PlatformTransaction, StatementFile, TransactionConflict
+from reconciliation.models import PlatformTransaction, StatementFile, TransactionConflict, TransactionReceipt
 
 
 @admin.register(StatementFile)
@@ -43,6 +43,7 @@ class PlatformTransactionAdmin(PersonalDataAdminMixin, ReadOnlyAdmin):
         "counterparty_account",
         "counterparty_name",
         "received_at",
+        "receipt",
         "updated_at",
     )
 
@@ -52,3 +53,14 @@ class TransactionConflictAdmin(ReadOnlyAdmin):
     list_display = ("received_at", "txn_no", "field", "current_value", "incoming_value", "reason", "source", "received_by")
     list_filter = ("source", "field")
     search_fields = ("txn_no",)
+
+
+@admin.register(TransactionReceipt)
+class TransactionReceiptAdmin(ReadOnlyAdmin):
+    """Every delivery of our transactions: who sent it, when, and what it did."""
+
+    list_display = ("id", "received_at", "source", "source_ref", "received_by", "created", "updated", "unchanged", "held")
+    list_filter = ("source",)
+    list_select_related = ("received_by",)
+    search_fields = ("source_ref", "received_by__username")
+    date_hierarchy = "received_at"

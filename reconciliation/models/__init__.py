@@ -38,6 +38,7 @@ from reconciliation.models.transactions import (
     STATUS_MOVES,
     PlatformTransaction,
     TransactionConflict,
+    TransactionReceipt,
     TransactionStatus,
 )
 from reconciliation.models.workflow import (
@@ -103,5 +104,6 @@ __all__ = [
     "StatementLine",
     "StatementSource",
     "TransactionConflict",
+    "TransactionReceipt",
     "TransactionStatus",
 ]

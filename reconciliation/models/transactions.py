@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pghistory
+import pgtrigger
 from django.conf import settings
 from django.db import models
 from django.db.models import Q
@@ -45,7 +46,43 @@ class TransactionOrigin(models.TextChoices):
     REFUND_ORDER = "REFUND_ORDER", _("A refund order the payment core executed")
 
 
-# Changes are tracked (a status moving on, a serial filled in); the insert itself is the row.
+class ReceiptSource(models.TextChoices):
+    API = "API", _("API")
+    FILE = "FILE", _("File import")
+
+
+class TransactionReceipt(models.Model):
+    """One delivery of our transaction records (an API call, a file, a command): who sent it, when, and what
+    it did. Each record it created names it (``PlatformTransaction.receipt``); what later deliveries changed
+    is in the record's own history. Append-only: never changed, never deleted.
+
+    This is how the payment core's inserts are on the trail: one receipt per delivery rather than one
+    history row per record, so a million-record day costs one row here, not a second million."""
+
+    Source = ReceiptSource
+
+    source = models.CharField(_("source"), max_length=8, choices=Source.choices)
+    source_ref = models.CharField(_("source reference"), max_length=255, blank=True)
+    received_at = models.DateTimeField(_("received at"), db_index=True)
+    received_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+", verbose_name=_("sent by")
+    )
+    created = models.PositiveIntegerField(_("records created"))
+    updated = models.PositiveIntegerField(_("records moved on"))
+    unchanged = models.PositiveIntegerField(_("records unchanged"))
+    held = models.PositiveIntegerField(_("records held back"))
+
+    class Meta:
+        verbose_name = _("delivery of our transactions")
+        verbose_name_plural = _("deliveries of our transactions")
+        constraints = [choices_check("source", ReceiptSource, "txnreceipt_source_valid")]
+        triggers = [pgtrigger.Protect(name="receipts_are_append_only", operation=pgtrigger.Update | pgtrigger.Delete)]
+
+    def __str__(self) -> str:
+        return f"#{self.pk} {self.get_source_display()} {self.source_ref}".strip()
+
+
+# Changes are tracked (a status moving on, a serial filled in); the insert is on its delivery's receipt.
 @pghistory.track(pghistory.UpdateEvent())
 class PlatformTransaction(models.Model):
     PERSONAL_FIELDS = {"counterparty_account": "account_number", "counterparty_name": "name"}
@@ -109,6 +146,18 @@ class PlatformTransaction(models.Model):
     )
     counterparty_name = models.CharField(_("counterparty name"), max_length=200, blank=True)
     received_at = models.DateTimeField(_("received at"))
+    # The delivery that created the record. No foreign-key check on a million inserts a day: receipts are
+    # never deleted (a trigger), so the reference cannot dangle.
+    receipt = models.ForeignKey(
+        TransactionReceipt,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+        db_constraint=False,
+        db_index=False,
+        verbose_name=_("received with"),
+    )
     updated_at = models.DateTimeField(_("updated at"))
 
     class Meta:

@@ -150,3 +150,43 @@ def test_import_transactions_command(channel, tmp_path, capsys):
     out = json.loads(capsys.readouterr().out)
     assert [(e["ref"], e["field"]) for e in out["errors"]] == [("line 2", "amount"), ("line 3", "channel")]
     assert PlatformTransaction.objects.count() == 1
+
+
+@pytest.mark.django_db
+def test_every_delivery_is_on_record_and_names_what_it_created(channel, tmp_path, make_staff):
+    from django.db import DatabaseError, transaction
+    from rest_framework.test import APIClient
+
+    from reconciliation.models import PlatformTransaction, TransactionReceipt
+
+    core = make_staff("payment_core")
+    api = APIClient()
+    api.force_authenticate(core)
+    item = {
+        "txn_no": "R1",
+        "channel": "TESTCH",
+        "business_type": "collection",
+        "amount": "10.00",
+        "currency": "CNY",
+        "status": "processing",
+        "created_at": "2026-11-24T10:00:00+08:00",
+        "business_date": "2026-11-24",
+    }
+    assert api.post("/api/transactions/bulk/", {"transactions": [item]}, format="json").status_code == 200
+    assert (
+        api.post("/api/transactions/bulk/", {"transactions": [{**item, "status": "success"}]}, format="json").status_code == 200
+    )
+    path = tmp_path / "journal.csv"
+    path.write_text(HEADER + "R2,TESTCH,,collection,5.00,CNY,,success,2026-11-24 10:00:00,,2026-11-24,,,,\n", encoding="utf-8")
+    call_command("import_transactions", str(path))
+
+    first, second, from_file = TransactionReceipt.objects.order_by("pk")
+    assert (first.source, first.received_by, first.created, first.updated) == ("API", core, 1, 0)
+    assert (second.created, second.updated) == (0, 1)
+    assert (from_file.source, from_file.source_ref, from_file.received_by, from_file.created) == ("FILE", "journal.csv", None, 1)
+    assert PlatformTransaction.objects.get(txn_no="R1").receipt == first  # the delivery that created it, not the later one
+    assert PlatformTransaction.objects.get(txn_no="R2").receipt == from_file
+    with pytest.raises(DatabaseError), transaction.atomic():
+        TransactionReceipt.objects.filter(pk=first.pk).update(created=0)
+    with pytest.raises(DatabaseError), transaction.atomic():
+        TransactionReceipt.objects.filter(pk=first.pk).delete()

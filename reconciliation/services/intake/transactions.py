@@ -33,6 +33,7 @@ from reconciliation.models import (
     RunStage,
     RunTrigger,
     TransactionConflict,
+    TransactionReceipt,
     TransactionStatus,
 )
 from reconciliation.services.jobs import Job, enqueue
@@ -150,6 +151,7 @@ class UpsertResult:
     unchanged: int = 0
     held: int = 0
     txn_nos: list[str] = field(default_factory=list)
+    receipt_id: int | None = None
 
     def as_dict(self) -> dict:
         return {"created": self.created, "updated": self.updated, "unchanged": self.unchanged, "held": self.held}
@@ -494,6 +496,19 @@ def transactions_upsert(
             if plan.errors or invalid:
                 errors = sorted([*invalid, *plan.errors], key=lambda e: _ref_order(e.ref))
                 raise TransactionBatchRefused(errors, conflicts=len(plan.conflicts))
+            # The delivery on record, and every record it creates names it.
+            receipt = TransactionReceipt.objects.create(
+                source=source,
+                source_ref=source_ref[:255],
+                received_at=now,
+                received_by=acting_user,
+                created=len(plan.create),
+                updated=len(plan.update),
+                unchanged=plan.unchanged,
+                held=plan.held,
+            )
+            for txn in plan.create:
+                txn.receipt = receipt
             # Originals first: a refund in the same batch points at a row created just before it.
             refunds = [t for t in plan.create if t.business_type == BusinessType.REFUND]
             others = [t for t in plan.create if t.business_type != BusinessType.REFUND]
@@ -523,6 +538,7 @@ def transactions_upsert(
         unchanged=plan.unchanged,
         held=plan.held,
         txn_nos=[i.txn_no for i in inputs],
+        receipt_id=receipt.pk,
     )
 
 
