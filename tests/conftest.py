@@ -176,7 +176,9 @@ def make_channel(bank, reserve_account):
         fields = {
             "name": f"通道 {code}",
             "bank": bank,
-            "kind": Channel.Kind.WECHAT,
+            # OTHER: takes any statement format (tests upload WeChat, Alipay, UnionPay and bank files to it);
+            # a test of the per-kind format rule passes its kind.
+            "kind": Channel.Kind.OTHER,
             "settlement_account": reserve_account,
             "settlement_times": [time(10, 0)],
             **overrides,

@@ -22,11 +22,13 @@ from reconciliation.models import (
     FormatCode,
     Holiday,
     StatementFormat,
+    StatementKind,
     StatementSource,
 )
 from reconciliation.services.channels.fees import FeeSpec, fee_compute
 from reconciliation.services.channels.schedules import channel_schedule_sync, source_schedule_remove, source_schedule_sync
 from reconciliation.services.intake.fetch import statements_fetch_later
+from reconciliation.services.intake.statements import channel_formats_accepted
 
 # Amounts shown as worked examples on a fee model's page.
 FEE_EXAMPLE_AMOUNTS = tuple(Decimal(a) for a in ("0.01", "1", "100", "10000", "100000", "1000000"))
@@ -83,8 +85,9 @@ class ChannelAdmin(ImportExportModelAdmin):
     list_select_related = ("bank",)
     search_fields = ("code", "name", "bank__name")
     autocomplete_fields = ("settlement_account",)
+    readonly_fields = ("formats_taken",)
     fieldsets = (
-        (None, {"fields": ("code", "name", "bank", "kind", "currency", "is_active")}),
+        (None, {"fields": ("code", "name", "bank", "kind", "currency", "is_active", "formats_taken")}),
         (
             _("Settlement"),
             {
@@ -104,6 +107,18 @@ class ChannelAdmin(ImportExportModelAdmin):
         ),
         (_("Approval and write-off"), {"fields": ("approval_threshold", "write_off_threshold")}),
     )
+
+    @admin.display(description=_("statement formats taken"))
+    def formats_taken(self, obj: Channel) -> str:
+        """What intake takes from this channel: its configured statement formats of a kind, else its kind's."""
+        if obj.pk is None:
+            return "-"
+        parts = []
+        for kind in StatementKind:
+            accepted = channel_formats_accepted(channel=obj, kind=kind)
+            labels = _("any format") if accepted is None else ", ".join(sorted(str(FormatCode(c).label) for c in accepted))
+            parts.append((kind.label, labels or _("none")))
+        return format_html_join("", "<div>{}: {}</div>", parts)
 
 
 class FeeTierInline(admin.TabularInline):
@@ -171,7 +186,9 @@ class FeeModelAdmin(ImportExportModelAdmin):
 class StatementFormatForm(forms.ModelForm):
     class Meta:
         model = StatementFormat
-        fields = ("channel", "kind", "format_code", "name", "strict_totals", "refuse_repeated_lines", "is_default", "config")
+        fields = (
+            "channel", "kind", "format_code", "name", "encoding", "strict_totals", "refuse_repeated_lines", "is_default", "config",
+        )  # fmt: skip
         widgets = {"config": forms.Textarea(attrs={"rows": 18, "cols": 90, "class": "mono"})}
         help_texts = {
             "config": _(
@@ -183,6 +200,10 @@ class StatementFormatForm(forms.ModelForm):
 
     def clean(self):
         cleaned = super().clean()
+        spec = parsers.FORMATS.get(cleaned.get("format_code") or "")
+        if spec is not None and spec.kind is not None and cleaned.get("kind") and spec.kind != cleaned["kind"]:
+            held = {"format": FormatCode(spec.code).label, "kind": StatementKind(spec.kind).label}
+            self.add_error("kind", _("The format %(format)s holds statements of the kind %(kind)s.") % held)
         if cleaned.get("format_code") == FormatCode.GENERIC:
             try:
                 parsed = parsers.GenericFormatConfig.from_dict(cleaned.get("config") or {})

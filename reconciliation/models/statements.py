@@ -2,18 +2,20 @@
 
 from __future__ import annotations
 
+import codecs
 import uuid
 
 import pghistory
 import pgtrigger
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
 
 from backoffice.core.db import choices_check
 from backoffice.core.money import currency_field, money_field
-from reconciliation.models.channels import BankAccount, Channel
+from reconciliation.models.channels import BankAccount, Channel, ChannelKind
 from reconciliation.models.choices import BusinessType
 
 
@@ -35,6 +37,34 @@ class FormatCode(models.TextChoices):
     GENERIC = "GENERIC", _("Configurable CSV/XLSX")
 
 
+# The formats a channel takes by its kind while it has no statement format configured for a statement kind
+# (a configured StatementFormat list replaces this for its kind). A bank-direct channel's configurable
+# format needs its mapping, so it is taken only once configured. None: any format (OTHER says nothing).
+CHANNEL_KIND_FORMATS: dict[str, frozenset[str] | None] = {
+    ChannelKind.WECHAT: frozenset({FormatCode.WECHAT_TRADE, FormatCode.WECHAT_FUND}),
+    ChannelKind.ALIPAY: frozenset({FormatCode.ALIPAY_TRADE, FormatCode.ALIPAY_ACCOUNT}),
+    ChannelKind.UNIONPAY: frozenset({FormatCode.UNIONPAY_ZM}),
+    ChannelKind.BANK_DIRECT: frozenset({FormatCode.MT940, FormatCode.CAMT053, FormatCode.GENERIC}),
+    ChannelKind.OTHER: None,
+}
+
+
+def validate_encoding(value: str) -> None:
+    """A text encoding Python knows (gb18030, cp1252, latin-1, …)."""
+    if not value:
+        return
+    try:
+        codecs.lookup(value)
+    except LookupError:
+        raise ValidationError(
+            _("“%(value)s” is not a known text encoding (e.g. utf-8, gb18030, cp1252).") % {"value": value}
+        ) from None
+
+
+# Bank statements: they name the account they are of (MT940 :25:, camt.053 Acct/Id).
+BANK_STATEMENT_FORMATS = frozenset({FormatCode.MT940, FormatCode.CAMT053})
+
+
 @pghistory.track(pghistory.InsertEvent(), pghistory.UpdateEvent(), pghistory.DeleteEvent())
 class StatementFormat(models.Model):
     """How a channel's statements of one kind are read. GENERIC formats carry their column mapping."""
@@ -50,6 +80,15 @@ class StatementFormat(models.Model):
         help_text=_("Off: a footer that disagrees with the rows is kept as a warning instead of refusing the file."),
     )
     is_default = models.BooleanField(_("default for this kind"), default=True)
+    # Empty: detected (WeChat/Alipay bills: BOM, UTF-8, else GB18030; MT940: UTF-8, else the most plausible of
+    # CP1252, Latin-1, CP437). The configurable format keeps its own in its mapping.
+    encoding = models.CharField(
+        _("encoding"),
+        max_length=32,
+        blank=True,
+        validators=[validate_encoding],
+        help_text=_("Leave empty to detect it; set it (e.g. gb18030, cp1252, cp437) when a bank's files are misread."),
+    )
     refuse_repeated_lines = models.BooleanField(
         _("refuse files with a line repeated exactly"),
         default=False,

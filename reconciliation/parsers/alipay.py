@@ -1,6 +1,9 @@
 """Alipay merchant bills: 业务明细 (trade, business detail) and 账务明细 (account, fund detail).
 
-GBK text (decoded as GB18030, its superset), delivered as a CSV or a ZIP holding
+GBK text (decoded as GB18030, its superset); a bill re-saved as UTF-8 (with or without BOM) is read
+too: unless ``encoding`` is given, the head of the file decides (``charset.bill_encoding``). A
+consumer's bill exported from a personal Alipay account (支付宝交易记录明细查询) is refused as a
+personal bill (``personal``). Delivered as a CSV or a ZIP holding
 ``…_业务明细.csv`` (plus ``…_业务明细(汇总).csv``, ignored: the footer of the detail file is
 checked instead) or ``…_账务明细.csv``. Layout:
 
@@ -31,6 +34,7 @@ from collections.abc import Iterator, Sequence
 from datetime import date, datetime, timedelta, tzinfo
 from decimal import Decimal
 
+from . import personal
 from .base import (
     DEFAULT_ARCHIVE_LIMITS,
     DEFAULT_TZ,
@@ -60,8 +64,9 @@ from .base import (
     require_columns,
     zip_member,
 )
+from .charset import bill_encoding, checked, head_of
 
-ENCODING = "gb18030"
+ENCODING = "gb18030"  # what Alipay writes (GBK; GB18030 is its superset)
 TRADE_TYPES = {"交易": LineType.COLLECTION, "退款": LineType.REFUND}
 TRADE_REQUIRED = ("支付宝交易号", "商户订单号", "业务类型", "创建时间", "完成时间", "商家实收(元)", "服务费(元)")
 ACCOUNT_REQUIRED = ("账务流水号", "发生时间", "收入金额(+元)", "支出金额(-元)")
@@ -84,15 +89,17 @@ def parse_trade(
     strict_totals: bool = True,
     currency: str = "CNY",
     archive_limits: ArchiveLimits = DEFAULT_ARCHIVE_LIMITS,
+    encoding: str | None = None,
 ) -> ParsedStatement:
     """Parse an Alipay 业务明细 (trade) bill, as CSV bytes or the ZIP Alipay delivers (expanded under
-    ``archive_limits``)."""
+    ``archive_limits``). ``encoding`` overrides the detection of the file's text encoding."""
     bill = _Bill.open(
         source,
         member_suffix="业务明细.csv",
         signature="支付宝交易号",
         what="Alipay 业务明细 (trade) bill",
         archive_limits=archive_limits,
+        encoding=encoding,
     )
     require_columns(bill.index, TRADE_REQUIRED, bill.header_line)
     return bill.statement(
@@ -107,15 +114,17 @@ def parse_account(
     strict_totals: bool = True,
     currency: str = "CNY",
     archive_limits: ArchiveLimits = DEFAULT_ARCHIVE_LIMITS,
+    encoding: str | None = None,
 ) -> ParsedStatement:
     """Parse an Alipay 账务明细 (account / fund) bill, as CSV bytes or the ZIP Alipay delivers (expanded
-    under ``archive_limits``)."""
+    under ``archive_limits``). ``encoding`` overrides the detection of the file's text encoding."""
     bill = _Bill.open(
         source,
         member_suffix="账务明细.csv",
         signature="账务流水号",
         what="Alipay 账务明细 (account) bill",
         archive_limits=archive_limits,
+        encoding=encoding,
     )
     require_columns(bill.index, ACCOUNT_REQUIRED, bill.header_line)
     return bill.statement(
@@ -134,17 +143,31 @@ class _Bill:
         self.metadata = metadata
 
     @classmethod
-    def open(cls, source: Source, *, member_suffix: str, signature: str, what: str, archive_limits: ArchiveLimits) -> _Bill:
+    def open(
+        cls,
+        source: Source,
+        *,
+        member_suffix: str,
+        signature: str,
+        what: str,
+        archive_limits: ArchiveLimits,
+        encoding: str | None,
+    ) -> _Bill:
         stream = open_source(source)
         if is_zip(stream):
             stream = zip_member(
                 stream, lambda names: _pick_member(names, member_suffix), f"…_{member_suffix} member", archive_limits
             )
-        records = CsvRecords(iter(stream), encoding=ENCODING)
+        encoding = checked(encoding) if encoding else bill_encoding(head_of(stream), default=ENCODING)
+        records = CsvRecords(iter(stream), encoding=encoding)
         metadata = StatementMetadata()
         seen_any = False
         for line_no, raw, fields in records:
             seen_any = seen_any or bool(raw.strip())
+            if "\x00" in raw:
+                raise StatementParseError(
+                    "a line above the column header holds NUL bytes (0x00): the file is damaged, download it again", line=line_no
+                )
             if raw.startswith("#"):
                 try:
                     _read_comment(raw, metadata)
@@ -155,6 +178,7 @@ class _Bill:
                 continue
             header = [name.strip() for name in fields]
             if signature not in header_index(header):
+                personal.refuse_if_personal(iter(records), (line_no, raw, fields))
                 raise StatementParseError(f"not an {what}: header row with {signature},… not found", line=line_no)
             metadata.raw_columns = tuple(header)
             records.header = header

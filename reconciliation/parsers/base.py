@@ -268,16 +268,28 @@ class ControlCheck:
 AMOUNT_CHARS = "0123456789.-+"  # the only characters of a plain decimal amount
 
 
+# No amount has more digits than this (the database keeps 15 before the point and 4 after it).
+MAX_AMOUNT_CHARS = 32
+
+
+def _shown(text: str) -> str:
+    """A value quoted in a message, cut short: a line of megabytes is not repeated back."""
+    return repr(text) if len(text) <= 40 else f"{text[:40]!r}… ({len(text)} characters)"
+
+
 def parse_amount(text: str, field_name: str) -> Decimal:
-    """``Decimal(text)`` restricted to plain decimal notation (no NaN, exponent or underscores)."""
+    """``Decimal(text)`` restricted to plain decimal notation (no NaN, exponent or underscores) and to
+    the length of an amount."""
+    if len(text) > MAX_AMOUNT_CHARS:
+        raise FieldError(field_name, f"{_shown(text)} is too long for an amount")
     # str.strip with a character set removes only allowed characters from both ends: anything left
     # means a foreign character somewhere. This is a C-speed check, cheaper than a regex.
     if text.strip(AMOUNT_CHARS):
-        raise FieldError(field_name, f"{text!r} is not an amount")
+        raise FieldError(field_name, f"{_shown(text)} is not an amount")
     try:
         return Decimal(text)
     except InvalidOperation:
-        raise FieldError(field_name, f"{text!r} is not an amount") from None
+        raise FieldError(field_name, f"{_shown(text)} is not an amount") from None
 
 
 def parse_percent(text: str, field_name: str) -> Decimal:

@@ -11,7 +11,10 @@ and external references, and streamed with iterparse (each ``Ntry`` is dropped o
 Per ``Ntry``: amount/currency = ``Amt@Ccy``, direction = ``CdtDbtInd`` (the effective direction on
 the account, also for a reversal), ``is_reversal`` = ``RvslInd``, booking/value dates, bank_ref =
 ``AcctSvcrRef``. Only booked entries (``Sts`` BOOK) are movements; others (PDNG, INFO) are skipped
-with a warning. A batch entry (``NtryDtls/Btch``, or several ``TxDtls``) is ONE movement with
+with a warning each, and a statement that skipped several says how many and why (its balance check too,
+since skipped entries are not in the sum). An entry without ``Sts`` is taken as booked (a camt.053
+statement reports booked entries by definition), with one warning per statement counting them.
+A batch entry (``NtryDtls/Btch``, or several ``TxDtls``) is ONE movement with
 ``batch_ref`` (PmtInfId, else MsgId) and its ``items`` (amount, EndToEndId, counterparty, memo per
 TxDtls), so reconciliation can match one debit to many payouts; its ``NbOfTxs``/``TtlAmt`` are
 checked against the items. A single-transaction entry carries the counterparty (the creditor of a
@@ -19,25 +22,39 @@ debit, the debtor of a credit; the other way round for a reversal), ``business_r
 and memo = remittance information. Per statement: opening (OPBD, else PRCD) + credits - debits =
 closing (CLBD), when both balances are given.
 
-``source_line`` is the 1-based index of the entry in the file; ``raw`` is a compact XML text of it.
+Dates: a booking or value date given as a date-time in UTC (``Z`` or ``+00:00``) is turned into the
+account's local date in ``tz``; one with another offset is the bank's own local time and keeps its
+written date; a naive one is read in ``tz``. A statement without entries is a quiet day, not an error.
+
+A ZIP archive holding one or more XML members (``*.xml``, read in the archive's order, each a camt.053
+document) is read as one statement file, under ``archive_limits``.
+
+``source_line`` is the 1-based index of the entry in the file (counted on across the members of an
+archive); ``raw`` is a compact XML text of it. ``statement_accounts`` lists the account and currency of
+every ``Stmt`` without building entries, for a caller that must know them before it imports any.
 """
 
 from __future__ import annotations
 
 import re
 import xml.etree.ElementTree as ET
+from collections import Counter
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
-from datetime import date, datetime, tzinfo
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta, tzinfo
 from decimal import Decimal
+from typing import BinaryIO
 
 from defusedxml import DefusedXmlException
 from defusedxml.ElementTree import fromstring as safe_fromstring
 from defusedxml.ElementTree import iterparse
 
 from .base import (
+    DEFAULT_ARCHIVE_LIMITS,
     DEFAULT_TZ,
     ZERO,
+    Archive,
+    ArchiveLimits,
     BatchItem,
     ControlCheck,
     Direction,
@@ -51,6 +68,7 @@ from .base import (
     StatementParseError,
     StatementTotals,
     as_aware,
+    is_zip,
     open_source,
     parse_amount,
     peek,
@@ -60,6 +78,7 @@ NAMESPACE_PREFIX = "urn:iso:std:iso:20022:tech:xsd:camt.053.001."
 _NAMESPACE = re.compile(r"^\{urn:iso:std:iso:20022:tech:xsd:camt\.053\.001\.(\d\d)\}Document$")
 _DIRECTIONS = {"CRDT": Direction.CREDIT, "DBIT": Direction.DEBIT}
 _OPENING_CODES = ("OPBD", "PRCD")
+_LISTED_ENTRIES = 10  # entry numbers named in a warning about several entries
 
 
 def raw_fields(raw: str, raw_columns: Sequence[str] = ()) -> list[tuple[str, str]]:
@@ -79,13 +98,21 @@ def raw_fields(raw: str, raw_columns: Sequence[str] = ()) -> list[tuple[str, str
     return pairs
 
 
-def parse(source: Source, *, tz: tzinfo = DEFAULT_TZ, strict_totals: bool = True) -> ParsedStatement:
-    """Parse a camt.053 document (one or several ``Stmt``). Naive times are read in ``tz``."""
+def parse(
+    source: Source,
+    *,
+    tz: tzinfo = DEFAULT_TZ,
+    strict_totals: bool = True,
+    archive_limits: ArchiveLimits = DEFAULT_ARCHIVE_LIMITS,
+) -> ParsedStatement:
+    """Parse a camt.053 document (one or several ``Stmt``), or a ZIP archive of such documents. Naive
+    times are read in ``tz``, UTC dates turned into ``tz``'s dates."""
     stream = open_source(source)
     if not peek(stream, 1):
         raise StatementParseError("empty file: not a camt.053 statement")
+    documents = _documents(stream, archive_limits)
     warnings: list[ParseWarning] = []
-    reader = _Reader(iterparse(stream, events=("start", "end"), forbid_dtd=True), tz)
+    reader = _Reader(*next(documents), tz)
     metadata = StatementMetadata(raw_columns=())
     reader.prime(metadata)
     totals = StatementTotals()
@@ -95,10 +122,93 @@ def parse(source: Source, *, tz: tzinfo = DEFAULT_TZ, strict_totals: bool = True
         kind=StatementKind.FUND,
         currency=reader.statement.currency,
         metadata=metadata,
-        rows=reader.rows(metadata, totals, check, warnings),
+        rows=_all_rows(reader, documents, tz, metadata, totals, check, warnings),
         totals=totals,
         warnings=warnings,
     )
+
+
+def _all_rows(
+    reader: _Reader,
+    documents: Iterator[tuple[BinaryIO, str]],
+    tz: tzinfo,
+    metadata: StatementMetadata,
+    totals: StatementTotals,
+    check: ControlCheck,
+    warnings: list[ParseWarning],
+) -> Iterator[FundMovementRow]:
+    """The rows of every document in turn; entries are numbered on across an archive's members."""
+    yield from reader.rows(metadata, totals, check, warnings)
+    for document in documents:
+        following = _Reader(*document, tz)
+        following.entry_index = reader.entry_index
+        following.prime(None)
+        reader = following
+        yield from reader.rows(metadata, totals, check, warnings)
+    totals.complete = True
+
+
+def _documents(stream: BinaryIO, limits: ArchiveLimits) -> Iterator[tuple[BinaryIO, str]]:
+    """(binary stream, where) of each XML document: the file itself, or each XML member of a ZIP archive,
+    opened only when the previous one has been read."""
+    if not is_zip(stream):
+        yield stream, ""
+        return
+    archive = Archive(stream, limits)
+    members = [name for name in archive.names if name.lower().endswith(".xml")]
+    if not members:
+        names = ", ".join(archive.names) or "none"
+        raise StatementParseError(f"the ZIP archive holds no XML member (a camt.053 statement); members: {names}")
+    for name in members:
+        with archive.open(name) as member:
+            yield member, f"ZIP member {name!r}: "
+
+
+def statement_accounts(source: Source, *, archive_limits: ArchiveLimits = DEFAULT_ARCHIVE_LIMITS) -> list[tuple[str, str]]:
+    """(account, currency) of every ``Stmt`` in the file, in order: ``Acct/Id`` (IBAN, else Othr/Id) and
+    ``Acct/Ccy``, else the currency of the statement's first balance. Entries are skipped, not built."""
+    found: list[tuple[str, str]] = []
+    stream = open_source(source)
+    if not peek(stream, 1):
+        raise StatementParseError("empty file: not a camt.053 statement")
+    for document, where in _documents(stream, archive_limits):
+        reader = _Reader(document, where, DEFAULT_TZ)
+        path: list[str] = []
+        account = currency = ""
+        for event, element in reader._events:
+            name = _local(element.tag)
+            if event == "start":
+                path.append(name)
+                if name == "Stmt":
+                    account = currency = ""
+                continue
+            path.pop()
+            parent = path[-1] if path else ""
+            if parent != "Stmt" and name != "Stmt":
+                if name == "Ntry":
+                    element.clear()
+                continue
+            if name == "Acct":
+                account = _child_text(element, "Id", "IBAN") or _child_text(element, "Id", "Othr", "Id")
+                currency = _child_text(element, "Ccy") or currency
+            elif name == "Bal" and not currency:
+                amount = next((child for child in element if _local(child.tag) == "Amt"), None)
+                currency = amount.get("Ccy", "") if amount is not None else ""
+            elif name == "Stmt":
+                found.append((account, currency))
+                element.clear()
+            elif name == "Ntry":
+                element.clear()
+    return found
+
+
+def _child_text(element: ET.Element, *names: str) -> str:
+    """The text at a path of local names below ``element`` (namespaces ignored), or ""."""
+    for name in names:
+        element = next((child for child in element if _local(child.tag) == name), None)
+        if element is None:
+            return ""
+    return (element.text or "").strip()
 
 
 def _local(tag: str) -> str:
@@ -115,19 +225,39 @@ class _Statement:
     period_start: date | None = None
     period_end: date | None = None
     closing_date: date | None = None
+    skipped: Counter = field(default_factory=Counter)  # entries not booked, by status
+    skipped_entries: list[int] = field(default_factory=list)
+    unstated_entries: list[int] = field(default_factory=list)  # entries without Sts, taken as booked
+
+    def skipped_summary(self) -> str:
+        """``7 entries skipped as not booked (status PDNG: 5, INFO: 2)``, or "" when none was."""
+        count = sum(self.skipped.values())
+        if not count:
+            return ""
+        statuses = ", ".join(f"{status}: {n}" for status, n in sorted(self.skipped.items()))
+        noun = "entry" if count == 1 else "entries"
+        return f"{count} {noun} skipped as not booked (status {statuses})"
+
+
+def _entry_list(entries: list[int]) -> str:
+    shown = ", ".join(str(number) for number in entries[:_LISTED_ENTRIES])
+    return shown + (f" and {len(entries) - _LISTED_ENTRIES} more" if len(entries) > _LISTED_ENTRIES else "")
 
 
 class _Reader:
     """Walks the iterparse events; statement headers are read as their elements end."""
 
-    def __init__(self, events: Iterator[tuple[str, ET.Element]], tz: tzinfo) -> None:
-        self._events = self._guarded(events)
+    def __init__(self, stream: BinaryIO, where: str, tz: tzinfo) -> None:
+        # ``where`` names the archive member in errors about the XML itself ("" for a bare file).
+        self.where = where
+        self._events = self._guarded(iterparse(stream, events=("start", "end"), forbid_dtd=True))
         self.tz = tz
         self.ns = ""
         self.statement = _Statement()
         self.entry_index = 0
         self.in_entry = False  # elements inside an Ntry are read when the Ntry ends
         self._statement_element: ET.Element | None = None
+        self._close_pending = False  # prime() read a whole statement without entries
 
     def _guarded(self, events: Iterator[tuple[str, ET.Element]]) -> Iterator[tuple[str, ET.Element]]:
         """Turn parser failures into located StatementParseErrors."""
@@ -135,12 +265,12 @@ class _Reader:
             yield from events
         except ET.ParseError as exc:
             line = exc.position[0] if getattr(exc, "position", None) else None
-            raise StatementParseError(f"XML is not well-formed: {exc}", line=line) from None
+            raise StatementParseError(f"{self.where}XML is not well-formed: {exc}", line=line) from None
         except LookupError as exc:  # the XML declaration names an encoding Python does not know
-            raise StatementParseError(f"XML declares an unknown encoding: {exc}", line=1) from None
+            raise StatementParseError(f"{self.where}XML declares an unknown encoding: {exc}", line=1) from None
         except DefusedXmlException as exc:
             raise StatementParseError(
-                f"XML uses a DTD, entity declarations or external references, which statements must not "
+                f"{self.where}XML uses a DTD, entity declarations or external references, which statements must not "
                 f"({type(exc).__name__}: {exc})"
             ) from None
 
@@ -155,19 +285,21 @@ class _Reader:
                 return found.text.strip()
         return ""
 
-    def prime(self, metadata: StatementMetadata) -> None:
-        """Read the document root and the first statement's header, up to its first entry."""
+    def prime(self, metadata: StatementMetadata | None) -> None:
+        """Read the document root and the first statement's header, up to its first entry. ``metadata``
+        (None for the later members of an archive) takes the file's facts from that first statement."""
         for event, element in self._events:
             if self.ns == "":
                 match = _NAMESPACE.match(element.tag)
                 if match is None:
                     raise StatementParseError(
-                        f"not a camt.053 statement: root element {element.tag!r} is not a Document in a "
+                        f"{self.where}not a camt.053 statement: root element {element.tag!r} is not a Document in a "
                         f"{NAMESPACE_PREFIX}NN namespace",
                         line=1,
                     )
                 self.ns = element.tag[1:].split("}")[0]
-                metadata.variant = f"camt.053.001.{match[1]}"
+                if metadata is not None:
+                    metadata.variant = f"camt.053.001.{match[1]}"
                 continue
             if event == "start":
                 if _local(element.tag) == "Ntry":
@@ -180,9 +312,12 @@ class _Reader:
             if event == "end":
                 self._header_element(element)
                 if _local(element.tag) == "Stmt":
-                    break  # a statement without entries
+                    self._close_pending = True  # a statement without entries: closed when rows are read
+                    break
         if self.ns == "":
-            raise StatementParseError("not a camt.053 statement: no Document element")
+            raise StatementParseError(f"{self.where}not a camt.053 statement: no Document element")
+        if metadata is None:
+            return
         first = self.statement
         metadata.account_ref = first.account
         metadata.opening_balance = first.opening
@@ -227,7 +362,7 @@ class _Reader:
         if not text:
             return None
         try:
-            return datetime.fromisoformat(text).date() if "T" in text else date.fromisoformat(text)
+            return self._local_date(text)
         except ValueError:
             raise StatementParseError(f"{text!r} is not an ISO date or date-time", field=name) from None
 
@@ -235,6 +370,10 @@ class _Reader:
         self, metadata: StatementMetadata, totals: StatementTotals, check: ControlCheck, warnings: list[ParseWarning]
     ) -> Iterator[FundMovementRow]:
         statements = 0
+        if self._close_pending:
+            statements += 1
+            self._close(metadata, check, warnings)
+            self._statement_element = None
         for event, element in self._events:
             name = _local(element.tag)
             if event == "start":
@@ -258,23 +397,41 @@ class _Reader:
                     yield row
             elif name == "Stmt":
                 statements += 1
-                self._close(metadata, check)
+                self._close(metadata, check, warnings)
                 self._statement_element = None
                 element.clear()
             elif not self.in_entry:
                 self._header_element(element)
         if statements == 0 and self.ns:
-            self._close(metadata, check)
-        totals.complete = True
+            self._close(metadata, check, warnings)
 
-    def _close(self, metadata: StatementMetadata, check: ControlCheck) -> None:
+    def _close(self, metadata: StatementMetadata, check: ControlCheck, warnings: list[ParseWarning]) -> None:
         statement = self.statement
+        of_account = f"statement of account {statement.account or '(none)'}"
+        if statement.unstated_entries:
+            entries = statement.unstated_entries
+            noun = "entry has" if len(entries) == 1 else "entries have"
+            warnings.append(
+                ParseWarning(
+                    entries[0] if len(entries) == 1 else None,
+                    "Ntry/Sts",
+                    f"{of_account}: {len(entries)} {noun} no status (Sts): taken as booked, as a camt.053 statement "
+                    f"reports booked entries (entries {_entry_list(entries)})",
+                )
+            )
+        skipped = statement.skipped_summary()
+        if len(statement.skipped_entries) > 1:
+            warnings.append(
+                ParseWarning(None, "Ntry/Sts", f"{of_account}: {skipped} (entries {_entry_list(statement.skipped_entries)})")
+            )
         if statement.opening is not None and statement.closing is not None:
             expected = statement.opening + statement.movements
             if expected != statement.closing:
+                # Skipped entries are not in the sum: say so, they may be the difference.
+                also = f"; {skipped}, not counted in the entries" if skipped else ""
                 check.fail(
-                    f"closing balance (CLBD) declares {statement.closing} {statement.currency}, opening balance "
-                    f"{statement.opening} + entries {statement.movements:+} give {expected}",
+                    f"{of_account}: closing balance (CLBD) declares {statement.closing} {statement.currency}, opening "
+                    f"balance {statement.opening} + entries {statement.movements:+} give {expected}{also}",
                     line=None,
                     field="Bal/CLBD",
                 )
@@ -286,8 +443,12 @@ class _Reader:
     def _entry(self, entry: ET.Element, check: ControlCheck, warnings: list[ParseWarning]) -> FundMovementRow | None:
         index = self.entry_index
         status = self.find_text(entry, "Sts/Cd", "Sts/Prtry", "Sts")
-        if status != "BOOK":
+        if not status:
+            self.statement.unstated_entries.append(index)
+        elif status != "BOOK":
             warnings.append(ParseWarning(index, "Sts", f"entry with status {status or 'none'} skipped: not booked"))
+            self.statement.skipped[status or "none"] += 1
+            self.statement.skipped_entries.append(index)
             return None
         amount_element = entry.find(self._q("Amt"))
         if amount_element is None:
@@ -414,9 +575,19 @@ class _Reader:
 
     def _entry_date(self, text: str, index: int, name: str) -> date:
         try:
-            return datetime.fromisoformat(text).date() if "T" in text else date.fromisoformat(text)
+            return self._local_date(text)
         except ValueError:
             raise StatementParseError(f"{text!r} is not an ISO date", line=index, field=name) from None
+
+    def _local_date(self, text: str) -> date:
+        """The account's date of an ISO date or date-time: a UTC date-time is moved into ``tz`` (a bank
+        that stamps in UTC still books on its local day); any other offset is the bank's local time."""
+        if "T" not in text:
+            return date.fromisoformat(text)
+        moment = datetime.fromisoformat(text)
+        if moment.utcoffset() == timedelta(0):
+            return moment.astimezone(self.tz).date()
+        return moment.date()
 
     def _datetime(self, text: str, index: int, name: str) -> datetime | None:
         if not text:

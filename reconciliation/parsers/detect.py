@@ -1,10 +1,11 @@
 """Recognise a statement's format from its content alone (never from the file name).
 
 Looks at the first bytes (and, for archives, at the member names and heads inside): ZIP -> UnionPay
-ZM or Alipay; XML with a camt.053 namespace; a WeChat header line; an Alipay GBK comment header; MT940
-tags; a ZM fixed-width record. Generic formats are never detected: they need their configuration.
-The statement date is a guess from the content where it tells one: Alipay ``#起始日期``, the MT940
-``:60F:`` date, the camt ``ToDtTm`` (else the closing balance date), the most frequent date of
+ZM, Alipay or camt.053 (an ``*.xml`` member); XML with a camt.053 namespace; a WeChat header line; an
+Alipay GBK comment header; MT940 tags; a ZM fixed-width record. Generic formats are never detected:
+they need their configuration. The statement date is a guess from the content where it tells one:
+Alipay ``#起始日期``, the MT940 ``:60F:`` date, the camt ``ToDtTm`` (a UTC one as its date in
+Asia/Shanghai, as the parser reads it; else the closing balance date), the most frequent date of
 WeChat rows (within the sampled head), the ZM member's ``INN<yymmdd>`` stamp.
 """
 
@@ -13,11 +14,12 @@ from __future__ import annotations
 import io
 import re
 from collections import Counter
-from datetime import date
+from datetime import date, datetime, timedelta
 from typing import NamedTuple
 
 from .base import (
     DEFAULT_ARCHIVE_LIMITS,
+    DEFAULT_TZ,
     ZIP_MAGIC,
     Archive,
     ArchiveLimits,
@@ -25,6 +27,8 @@ from .base import (
     StatementKind,
     StatementParseError,
 )
+from .charset import bill_encoding
+from .personal import SCAN_LINES, channel_of, refuse_if_personal
 from .unionpay import looks_like_zm
 
 HEAD_BYTES = 1 << 20  # enough to see headers and a large sample of rows
@@ -37,7 +41,7 @@ class Detected(NamedTuple):
 
 
 _CAMT = re.compile(rb"urn:iso:std:iso:20022:tech:xsd:camt\.053\.001\.\d\d")
-_CAMT_TO = re.compile(rb"<(?:\w+:)?ToDtTm>(\d{4}-\d\d-\d\d)")
+_CAMT_TO = re.compile(rb"<(?:\w+:)?ToDtTm>\s*(\d{4}-\d\d-\d\d[^<]*)")
 _CAMT_CLOSING = re.compile(rb"CLBD</(?:\w+:)?Cd>.*?<(?:\w+:)?Dt>(\d{4}-\d\d-\d\d)", re.S)
 _MT940_OPENING = re.compile(r"^:60[FM]:[CD](\d{2})(\d{2})(\d{2})", re.M)
 _ALIPAY_START = re.compile(r"起始日期：\[(\d{4})年(\d{2})月(\d{2})日")
@@ -49,14 +53,17 @@ def detect(data: bytes, *, archive_limits: ArchiveLimits = DEFAULT_ARCHIVE_LIMIT
     """The format and kind of ``data``, with a statement-date guess; None when not recognised.
 
     A ZIP archive is opened under ``archive_limits``; one they refuse (too many members, an unsafe member
-    name, a member that would expand past them) raises ArchiveRefused with the reason."""
+    name, a member that would expand past them) raises ArchiveRefused with the reason. A consumer's
+    (personal) WeChat Pay or Alipay bill, or UTF-16 text, raises StatementParseError saying so."""
     head = data[:HEAD_BYTES]
     if head.startswith(ZIP_MAGIC):
         return _detect_zip(data, archive_limits)
     stripped = head.lstrip(b"\xef\xbb\xbf \t\r\n")
     if stripped.startswith(b"<"):
         return _detect_camt(stripped)
-    text = head.decode("utf-8", errors="ignore")
+    # A bill re-saved in another encoding (a WeChat bill as GBK, an Alipay one as UTF-8) is read in its own.
+    text = head.decode(bill_encoding(head, default="utf-8"), errors="ignore")
+    _refuse_personal(text)
     first_line = text.lstrip("\ufeff").split("\n", 1)[0]
     if "交易时间" in first_line and "微信订单号" in first_line:
         return Detected("WECHAT_TRADE", StatementKind.BUSINESS, _dominant_day(text))
@@ -71,6 +78,14 @@ def detect(data: bytes, *, archive_limits: ArchiveLimits = DEFAULT_ARCHIVE_LIMIT
     if looks_like_zm(head.split(b"\n", 1)[0]):
         return Detected("UNIONPAY_ZM", StatementKind.BUSINESS, None)
     return None
+
+
+def _refuse_personal(text: str) -> None:
+    """A consumer's WeChat Pay or Alipay bill is refused as such, whatever channel it is uploaded under."""
+    lines = text.lstrip("\ufeff").splitlines()[:SCAN_LINES]
+    for line_no, raw in enumerate(lines, start=1):
+        if channel_of(raw, [field.strip().strip("\t") for field in raw.split(",")]) is not None:
+            refuse_if_personal(iter(()), (line_no, raw, raw.split(",")))
 
 
 def _safe_date(year: int, month: str, day: str) -> date | None:
@@ -94,8 +109,19 @@ def _detect_camt(head: bytes) -> Detected | None:
     if not _CAMT.search(head[:4096]):
         return None
     found = _CAMT_TO.search(head) or _CAMT_CLOSING.search(head)
-    statement_date = date.fromisoformat(found[1].decode()) if found else None
+    statement_date = _camt_date(found[1].decode("ascii", errors="ignore").strip()) if found else None
     return Detected("CAMT053", StatementKind.FUND, statement_date)
+
+
+def _camt_date(text: str) -> date | None:
+    """The date of a camt date or date-time, as the parser reads it: a UTC time in the product's zone."""
+    try:
+        if "T" not in text:
+            return date.fromisoformat(text[:10])
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        return None
+    return moment.astimezone(DEFAULT_TZ).date() if moment.utcoffset() == timedelta(0) else moment.date()
 
 
 def _detect_alipay(head: bytes) -> Detected | None:
@@ -130,6 +156,12 @@ def _detect_members(archive: Archive) -> Detected | None:
         stamp = _ZM_MEMBER.search(name)
         if stamp:
             return Detected("UNIONPAY_ZM", StatementKind.BUSINESS, _safe_date(2000 + int(stamp[1]), stamp[2], stamp[3]))
+    for name in names:
+        if name.lower().endswith(".xml"):
+            with archive.open(name) as member:
+                found = _detect_camt(member.read(HEAD_BYTES).lstrip(b"\xef\xbb\xbf \t\r\n"))
+            if found is not None:
+                return found
     for name in names:
         if name.endswith(".csv") and "汇总" not in name:
             with archive.open(name) as member:  # refused here if it declares a zip bomb's sizes

@@ -6,24 +6,42 @@ then optional :64:/:65:/:86: (statement-level information, not a movement's). Se
 follow each other; transmission headers (``0000 01INGB…``, ``940 00``, ``{1:…}{2:…}{4:``) and
 end-of-message lines (``-``, ``-}``, ``-XXX``) are skipped.
 
-Amounts use a comma decimal (``25,03``). Marks: C credit, D debit, RC reversal of a credit (an
+Amounts use a comma decimal (``25,03``); some banks leave it out of whole amounts (``500``), which
+is read as a whole amount. Marks: C credit, D debit, RC reversal of a credit (an
 effective debit), RD reversal of a debit (an effective credit); reversals set ``is_reversal`` and
 the row's ``direction`` is the effective one. Each statement is checked: opening balance + credits
 - debits = closing balance.
 
-:61: layout: value date YYMMDD, optional entry date MMDD, mark, optional funds code letter, amount,
+:61: layout: value date YYMMDD, optional entry date MMDD (some banks fill it with four spaces: no entry
+date then, the booking date is the value date), mark, optional funds code letter, amount,
 transaction type (N/F/S + 3 characters), account-owner reference (-> ``business_ref`` unless
 NONREF), optional ``//`` bank reference (-> ``bank_ref``), optional second line of supplementary
 details (appended to the memo). The :86: text becomes ``memo`` (its lines joined by newlines).
+Banks that compute interest on 30-day months emit value dates such as 30 February: the last day of
+that month is taken, with a warning naming the line and the value.
+
+A statement with its balances and no :61: is a quiet day: no rows, and its balances must agree.
+
+Text: SWIFT's character set is ASCII, but banks write names in :86: in their code page. Unless
+``encoding`` is given, the file is read once to choose: UTF-8 (with or without BOM) when it is valid
+UTF-8, else the most plausible of CP1252, Latin-1 and CP437 (see ``charset``).
+
+Metadata: ``metadata.account_ref`` is the first statement's :25: text and ``ParsedStatement.currency``
+its currency (of :60F:), both known when ``parse`` returns; ``metadata.statements`` lists every
+statement of the file (its :20: line and reference, :25: account and currency), also complete when
+``parse`` returns, so the file can be checked against the channel's bank accounts before any row is
+read.
 """
 
 from __future__ import annotations
 
+import calendar
 import re
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal
+from typing import BinaryIO, NamedTuple
 
 from .base import (
     ZERO,
@@ -41,14 +59,16 @@ from .base import (
     open_source,
     parse_amount,
 )
+from .charset import checked, western_encoding
 
 _TAG = re.compile(r"^:(\d\d[A-Z]?):(.*)$")
 _MOVEMENT = re.compile(
-    r"^(?P<value>\d{6})(?P<entry>\d{4})?(?P<mark>RC|RD|C|D)(?P<funds>[A-Z])?(?P<amount>\d[\d,]*)"
+    r"^(?P<value>\d{6})(?P<entry>\d{4}| {4})?(?P<mark>RC|RD|C|D)(?P<funds>[A-Z])?(?P<amount>\d[\d,]*)"
     r"(?P<type>[NFS][A-Z0-9 ]{3})(?P<owner>.*?)(?://(?P<bank>.*))?$"
 )
 _BALANCE = re.compile(r"^(?P<mark>[CD])(?P<date>\d{6})(?P<currency>[A-Z]{3})(?P<amount>\d[\d,]*)$")
 _MULTILINE_TAGS = frozenset({"61", "86"})  # :61: may carry a supplementary-details line
+_VALUE_DATE = ":61: value date"
 _EFFECTIVE = {"C": Direction.CREDIT, "D": Direction.DEBIT, "RC": Direction.DEBIT, "RD": Direction.CREDIT}
 
 
@@ -64,13 +84,36 @@ def raw_fields(raw: str, raw_columns: Sequence[str] = ()) -> list[tuple[str, str
     return pairs
 
 
-def parse(source: Source, *, strict_totals: bool = True, encoding: str = "utf-8") -> ParsedStatement:
-    """Parse an MT940 file (one or several statements). SWIFT text is ASCII; some banks export
-    Latin-1: pass ``encoding`` then."""
+class StatementHeader(NamedTuple):
+    """One statement of an MT940 file, as its header declares it."""
+
+    line: int  # line of its :20:
+    reference: str  # :20:
+    account: str  # :25: as written (an IBAN, an account number, BIC/account…)
+    currency: str  # of its opening balance :60F:/:60M: ("" when that is missing or unreadable)
+
+
+@dataclass(slots=True)
+class MT940Metadata(StatementMetadata):
+    statements: tuple[StatementHeader, ...] = ()
+
+    @property
+    def accounts(self) -> tuple[tuple[str, str], ...]:
+        """The distinct (account, currency) pairs of the file's statements, in file order."""
+        return tuple(dict.fromkeys((s.account, s.currency) for s in self.statements))
+
+
+def parse(source: Source, *, strict_totals: bool = True, encoding: str | None = None) -> ParsedStatement:
+    """Parse an MT940 file (one or several statements). ``encoding`` (e.g. "cp1252") overrides the
+    detection of the file's text encoding."""
     stream = open_source(source)
-    reader = _Reader(iter(stream), encoding)
-    metadata = StatementMetadata(variant="MT940", raw_columns=())
+    start = stream.tell()
+    encoding = _encoding(stream, encoding)
+    headers = _headers(_tag_fields(iter(stream), encoding))
+    stream.seek(start)
     warnings: list[ParseWarning] = []
+    reader = _Reader(iter(stream), encoding, warnings)
+    metadata = MT940Metadata(variant="MT940", raw_columns=(), statements=headers)
     totals = StatementTotals()
     check = ControlCheck(strict=strict_totals, warnings=warnings)
     # Read up to the first movement so the header facts are known when parse returns.
@@ -90,9 +133,45 @@ def parse(source: Source, *, strict_totals: bool = True, encoding: str = "utf-8"
     )
 
 
+def statement_accounts(source: Source, *, encoding: str | None = None) -> list[tuple[str, str]]:
+    """(account, currency) of every statement in the file, in order: the :25: text and the currency of
+    its opening balance. Movements are not read (the same shape as ``camt053.statement_accounts``)."""
+    stream = open_source(source)
+    headers = _headers(_tag_fields(iter(stream), _encoding(stream, encoding)))
+    if not headers:
+        raise StatementParseError("not an MT940 statement: no :20: tag found")
+    return [(header.account, header.currency) for header in headers]
+
+
+def _encoding(stream: BinaryIO, encoding: str | None) -> str:
+    """The configured encoding, checked, else the one detected (the stream is left where it was)."""
+    if encoding is not None:
+        return checked(encoding)
+    start = stream.tell()
+    detected = western_encoding(iter(stream))
+    stream.seek(start)
+    return detected
+
+
+def _headers(fields: Iterator[_Field]) -> tuple[StatementHeader, ...]:
+    """Every statement's :20:, :25: and currency: a quick pass, lenient (the real pass reports errors)."""
+    found: list[StatementHeader] = []
+    for item in fields:
+        text = "\n".join(item.lines).strip()
+        if item.tag == "20":
+            found.append(StatementHeader(item.line, text, "", ""))
+        elif found and item.tag == "25":
+            found[-1] = found[-1]._replace(account=text)
+        elif found and item.tag in ("60F", "60M") and not found[-1].currency:
+            match = _BALANCE.match(text)
+            found[-1] = found[-1]._replace(currency=match["currency"] if match else "")
+    return tuple(found)
+
+
 @dataclass(slots=True)
 class _Statement:
     reference: str = ""
+    line: int = 0  # of its :20:
     account: str = ""
     currency: str = ""
     opening: Decimal | None = None
@@ -100,6 +179,7 @@ class _Statement:
     opening_line: int = 0
     movements: Decimal = ZERO  # signed sum: credits - debits
     moved: bool = False
+    closed: bool = False  # its closing balance was read
 
 
 @dataclass(slots=True)
@@ -109,43 +189,47 @@ class _Field:
     lines: list[str] = field(default_factory=list)
 
 
+def _tag_fields(lines: Iterator[bytes], encoding: str) -> Iterator[_Field]:
+    current: _Field | None = None
+    for line_no, data in enumerate(lines, start=1):
+        try:
+            text = data.decode(encoding).rstrip("\r\n")
+        except UnicodeDecodeError as exc:
+            raise StatementParseError(
+                f"bytes are not valid {encoding} (byte 0x{data[exc.start : exc.start + 1].hex()} at offset {exc.start}):"
+                " is the encoding configured for this format the file's?",
+                line=line_no,
+            ) from None
+        if line_no == 1:
+            text = text.lstrip("\ufeff")
+        if text.startswith("{"):
+            # SWIFT FIN envelope "{1:…}{2:…}{4:" – the message text follows after "{4:".
+            text = text.split("{4:", 1)[1] if "{4:" in text else ""
+        tag = _TAG.match(text)
+        if tag:
+            if current is not None:
+                yield current
+            current = _Field(tag[1], line_no, [tag[2]])
+        elif text.startswith("-") and (text.strip("-}") == "" or text.startswith("-XXX")):
+            if current is not None:
+                yield current
+            current = None
+        elif current is not None and current.tag in _MULTILINE_TAGS:
+            current.lines.append(text)
+        # Other lines (transmission headers between messages) are skipped.
+    if current is not None:
+        yield current
+
+
 class _Reader:
     """Groups lines into tag fields and drives the statements."""
 
-    def __init__(self, lines: Iterator[bytes], encoding: str) -> None:
-        self._fields = self._tag_fields(lines, encoding)
+    def __init__(self, lines: Iterator[bytes], encoding: str, warnings: list[ParseWarning]) -> None:
+        self._fields = _tag_fields(lines, encoding)
         self._pending: _Field | None = None
         self.statement = _Statement()
         self.seen_statement = False
-
-    def _tag_fields(self, lines: Iterator[bytes], encoding: str) -> Iterator[_Field]:
-        current: _Field | None = None
-        for line_no, data in enumerate(lines, start=1):
-            try:
-                text = data.decode(encoding).rstrip("\r\n")
-            except UnicodeDecodeError as exc:
-                raise StatementParseError(
-                    f"bytes are not valid {encoding} (byte 0x{data[exc.start : exc.start + 1].hex()})", line=line_no
-                ) from None
-            if line_no == 1:
-                text = text.lstrip("\ufeff")
-            if text.startswith("{"):
-                # SWIFT FIN envelope "{1:…}{2:…}{4:" – the message text follows after "{4:".
-                text = text.split("{4:", 1)[1] if "{4:" in text else ""
-            tag = _TAG.match(text)
-            if tag:
-                if current is not None:
-                    yield current
-                current = _Field(tag[1], line_no, [tag[2]])
-            elif text.startswith("-") and (text.strip("-}") == "" or text.startswith("-XXX")):
-                if current is not None:
-                    yield current
-                current = None
-            elif current is not None and current.tag in _MULTILINE_TAGS:
-                current.lines.append(text)
-            # Other lines (transmission headers between messages) are skipped.
-        if current is not None:
-            yield current
+        self.warnings = warnings
 
     def _next(self) -> _Field | None:
         if self._pending is not None:
@@ -163,13 +247,29 @@ class _Reader:
         if not self.seen_statement:
             raise StatementParseError("not an MT940 statement: no :20: tag found")
         if self.statement.opening is None:
-            raise StatementParseError("statement has no opening balance (:60F: or :60M:)", field=":60F:")
+            raise self._no_opening()
         return self.statement
+
+    def _no_opening(self) -> StatementParseError:
+        return StatementParseError(
+            f"statement {self.statement.reference!r} has no opening balance (:60F: or :60M:)",
+            line=self.statement.line,
+            field=":60F:",
+        )
 
     def _header_field(self, item: _Field) -> None:
         text = "\n".join(item.lines).strip()
         if item.tag == "20":
-            self.statement = _Statement(reference=text)
+            if self.statement.opening is not None:
+                raise StatementParseError(
+                    f"statement {self.statement.reference!r} (line {self.statement.line}) has no closing balance"
+                    " (:62F:) before the next statement",
+                    line=item.line,
+                    field=":62F:",
+                )
+            if self.seen_statement and not self.statement.closed:
+                raise self._no_opening()
+            self.statement = _Statement(reference=text, line=item.line)
             self.seen_statement = True
         elif item.tag == "25":
             self.statement.account = text
@@ -200,7 +300,12 @@ class _Reader:
                 self._header_field(item)
             item = following
         if self.statement.opening is not None:
-            raise StatementParseError("statement has no closing balance (:62F:): the file may be truncated", field=":62F:")
+            raise StatementParseError(
+                f"statement {self.statement.reference!r} (line {self.statement.line}) has no closing balance (:62F:):"
+                " the file may be truncated",
+                line=self.statement.line,
+                field=":62F:",
+            )
         totals.complete = True
 
     def _movement(self, item: _Field, info: _Field | None) -> FundMovementRow:
@@ -211,9 +316,9 @@ class _Reader:
         match = _MOVEMENT.match(first)
         if match is None:
             raise FieldError(":61:", f"{first!r} is not an MT940 movement line")
-        value_date = _yymmdd(match["value"], ":61: value date")
+        value_date = self._value_date(match["value"], item.line)
         booking_date = value_date
-        if match["entry"]:
+        if match["entry"] and match["entry"].strip():
             booking_date = _entry_date(match["entry"], value_date)
         amount = _amount(match["amount"], ":61: amount")
         mark = match["mark"]
@@ -242,6 +347,26 @@ class _Reader:
             business_ref="" if owner.upper() == "NONREF" else owner,
         )
 
+    def _value_date(self, text: str, line: int) -> date:
+        """A :61: value date; a day past the end of its month (30 February, from banks that count 30-day
+        months) is taken as the month's last day, with a warning."""
+        try:
+            return _yymmdd(text, _VALUE_DATE)
+        except FieldError:
+            year, month, day = 2000 + int(text[:2]), int(text[2:4]), int(text[4:6])
+            if not (1 <= month <= 12 and 28 < day <= 31):
+                raise
+        last = date(year, month, calendar.monthrange(year, month)[1])
+        self.warnings.append(
+            ParseWarning(
+                line,
+                _VALUE_DATE,
+                f"{text!r} is not a calendar date ({year}-{month:02d} has {last.day} days):"
+                f" taken as {last.isoformat()}, the last day of that month",
+            )
+        )
+        return last
+
     def _close(self, item: _Field, metadata: StatementMetadata, check: ControlCheck) -> None:
         statement = self.statement
         text = "\n".join(item.lines).strip()
@@ -266,6 +391,7 @@ class _Reader:
         metadata.closing_balance = closing
         metadata.period_end = when
         statement.opening = None  # a new statement must declare its own
+        statement.closed = True
 
 
 def _signed(amount: Decimal) -> str:
@@ -284,10 +410,11 @@ def _balance(text: str, item: _Field) -> tuple[str, date, str, Decimal]:
 
 
 def _amount(text: str, name: str) -> Decimal:
-    if text.count(",") != 1:
+    """``25,03`` -> 25.03; ``500`` (no decimal comma, as some banks write whole amounts) -> 500."""
+    if text.count(",") > 1:
         raise FieldError(name, f"{text!r} is not an MT940 amount (digits with one decimal comma)")
-    whole, fraction = text.split(",")
-    return parse_amount(f"{whole}.{fraction or '0'}", name)
+    whole, comma, fraction = text.partition(",")
+    return parse_amount(f"{whole}.{fraction or '0'}" if comma else whole, name)
 
 
 def _yymmdd(text: str, name: str) -> date:

@@ -1,8 +1,13 @@
 """WeChat Pay bills: the trade bill (交易账单) and the fund-flow bill (资金账单).
 
-Both are UTF-8 CSV files (a BOM may lead) in four parts: a header line, detail rows, a summary
+Both are CSV files in four parts: a header line, detail rows, a summary
 header line and one summary row. Every detail and summary value starts with a backtick so Excel
 keeps long numbers as text; it is removed. Columns are found by header name.
+
+Text: WeChat writes UTF-8 (a BOM may lead); a bill opened and re-saved in Excel on a Chinese Windows is
+GBK. Unless ``encoding`` is given, the head of the file decides (``charset.bill_encoding``): a BOM, else
+strict UTF-8, else GB18030. A consumer's bill exported from the WeChat app (微信支付账单明细) is refused
+as a personal bill (``personal``).
 
 Trade bill layouts, told apart by the header:
 - current (2018 on): 应结订单金额 … 订单金额, 申请退款金额, 费率备注; summary 总交易单数, 应结订单总金额,
@@ -17,7 +22,12 @@ Row mapping (trade):
   settles to us; channel_txn_no = 微信订单号, txn_no = 商户订单号.
 - 交易状态 REFUND (or REVOKED, a cancelled payment refunded) -> REFUND; amount = 退款金额; status from
   退款状态 (SUCCESS, PROCESSING, REFUNDCLOSE/CHANGE/FAIL -> FAILED); channel_txn_no = refund_no =
-  微信退款单号, txn_no = 商户退款单号, original_* = 微信订单号/商户订单号.
+  微信退款单号, txn_no = 商户退款单号, original_* = 微信订单号/商户订单号. completed_at = 退款成功时间
+  when the bill has it.
+- Dating: a row's occurred_at (which dates it, and the bill's period) is 交易时间. In a REFUND bill,
+  交易时间 is the refunded payment's time, so a refund row is dated by its own time instead: 退款申请时间
+  (when we asked for the refund, the time our own refund record carries), else 退款成功时间; a row
+  with neither keeps 交易时间, with a warning.
 - fee = 手续费 as is (WeChat already writes a returned fee as negative).
 
 Summary check: 总交易单数 = row count, 应结订单总金额 = Σ 应结订单金额 (all rows), 退款总金额 = Σ 退款金额
@@ -27,11 +37,12 @@ Summary check: 总交易单数 = row count, 应结订单总金额 = Σ 应结订
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, tzinfo
 from decimal import Decimal, InvalidOperation
 
+from . import personal
 from .base import (
     AMOUNT_CHARS,
     DEFAULT_TZ,
@@ -60,6 +71,7 @@ from .base import (
     parse_percent,
     require_columns,
 )
+from .charset import bill_encoding, checked, head_of
 
 TRADE_SIGNATURE = ("交易时间", "微信订单号", "商户订单号", "交易状态")
 FUND_SIGNATURE = ("记账时间", "资金流水单号", "收支类型")
@@ -83,16 +95,26 @@ def raw_fields(raw: str, raw_columns: Sequence[str]) -> list[tuple[str, str]]:
 # --- shared skeleton --------------------------------------------------------------------------
 
 
-def _open_bill(source: Source, signature: Sequence[str], what: str) -> tuple[CsvRecords, list[str], dict[str, int]]:
+ENCODING = "utf-8"  # what WeChat writes
+_NUL_IN_HEADER = "the header holds NUL bytes (0x00): the file is damaged, download it again"
+
+
+def _open_bill(
+    source: Source, signature: Sequence[str], what: str, encoding: str | None
+) -> tuple[CsvRecords, list[str], dict[str, int]]:
     """Read and check the header line; the returned records continue after it."""
     stream = open_source(source)
-    records = CsvRecords(iter(stream), encoding="utf-8", value_prefix="`")
+    encoding = checked(encoding) if encoding else bill_encoding(head_of(stream), default=ENCODING)
+    records = CsvRecords(iter(stream), encoding=encoding, value_prefix="`")
     first = next(iter(records), None)
     if first is None or not first[1].strip():
         raise StatementParseError(f"empty file: not a {what}", line=None if first is None else 1)
-    line_no, _raw, header = first
+    line_no, raw, header = first
+    if "\x00" in raw:
+        raise StatementParseError(_NUL_IN_HEADER, line=line_no)
     index = header_index(header)
     if not all(name in index for name in signature):
+        personal.refuse_if_personal(iter(records), first)
         raise StatementParseError(f"not a {what}: header row with {','.join(signature)},… not found", line=line_no)
     records.header = header
     return records, header, index
@@ -161,6 +183,7 @@ class _TradeLayout:
     out_refund_no: int | None
     refund_amount: int | None
     refund_status: int | None
+    refund_applied_at: int | None
     refund_done_at: int | None
 
     @classmethod
@@ -191,6 +214,7 @@ class _TradeLayout:
             out_refund_no=index.get("商户退款单号"),
             refund_amount=index.get("退款金额"),
             refund_status=index.get("退款状态"),
+            refund_applied_at=index.get("退款申请时间"),
             refund_done_at=index.get("退款成功时间"),
         )
 
@@ -199,9 +223,17 @@ class _TradeLayout:
         return f"{self.bill_type}_LEGACY" if self.legacy else self.bill_type
 
 
-def parse_trade(source: Source, *, tz: tzinfo = DEFAULT_TZ, strict_totals: bool = True, currency: str = "CNY") -> ParsedStatement:
-    """Parse a WeChat Pay trade bill (ALL, SUCCESS or REFUND; current or legacy layout)."""
-    records, header, index = _open_bill(source, TRADE_SIGNATURE, "WeChat Pay trade bill")
+def parse_trade(
+    source: Source,
+    *,
+    tz: tzinfo = DEFAULT_TZ,
+    strict_totals: bool = True,
+    currency: str = "CNY",
+    encoding: str | None = None,
+) -> ParsedStatement:
+    """Parse a WeChat Pay trade bill (ALL, SUCCESS or REFUND; current or legacy layout). ``encoding``
+    overrides the detection of the file's text encoding."""
+    records, header, index = _open_bill(source, TRADE_SIGNATURE, "WeChat Pay trade bill", encoding)
     layout = _TradeLayout.from_header(header, index, line=1)
     metadata = StatementMetadata(raw_columns=tuple(header), variant=layout.variant)
     totals = StatementTotals()
@@ -246,10 +278,12 @@ def _trade_rows(
     collected = refunded = refund_settled = fees = ZERO
     summary = None
     line_no = records.line_no
+    encoding = records.encoding
+    refund_bill = layout.bill_type == "REFUND"
     for data in records.lines:
         line_no += 1
         try:
-            text = data.decode("utf-8")
+            text = data.decode(encoding)
         except UnicodeDecodeError:
             text = records.decode(data, line_no)  # raises, naming the line and field
         first = line_no
@@ -322,7 +356,9 @@ def _trade_rows(
                     ),
                 )
             elif state in REFUND_STATES:
-                row = _refund_row(first, raw, fields, layout, occurred, fee, rate, default_currency, parse_dt)
+                row = _refund_row(first, raw, fields, layout, occurred, fee, rate, default_currency, read_time, check)
+                if refund_bill and row.occurred_at is not occurred:
+                    time_text = f"{row.occurred_at:%Y-%m-%d}"  # the period counts the refunds' days
                 refunded += row.amount
                 refund_settled += amount
                 refunds += 1
@@ -400,7 +436,8 @@ def _refund_row(
     fee: Decimal,
     rate: Decimal | None,
     default_currency: str,
-    parse_dt: LocalDateTimeParser,
+    read_time: Callable[[str, str], datetime],
+    check: ControlCheck,
 ) -> StatementLineRow:
     for name, position in (
         ("微信退款单号", layout.wx_refund_no),
@@ -415,10 +452,24 @@ def _refund_row(
     if status is None:
         raise FieldError("退款状态", f"unknown 退款状态 {status_text!r}")
     done_text = fields[layout.refund_done_at] if layout.refund_done_at is not None else ""
-    if done_text:
-        completed = parse_dt(done_text, "退款成功时间")
-    else:
-        completed = occurred if status is LineStatus.SUCCESS else None
+    applied_text = fields[layout.refund_applied_at] if layout.refund_applied_at is not None else ""
+    completed = read_time(done_text, "退款成功时间") if done_text else None
+    if layout.bill_type == "REFUND":
+        # 交易时间 is the refunded payment's time here: the refund is dated by its own.
+        if applied_text:
+            occurred = read_time(applied_text, "退款申请时间")
+        elif completed is not None:
+            occurred = completed
+        else:
+            check.warnings.append(
+                ParseWarning(
+                    line_no,
+                    "退款申请时间",
+                    "the refund has no 退款申请时间 nor 退款成功时间: dated by 交易时间, the refunded payment's time",
+                )
+            )
+    if completed is None and status is LineStatus.SUCCESS:
+        completed = occurred
     refund_no = fields[layout.wx_refund_no]
     return StatementLineRow(
         source_line=line_no,
@@ -478,9 +529,11 @@ def parse_fund(
     strict_totals: bool = True,
     currency: str = "CNY",
     account_ref: str = "",
+    encoding: str | None = None,
 ) -> ParsedStatement:
-    """Parse a WeChat Pay fund-flow bill (资金账单). The file names no account: pass ``account_ref``."""
-    records, header, index = _open_bill(source, FUND_SIGNATURE, "WeChat Pay fund-flow bill")
+    """Parse a WeChat Pay fund-flow bill (资金账单). The file names no account: pass ``account_ref``.
+    ``encoding`` overrides the detection of the file's text encoding."""
+    records, header, index = _open_bill(source, FUND_SIGNATURE, "WeChat Pay fund-flow bill", encoding)
     require_columns(index, ("记账时间", "资金流水单号", "收支类型", FUND_AMOUNT), line=1)
     metadata = StatementMetadata(account_ref=account_ref, raw_columns=tuple(header), variant="FUND")
     totals = StatementTotals()

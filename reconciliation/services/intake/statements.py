@@ -1,8 +1,10 @@
 """Statement intake: every path (upload, API, command, scheduled fetch) goes through these two calls.
 
-``statement_receive`` checks and stores the raw file (size, duplicate content, format and kind, date)
-and records a StatementFile; ``statement_parse`` reads it with the channel's parser and writes its
-rows with PostgreSQL COPY inside one transaction, so a bad file leaves nothing of itself behind.
+``statement_receive`` checks and stores the raw file (size, duplicate content, format and kind, date,
+and that the channel takes files of that format) and records a StatementFile; ``statement_parse`` reads
+it with the channel's parser and writes its rows with PostgreSQL COPY inside one transaction, so a bad
+file leaves nothing of itself behind. A bank statement (MT940, camt.053) must also be of one of the
+channel's bank accounts, in that account's currency: checked as it is parsed, refused as a whole.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ from zoneinfo import ZoneInfo
 from django.conf import settings
 from django.core.files import File
 from django.db import IntegrityError, connection, transaction
-from django.db.models import F
+from django.db.models import F, Q
 from django.utils.translation import gettext as _
 
 from backoffice.core.db import independent_connection
@@ -36,6 +38,7 @@ from reconciliation.models import (
     StatementKind,
     StatementLine,
 )
+from reconciliation.models.statements import BANK_STATEMENT_FORMATS, CHANNEL_KIND_FORMATS
 from reconciliation.services.intake import pgcopy as statement_copy
 from reconciliation.services.intake.corrections import replacement_takes_effect
 from reconciliation.services.intake.progress import ProgressReporter
@@ -101,7 +104,10 @@ def archive_limits() -> parsers.ArchiveLimits:
 
 def _detect(content: BinaryIO, head: bytes, name: str) -> parsers.Detected | None:
     if not head.startswith(b"PK\x03\x04"):
-        return parsers.detect(head)
+        try:
+            return parsers.detect(head)
+        except parsers.StatementParseError as exc:  # a personal bill, UTF-16 text: refused before it is stored
+            raise StatementRefused(str(exc), file_name=name) from exc
     # An archive is recognised by its members, which needs the whole (small) file.
     content.seek(0)
     data = content.read()
@@ -112,8 +118,62 @@ def _detect(content: BinaryIO, head: bytes, name: str) -> parsers.Detected | Non
         raise StatementRefused(str(exc), file_name=name) from exc
 
 
-def _default_format(channel: Channel, kind: str) -> StatementFormat | None:
-    return channel.statement_formats.filter(kind=kind, is_default=True).first()
+def _configured_format(
+    channel: Channel, kind: str, detected: parsers.Detected | None, *, or_default: bool
+) -> StatementFormat | None:
+    """The channel's configured format of ``kind`` for the detected content (the default one first),
+    else, with ``or_default``, its default format of the kind (a configurable format reads what
+    detection does not know)."""
+    formats = channel.statement_formats.filter(kind=kind).order_by("-is_default", "id")
+    if detected is not None:
+        matching = formats.filter(format_code=detected.format).first()
+        if matching is not None:
+            return matching
+    return formats.filter(is_default=True).first() if or_default else None
+
+
+def channel_formats_accepted(*, channel: Channel, kind: str) -> frozenset[str] | None:
+    """The format codes ``channel`` takes for statements of ``kind``; None: any format.
+
+    The rule: the channel's configured statement formats of that kind (admin, "statement formats"),
+    when it has any; else the formats of its kind (CHANNEL_KIND_FORMATS): a WeChat channel takes the
+    WeChat bills, an Alipay channel the Alipay bills, a UnionPay channel the ZM file, a bank-direct
+    channel MT940, camt.053 and a configured CSV/XLSX format; a channel of kind "other" any format until
+    formats are configured for it."""
+    configured = frozenset(channel.statement_formats.filter(kind=kind).values_list("format_code", flat=True))
+    if configured:
+        return configured
+    by_kind = CHANNEL_KIND_FORMATS.get(channel.kind)
+    if by_kind is None:
+        return None
+    return frozenset(code for code in by_kind if parsers.FORMATS[code].kind in (None, kind))
+
+
+def _format_labels(codes) -> str:
+    return ", ".join(sorted(str(FormatCode(code).label) for code in codes))
+
+
+def _not_taken(channel: Channel, kind: str, format_code: str, accepted: frozenset[str], name: str) -> StatementRefused:
+    what = {
+        "format": FormatCode(format_code).label,
+        "channel": channel.code,
+        "channel_kind": channel.get_kind_display(),
+        "kind": StatementKind(kind).label,
+        "accepted": _format_labels(accepted),
+    }
+    if accepted:
+        reason = _(
+            "the file is in the format %(format)s, which channel %(channel)s (%(channel_kind)s) does not take: its %(kind)s "
+            "files are %(accepted)s. Upload it under the channel it belongs to, or have an administrator add "
+            "the format to the channel's statement formats."
+        )
+    else:
+        reason = _(
+            "the file is in the format %(format)s, but channel %(channel)s (%(channel_kind)s) takes no %(kind)s files. Upload "
+            "it under the channel it belongs to, or have an administrator add the format to the channel's "
+            "statement formats."
+        )
+    return StatementRefused(reason % what, file_name=name)
 
 
 def _describe(statement_file: StatementFile) -> str:
@@ -152,7 +212,10 @@ def statement_receive(
 ) -> StatementFile:
     """Check and store one statement file. Kind, format and date are taken from the caller, else from
     the channel's configured format, else detected from the content (never from the file name).
-    ``parse_later``: a worker parses it once the caller's transaction commits."""
+    ``parse_later``: a worker parses it once the caller's transaction commits.
+
+    The file must be of a format the channel takes (``channel_formats_accepted``): a recognised content
+    of another format is refused before it is stored, naming the content's format and the channel."""
     checked = _read_and_hash(content)
     name = original_name
     if checked.size == 0:
@@ -174,8 +237,17 @@ def statement_receive(
         raise _duplicate(channel, earlier, name)
 
     detected = _detect(content, checked.head, name)
+    if statement_format is not None and statement_format.channel_id != channel.pk:
+        raise StatementRefused(
+            _("the statement format %(format)s is channel %(other)s's, not channel %(channel)s's")
+            % {"format": statement_format, "other": statement_format.channel.code, "channel": channel.code},
+            file_name=name,
+        )
     if statement_format is None and kind:
-        statement_format = _default_format(channel, kind)
+        statement_format = _configured_format(channel, kind, detected, or_default=True)
+    elif statement_format is None and detected is not None:
+        # No kind declared: the channel's settings for the detected format apply (strict totals…).
+        statement_format = _configured_format(channel, str(detected.kind), detected, or_default=False)
     if statement_format is not None:
         format_code, format_kind = statement_format.format_code, statement_format.kind
     elif detected is not None:
@@ -193,6 +265,10 @@ def statement_receive(
             % {"declared": StatementKind(kind).label, "format": format_code, "actual": StatementKind(format_kind).label},
             file_name=name,
         )
+    accepted = channel_formats_accepted(channel=channel, kind=kind)
+    content_format = detected.format if detected is not None else format_code
+    if accepted is not None and content_format not in accepted:
+        raise _not_taken(channel, kind, content_format, accepted, name)
     if (
         detected is not None
         and statement_format is not None
@@ -255,6 +331,8 @@ def _parser_options(statement_file: StatementFile) -> dict:
         "strict_totals": statement_file.statement_format.strict_totals if statement_file.statement_format else True,
         "account_ref": statement_file.bank_account.account_no if statement_file.bank_account else "",
         "archive_limits": archive_limits(),
+        # Empty: the parser detects it.
+        "encoding": (statement_file.statement_format.encoding or None) if statement_file.statement_format else None,
     }
     if statement_file.format_code == FormatCode.GENERIC:
         options["config"] = parsers.GenericFormatConfig.from_dict(statement_file.statement_format.config)
@@ -339,26 +417,181 @@ def _line_dating(statement_file: StatementFile):
     return channel.business_date_of
 
 
-def _parse_into_database(statement_file: StatementFile, progress: ProgressReporter) -> None:
+def _account_keys(reference: str, currency: str = "") -> set[str]:
+    """The ways a statement may write one of our account numbers, compared without spaces or case: as it
+    is, after a bank code and a slash (MT940 ``:25:BANKCODE/number``), without the currency some banks
+    append (``NL69INGB0123456789EUR``)."""
+    written = "".join(reference.split()).upper()
+    keys = {written}
+    if "/" in written:
+        keys.add(written.rsplit("/", 1)[1])
+    if currency:
+        keys |= {key[: -len(currency)] for key in keys if key.endswith(currency.upper()) and len(key) > len(currency)}
+    keys.discard("")
+    return keys
+
+
+class _BankAccountCheck:
+    """A bank statement must be of ONE of the channel's bank accounts (an account at the channel's bank,
+    or its settlement account; the one chosen at intake, when one was), in that account's currency.
+
+    A StatementFile is of one bank account with one pair of balances (the books check reads them per
+    account): a file holding statements of several accounts or currencies is refused naming them, to be
+    sent as one file per account. Statements of the same account (several days) may share a file."""
+
+    def __init__(self, statement_file: StatementFile):
+        channel = statement_file.channel
+        self.channel = channel
+        self.chosen = statement_file.bank_account
+        held = Q(bank_id=channel.bank_id)
+        if channel.settlement_account_id:
+            held |= Q(pk=channel.settlement_account_id)
+        self.accounts = list(BankAccount.objects.filter(held).select_related("bank").order_by("id"))
+        self.account: BankAccount | None = None
+        self.currency = ""
+        self.ids_by_reference: dict[str, int] = {}  # as written in the file, for the movement encoder
+
+    def _find(self, reference: str, currency: str) -> BankAccount | None:
+        keys = _account_keys(reference, currency)
+        for account in self.accounts:
+            if _account_keys(account.account_no) & keys:
+                return account
+        return None
+
+    def statements(self, found: list[tuple[str, str]]) -> BankAccount:
+        """Check the (account, currency) of each statement in the file; the file's bank account."""
+        distinct: dict[tuple[object, str], str] = {}
+        for reference, currency in found:
+            ours = self._find(reference, currency)  # one account however each statement writes it
+            key = (ours.pk if ours is not None else "".join(reference.split()).upper(), currency)
+            distinct.setdefault(key, f"{reference or '-'} {currency}".strip())
+        if len(distinct) > 1:
+            raise parsers.StatementParseError(
+                _(
+                    "the file holds statements of %(count)d accounts or currencies (%(accounts)s): a statement file "
+                    "is taken for one bank account in one currency. Ask the bank for one file per account, or "
+                    "upload each account's statement on its own."
+                )
+                % {"count": len(distinct), "accounts": "; ".join(distinct.values())},
+                field="Acct",
+            )
+        reference, currency = found[0] if found else ("", "")
+        if not reference:
+            raise parsers.StatementParseError(_("the statement names no account"), field="Acct")
+        account = self._find(reference, currency)
+        if account is None or (self.chosen is not None and account.pk != self.chosen.pk):
+            if self.chosen is not None and self._find(self.chosen.account_no, "") is None:
+                reason = _("the chosen bank account %(chosen)s is not one of channel %(channel)s's bank accounts")
+            elif self.chosen is not None:
+                reason = _("the statement is of account %(account)s, not of the chosen bank account %(chosen)s")
+            else:
+                reason = _(
+                    "the statement is of account %(account)s, which is not one of channel %(channel)s's bank "
+                    "accounts (%(held)s). Upload it under the channel of that account, or have an administrator "
+                    "add the account to the channel's bank."
+                )
+            raise parsers.StatementParseError(
+                reason
+                % {
+                    "account": reference,
+                    "chosen": self.chosen,
+                    "channel": self.channel.code,
+                    "held": ", ".join(str(held) for held in self.accounts) or _("none"),
+                },
+                field="Acct",
+            )
+        if currency and currency != account.currency:
+            raise parsers.StatementParseError(
+                _("the statement of account %(account)s is in %(currency)s, but bank account %(ours)s is held in %(held)s")
+                % {"account": reference, "currency": currency, "ours": account, "held": account.currency},
+                field="Ccy",
+            )
+        self.account, self.currency = account, currency or account.currency
+        self.ids_by_reference[reference] = account.pk
+        return account
+
+    def rows(self, rows: Iterator[parsers.FundMovementRow]) -> Iterator[parsers.FundMovementRow]:
+        """The movements, each checked to be of the file's account and currency (a later statement of
+        another account, in a format that lists only the first statement's account, shows here)."""
+        for row in rows:
+            if row.account_ref not in self.ids_by_reference:
+                if self._find(row.account_ref, row.currency) != self.account:
+                    raise parsers.StatementParseError(
+                        _(
+                            "a movement of account %(other)s in a file of account %(account)s: a statement file is "
+                            "taken for one bank account"
+                        )
+                        % {"other": row.account_ref or "-", "account": self.account},
+                        line=row.source_line,
+                        field="account",
+                    )
+                self.ids_by_reference[row.account_ref] = self.account.pk
+            if row.currency != self.currency:
+                raise parsers.StatementParseError(
+                    _("a movement in %(currency)s on an account held in %(held)s: totals never mix currencies")
+                    % {"currency": row.currency or "-", "held": self.currency},
+                    line=row.source_line,
+                    field="currency",
+                )
+            yield row
+
+
+def _statement_accounts(statement_file: StatementFile, parsed: parsers.ParsedStatement) -> list[tuple[str, str]]:
+    """(account, currency) of every statement in a bank statement file."""
+    if statement_file.format_code == FormatCode.CAMT053:
+        # A stream of its own: the parse's stream (the same FieldFile) is being read.
+        with statement_file.raw_file.storage.open(statement_file.raw_file.name, "rb") as stream:
+            return parsers.camt053.statement_accounts(stream, archive_limits=archive_limits())
+    # MT940: the parser lists every statement's :25: and currency when parse returns (MT940Metadata.statements);
+    # failing that, the first statement's, and later statements' accounts show on their movements.
+    listed = getattr(parsed.metadata, "statements", None)
+    if listed:
+        return [(header.account, header.currency) for header in listed]
+    return [(parsed.metadata.account_ref, parsed.currency)]
+
+
+@dataclass
+class _ParseState:
+    """What a parse learnt, kept for the failure record when it is refused."""
+
+    warnings: list[parsers.ParseWarning] | None = None  # the parser's own list, filled as the rows are read
+
+    def warnings_json(self, *extra: dict) -> list[dict]:
+        return [{"line": w.line, "field": w.field, "reason": w.message} for w in self.warnings or []] + list(extra)
+
+
+def _parse_into_database(statement_file: StatementFile, progress: ProgressReporter, state: _ParseState) -> None:
     options = _parser_options(statement_file)
     with _open_raw(statement_file) as stream:
         parsed = parsers.parse(statement_file.format_code, stream, **options)
+        state.warnings = parsed.warnings
+        rows = parsed.rows
         if str(parsed.kind) != statement_file.kind:
             raise parsers.StatementParseError(
                 f"not the declared type: the format reads {parsed.kind} statements, the file was declared {statement_file.kind}"
             )
+        account_check = None
+        if statement_file.format_code in BANK_STATEMENT_FORMATS:
+            account_check = _BankAccountCheck(statement_file)
+            account_check.statements(_statement_accounts(statement_file, parsed))
+            rows = account_check.rows(rows)
         fixed = (statement_file.pk, statement_file.channel_id, statement_file.statement_date)
         if statement_file.kind == StatementKind.BUSINESS:
             encode = statement_copy.line_encoder(*fixed, day_of=_line_dating(statement_file))
             model, columns = StatementLine, statement_copy.LINE_COLUMNS
         else:
-            accounts = dict(BankAccount.objects.filter(bank=statement_file.channel.bank).values_list("account_no", "id"))
+            if account_check is not None:
+                # Filled as the rows are checked: every movement to the file's account, however written.
+                accounts, account_id = account_check.ids_by_reference, account_check.account.pk
+            else:
+                accounts = dict(BankAccount.objects.filter(bank=statement_file.channel.bank).values_list("account_no", "id"))
+                account_id = statement_file.bank_account_id
             model, columns = FundMovement, statement_copy.MOVEMENT_COLUMNS
-            encode = statement_copy.movement_encoder(*fixed, accounts, statement_file.bank_account_id)
+            encode = statement_copy.movement_encoder(*fixed, accounts, account_id)
         duplicates = _DuplicateLines()
         try:
             written = statement_copy.copy_rows(
-                model._meta.db_table, columns, map(encode, duplicates.watch(parsed.rows)), progress.report
+                model._meta.db_table, columns, map(encode, duplicates.watch(rows)), progress.report
             )
         except statement_copy.CopyRowError as exc:
             # Locate the refused row in the file: parse again up to it (only on this error path).
@@ -369,8 +602,10 @@ def _parse_into_database(statement_file: StatementFile, progress: ProgressReport
             if row is not None and exc.column and hasattr(row, exc.column):
                 reason = f"{getattr(row, exc.column)!r} is {reason}"
             raise parsers.StatementParseError(reason, line=row.source_line if row else None, field=exc.column) from exc
-        if written == 0:
-            raise parsers.StatementParseError("the file holds no statement lines")
+        metadata = parsed.metadata
+        quiet = account_check is not None and (metadata.opening_balance is not None or metadata.closing_balance is not None)
+        if written == 0 and not quiet:
+            raise parsers.StatementParseError(_("the file holds no statement lines"))
         repeated = duplicates.confirm(model, statement_file)
         # The channel's mistake to chase: imported and reported (a run finds the DUPLICATE), unless the
         # channel's format says such a file is refused.
@@ -383,12 +618,21 @@ def _parse_into_database(statement_file: StatementFile, progress: ProgressReport
             statement_file.lines_from, statement_file.lines_to = encode.first, encode.last
         statement_file.totals = _totals_json(parsed.totals)
         statement_file.metadata = _metadata_json(parsed.metadata)
-        statement_file.warnings = [{"line": w.line, "field": w.field, "reason": w.message} for w in parsed.warnings] + [
-            {"line": again, "field": None, "reason": f"repeats line {first} exactly: imported, reported as a duplicate"}
-            for first, again in repeated
-        ]
+        statement_file.warnings = state.warnings_json(
+            *(
+                {"line": again, "field": None, "reason": f"repeats line {first} exactly: imported, reported as a duplicate"}
+                for first, again in repeated
+            ),
+            *(
+                [{"line": None, "field": None, "reason": _("no movements: the statement states its balances only (a quiet day)")}]
+                if written == 0
+                else []
+            ),
+        )
         if parsed.currency:
             statement_file.currency = parsed.currency
+        if account_check is not None:
+            statement_file.bank_account = account_check.account
 
 
 class ParseAttemptsExhausted(parsers.StatementParseError):
@@ -430,6 +674,7 @@ def statement_parse(*, statement_file: StatementFile, now: datetime, reconcile: 
     a file whose parse stopped the worker more than STATEMENT_PARSE_MAX_ATTEMPTS times (a task redelivered
     after each crash) is refused instead of parsed again."""
     counted = _attempt_counted_aside(statement_file)
+    state = _ParseState()
     moved = (
         StatementFile.objects.filter(pk=statement_file.pk)
         .exclude(status=StatementFile.Status.PARSED)
@@ -456,7 +701,7 @@ def statement_parse(*, statement_file: StatementFile, now: datetime, reconcile: 
             if statement_file.parse_attempts > settings.STATEMENT_PARSE_MAX_ATTEMPTS:
                 raise ParseAttemptsExhausted(statement_file.parse_attempts - 1)
             with ProgressReporter(statement_file.pk) as progress:
-                _parse_into_database(statement_file, progress)
+                _parse_into_database(statement_file, progress, state)
             statement_file.status = StatementFile.Status.PARSED
             statement_file.parsed_at = now
             statement_file.progress_lines = statement_file.line_count
@@ -474,6 +719,7 @@ def statement_parse(*, statement_file: StatementFile, now: datetime, reconcile: 
                     "metadata",
                     "warnings",
                     "currency",
+                    "bank_account",
                 ]
             )
             if StatementFile.objects.filter(superseded_by=statement_file).exists():
@@ -482,7 +728,7 @@ def statement_parse(*, statement_file: StatementFile, now: datetime, reconcile: 
             elif reconcile and statement_file.kind == StatementKind.BUSINESS:
                 _reconcile_when_committed(statement_file)
     except (parsers.StatementParseError, parsers.FormatConfigError, zipfile.BadZipFile) as exc:
-        error = _failure(statement_file, exc)
+        error = _failure(statement_file, exc, state)
         raise StatementRefused(
             error["reason"],
             file_name=statement_file.original_name,
@@ -492,7 +738,7 @@ def statement_parse(*, statement_file: StatementFile, now: datetime, reconcile: 
         ) from exc
     except Exception as exc:
         # Never leave a file shown as "parsing" forever: record the failure, then let it surface.
-        _failure(statement_file, exc)
+        _failure(statement_file, exc, state)
         raise
     return statement_file
 
@@ -517,15 +763,20 @@ def _reconcile_when_committed(statement_file: StatementFile) -> None:
         enqueue(Job.RUN_START, channel_id=statement_file.channel_id, trigger=RunTrigger.FILE, business_date=day.isoformat())
 
 
-def _failure(statement_file: StatementFile, exc: Exception) -> dict:
+def _failure(statement_file: StatementFile, exc: Exception, state: _ParseState | None = None) -> dict:
+    """Record the refusal, with the warnings the parse had given so far (they often explain it: entries
+    skipped before a balance mismatch). A line or field the error does not have is None, never empty."""
     error = {
-        "line": getattr(exc, "line", None),
-        "field": getattr(exc, "field", None),
+        "line": getattr(exc, "line", None) or None,
+        "field": getattr(exc, "field", None) or None,
         "reason": getattr(exc, "reason", None) or str(exc),
     }
     # An attempt that ends here finished (with a refusal): the count of unfinished ones starts again, unless
     # it is what refused the file.
     finished = {} if isinstance(exc, ParseAttemptsExhausted) else {"parse_attempts": 0}
-    StatementFile.objects.filter(pk=statement_file.pk).update(status=StatementFile.Status.FAILED, errors=[error], **finished)
+    warnings = state.warnings_json() if state is not None else []
+    StatementFile.objects.filter(pk=statement_file.pk).update(
+        status=StatementFile.Status.FAILED, errors=[error], warnings=warnings, **finished
+    )
     statement_file.refresh_from_db()
     return error

@@ -15,7 +15,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from reconciliation import parsers
-from reconciliation.parsers import FORMATS, ArchiveRefused, GenericFormatConfig, StatementParseError
+from reconciliation.parsers import FORMATS, GenericFormatConfig, StatementParseError
 from reconciliation.parsers.base import Direction, FundMovementRow, LineStatus, LineType, StatementLineRow
 from reconciliation.parsers.writers import render, write_generic_csv, write_unionpay_zip, write_wechat_fund
 
@@ -137,8 +137,8 @@ def test_a_damaged_file_is_read_or_refused_with_a_reason(code, data):
     damaged = data.draw(mangled(SAMPLES[code]))
     read_or_refuse(code, damaged)
     try:
-        parsers.detect(damaged)  # what intake runs first: recognised, not recognised, or an archive refused
-    except ArchiveRefused as exc:
+        parsers.detect(damaged)  # what intake runs first: recognised, not recognised, or refused with a reason
+    except StatementParseError as exc:  # an archive refused, UTF-16 text, a personal bill
         assert str(exc).strip()
 
 
@@ -194,3 +194,11 @@ def test_a_damaged_file_is_imported_whole_or_not_at_all(wx, data):
             assert received.status == StatementFile.Status.FAILED and stored == 0 and received.errors
     finally:
         transaction.savepoint_rollback(savepoint)
+
+
+def test_an_amount_of_a_thousand_digits_is_refused_without_repeating_it():
+    from reconciliation.parsers.base import FieldError, parse_amount
+
+    with pytest.raises(FieldError) as refused:
+        parse_amount("9" * 1000 + ".00", "amount")
+    assert "too long for an amount" in str(refused.value) and len(str(refused.value)) < 200
