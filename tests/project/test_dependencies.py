@@ -10,7 +10,7 @@ from importlib.metadata import packages_distributions
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
-OWN = {"accounts", "backoffice", "reconciliation", "helpers", "sftp_server", "conftest"}
+OWN = {"accounts", "backoffice", "reconciliation", "helpers", "workers", "sftp_server", "conftest"}
 
 
 def _name(requirement: str) -> str:

@@ -26,6 +26,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from pathlib import Path
+from types import SimpleNamespace
 from urllib.error import HTTPError
 from urllib.parse import urlencode
 from urllib.request import HTTPRedirectHandler, Request, build_opener
@@ -56,6 +57,7 @@ from reconciliation.models import (
     RunStatus,
     RunTrigger,
     StatementLine,
+    TransactionStatus,
 )
 
 QUEUE_BENCH_CODES = tuple(f"BENCHQ{n}" for n in range(1, 6))
@@ -162,6 +164,21 @@ def _discrepancies_sql(*, channel_ids: list[int], clerk_ids: list[int], limit: i
     states = "ARRAY[" + ", ".join(sql_str(s) for s in STATES) + "]"
     closed_as = "ARRAY[" + ", ".join(sql_str(c) for c in CLOSED_AS) + "]"
     overage, shortage = sql_str(EffectDirection.OVERAGE), sql_str(EffectDirection.SHORTAGE)
+    # Every state, type and status as a literal made from its enum (never typed into the SQL text).
+    L = SimpleNamespace(**{name: sql_str(member) for name, member in {
+        "BANK_ONLY": DiscrepancyType.BANK_ONLY,
+        "PLATFORM_ONLY": DiscrepancyType.PLATFORM_ONLY,
+        "STATUS_MISMATCH": DiscrepancyType.STATUS_MISMATCH,
+        "AMOUNT_MISMATCH": DiscrepancyType.AMOUNT_MISMATCH,
+        "FEE_MISMATCH": DiscrepancyType.FEE_MISMATCH,
+        "DUPLICATE": DiscrepancyType.DUPLICATE,
+        "CARRIED_OVER": DiscrepancyState.CARRIED_OVER,
+        "RESOLVED": DiscrepancyState.RESOLVED,
+        "PROPOSED": DiscrepancyState.PROPOSED,
+        "APPROVED": DiscrepancyState.APPROVED,
+        "UNKNOWN": TransactionStatus.UNKNOWN,
+        "SUCCESS": TransactionStatus.SUCCESS,
+    }.items()})  # fmt: skip
     sql = f"""
         WITH pairs AS (
             SELECT p.id AS txn_id, l.id AS line_id, p.channel_id, p.business_date, p.txn_no, p.amount, p.fee,
@@ -181,9 +198,9 @@ def _discrepancies_sql(*, channel_ids: list[int], clerk_ids: list[int], limit: i
         ),
         valued AS (
             SELECT picked.*,
-                   CASE type WHEN 'BANK_ONLY' THEN amount WHEN 'PLATFORM_ONLY' THEN -amount
-                             WHEN 'STATUS_MISMATCH' THEN amount WHEN 'AMOUNT_MISMATCH' THEN -1.00
-                             WHEN 'FEE_MISMATCH' THEN -0.01 ELSE amount END AS effect
+                   CASE type WHEN {L.BANK_ONLY} THEN amount WHEN {L.PLATFORM_ONLY} THEN -amount
+                             WHEN {L.STATUS_MISMATCH} THEN amount WHEN {L.AMOUNT_MISMATCH} THEN -1.00
+                             WHEN {L.FEE_MISMATCH} THEN -0.01 ELSE amount END AS effect
             FROM picked
         )
         INSERT INTO {Discrepancy._meta.db_table} (
@@ -193,31 +210,31 @@ def _discrepancies_sql(*, channel_ids: list[int], clerk_ids: list[int], limit: i
             updated_at, resolved_at, workflow_started_at, assigned_to_id
         )
         SELECT run_id, channel_id, business_date,
-               CASE WHEN type IN ('BANK_ONLY', 'PLATFORM_ONLY', 'DUPLICATE') THEN NULL ELSE business_date END,
+               CASE WHEN type IN ({L.BANK_ONLY}, {L.PLATFORM_ONLY}, {L.DUPLICATE}) THEN NULL ELSE business_date END,
                type, state, txn_no,
-               CASE WHEN type IN ('BANK_ONLY', 'DUPLICATE') THEN NULL ELSE txn_id END,
-               CASE WHEN type = 'PLATFORM_ONLY' THEN NULL ELSE line_id END,
-               '', 'CNY',
-               CASE WHEN type IN ('BANK_ONLY', 'DUPLICATE') THEN NULL
-                    WHEN type = 'AMOUNT_MISMATCH' THEN amount + 1.00 ELSE amount END,
-               CASE WHEN type = 'PLATFORM_ONLY' THEN NULL ELSE amount END,
-               CASE WHEN type IN ('BANK_ONLY', 'DUPLICATE') THEN '' WHEN type = 'STATUS_MISMATCH' THEN 'UNKNOWN'
-                    ELSE 'SUCCESS' END,
-               CASE WHEN type = 'PLATFORM_ONLY' THEN '' ELSE 'SUCCESS' END,
-               CASE WHEN type = 'PLATFORM_ONLY' THEN NULL WHEN type = 'FEE_MISMATCH' THEN fee + 0.01 ELSE fee END,
-               CASE WHEN type = 'FEE_MISMATCH' THEN fee END,
-               CASE WHEN type = 'FEE_MISMATCH' THEN fee END,
+               CASE WHEN type IN ({L.BANK_ONLY}, {L.DUPLICATE}) THEN NULL ELSE txn_id END,
+               CASE WHEN type = {L.PLATFORM_ONLY} THEN NULL ELSE line_id END,
+               '', %(currency)s,
+               CASE WHEN type IN ({L.BANK_ONLY}, {L.DUPLICATE}) THEN NULL
+                    WHEN type = {L.AMOUNT_MISMATCH} THEN amount + 1.00 ELSE amount END,
+               CASE WHEN type = {L.PLATFORM_ONLY} THEN NULL ELSE amount END,
+               CASE WHEN type IN ({L.BANK_ONLY}, {L.DUPLICATE}) THEN '' WHEN type = {L.STATUS_MISMATCH} THEN {L.UNKNOWN}
+                    ELSE {L.SUCCESS} END,
+               CASE WHEN type = {L.PLATFORM_ONLY} THEN '' ELSE {L.SUCCESS} END,
+               CASE WHEN type = {L.PLATFORM_ONLY} THEN NULL WHEN type = {L.FEE_MISMATCH} THEN fee + 0.01 ELSE fee END,
+               CASE WHEN type = {L.FEE_MISMATCH} THEN fee END,
+               CASE WHEN type = {L.FEE_MISMATCH} THEN fee END,
                effect,
                CASE WHEN effect > 0 THEN {overage} WHEN effect < 0 THEN {shortage} ELSE '' END,
-               CASE WHEN state = 'CARRIED_OVER' THEN business_date + 3 END,
-               CASE WHEN state = 'RESOLVED' THEN ({closed_as})[1 + g %% 3] ELSE '' END,
+               CASE WHEN state = {L.CARRIED_OVER} THEN business_date + 3 END,
+               CASE WHEN state = {L.RESOLVED} THEN ({closed_as})[1 + g %% 3] ELSE '' END,
                %(now)s, %(now)s,
-               CASE WHEN state = 'RESOLVED' THEN %(now)s END,
-               CASE WHEN clerk_id IS NOT NULL OR state IN ('PROPOSED', 'APPROVED') THEN %(now)s END,
-               CASE WHEN state <> 'RESOLVED' THEN clerk_id END
+               CASE WHEN state = {L.RESOLVED} THEN %(now)s END,
+               CASE WHEN clerk_id IS NOT NULL OR state IN ({L.PROPOSED}, {L.APPROVED}) THEN %(now)s END,
+               CASE WHEN state <> {L.RESOLVED} THEN clerk_id END
         FROM valued
     """
-    return sql, {"channels": channel_ids, "clerks": clerk_ids, "clerk_count": len(clerk_ids), "limit": limit}
+    return sql, {"channels": channel_ids, "clerks": clerk_ids, "clerk_count": len(clerk_ids), "limit": limit, "currency": "CNY"}
 
 
 def queue_seed(
