@@ -242,10 +242,13 @@ REST_FRAMEWORK = {
         "rest_framework.parsers.FormParser",
         "rest_framework.parsers.MultiPartParser",
     ],
-    "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
-    "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.LimitOffsetPagination",
+    # Strict: an unknown query parameter or a value a filter cannot read is refused with 400, naming it.
+    "DEFAULT_FILTER_BACKENDS": ["backoffice.core.api.StrictFilterBackend"],
+    "DEFAULT_PAGINATION_CLASS": "backoffice.core.api.StrictLimitOffsetPagination",
     "PAGE_SIZE": 100,
-    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    # Every operation documents the errors it can answer (401, 403, 404, 400, 415), all JSON.
+    "DEFAULT_SCHEMA_CLASS": "backoffice.core.openapi.ApiSchema",
+    "EXCEPTION_HANDLER": "backoffice.core.api.api_exception_handler",
     "COERCE_DECIMAL_TO_STRING": True,
 }
 SPECTACULAR_SETTINGS = {
@@ -262,6 +265,11 @@ SPECTACULAR_SETTINGS = {
     "ENUM_NAME_OVERRIDES": {
         "RunStatusEnum": "reconciliation.models.runs.RunStatus",
         "StatementFileStatusEnum": "reconciliation.models.statements.StatementFileStatus",
+        "CurrencyEnum": "backoffice.core.money.CURRENCY_CHOICES",
+        # The payment core's journal reads these in either case.
+        "JournalCurrencyEnum": "reconciliation.api.serializers.JOURNAL_CURRENCIES",
+        "JournalBusinessTypeEnum": "reconciliation.api.serializers.JOURNAL_BUSINESS_TYPES",
+        "JournalStatusEnum": "reconciliation.api.serializers.JOURNAL_STATUSES",
     },
 }
 

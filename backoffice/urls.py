@@ -26,3 +26,9 @@ urlpatterns = [
     path("docs/api/", login_required(SpectacularSwaggerView.as_view(url_name="api-schema")), name="api-docs"),
     path("docs/api/redoc/", login_required(SpectacularRedocView.as_view(url_name="api-schema")), name="api-redoc"),
 ]
+
+# Errors under /api/ are JSON, never an HTML page (backoffice/core/api.py); elsewhere Django's pages.
+handler400 = "backoffice.core.api.api_bad_request"
+handler403 = "backoffice.core.api.api_permission_denied"
+handler404 = "backoffice.core.api.api_page_not_found"
+handler500 = "backoffice.core.api.api_server_error"

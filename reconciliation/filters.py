@@ -66,6 +66,22 @@ class DaysFilter(django_filters.NumberFilter):
     field_class = forms.IntegerField
 
 
+class IdFilter(django_filters.NumberFilter):
+    """A record's id: a whole number from 1 to PostgreSQL's bigint maximum (beyond it: refused, not a 500)."""
+
+    field_class = forms.IntegerField
+
+    def __init__(self, **kwargs):
+        super().__init__(min_value=1, max_value=ID_MAX, **kwargs)
+
+
+# Bounds of what a filter reads, so a value past them is refused as invalid rather than failing in the
+# database or in date arithmetic: ids are bigint, ages at most a century, amounts the money columns'
+# 19 digits with 4 decimals.
+ID_MAX = 2**63 - 1
+AGE_MAX_DAYS = 36600
+
+
 class ChannelField(forms.ModelChoiceField):
     """A channel by id (the screens' select, bookmarks, saved filters) or by code (the API). Codes start
     with a letter, so a value of digits is always an id."""
@@ -153,6 +169,8 @@ class DiscrepancyFilter(django_filters.FilterSet):
         field_name="abs_effect",
         lookup_expr="gte",
         min_value=0,
+        max_digits=19,
+        decimal_places=4,
         widget=forms.NumberInput(attrs={"step": "0.01", "class": "short"}),
     )
     amount_max = django_filters.NumberFilter(
@@ -160,17 +178,27 @@ class DiscrepancyFilter(django_filters.FilterSet):
         field_name="abs_effect",
         lookup_expr="lte",
         min_value=0,
+        max_digits=19,
+        decimal_places=4,
         widget=forms.NumberInput(attrs={"step": "0.01", "class": "short"}),
     )
     age_min = DaysFilter(
-        label=_("Age from (days)"), method="filter_age", min_value=0, widget=forms.NumberInput(attrs={"class": "short"})
+        label=_("Age from (days)"),
+        method="filter_age",
+        min_value=0,
+        max_value=AGE_MAX_DAYS,
+        widget=forms.NumberInput(attrs={"class": "short"}),
     )
     age_max = DaysFilter(
-        label=_("Age to (days)"), method="filter_age", min_value=0, widget=forms.NumberInput(attrs={"class": "short"})
+        label=_("Age to (days)"),
+        method="filter_age",
+        min_value=0,
+        max_value=AGE_MAX_DAYS,
+        widget=forms.NumberInput(attrs={"class": "short"}),
     )
     # What a run concluded about (found, found again, or matched and closed), as on the run's page;
     # ``finding`` narrows it to what the run found or to what it closed.
-    run = django_filters.NumberFilter(method="filter_run", widget=forms.HiddenInput, min_value=1)
+    run = IdFilter(method="filter_run", widget=forms.HiddenInput)
     finding = django_filters.ChoiceFilter(
         choices=[(FOUND, _("found by the run")), (CLOSED, _("closed by the run"))],
         method="filter_finding",
@@ -238,7 +266,7 @@ class WorkflowEventFilter(django_filters.FilterSet):
 
     date_from = django_filters.DateFilter(label=_("From"), method="filter_from")
     date_to = django_filters.DateFilter(label=_("To"), method="filter_to")
-    discrepancy = django_filters.NumberFilter(label=_("Discrepancy"), field_name="discrepancy_id", min_value=1)
+    discrepancy = IdFilter(label=_("Discrepancy"), field_name="discrepancy_id")
 
     class Meta:
         model = WorkflowEvent

@@ -6,31 +6,36 @@ from __future__ import annotations
 from django.db import transaction
 from django.shortcuts import get_object_or_404
 from django.utils import timezone
-from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_view, inline_serializer
+from drf_spectacular.utils import OpenApiResponse, extend_schema, inline_serializer
 from rest_framework import mixins, permissions, serializers, status, viewsets
 from rest_framework.decorators import action, api_view, permission_classes
 from rest_framework.parsers import FormParser, MultiPartParser
 from rest_framework.response import Response
 
 from backoffice.core.api import ChangePermissions, DecimalJSONParser, UpsertPermissions
+from backoffice.core.openapi import ERROR_SCHEMA
 from backoffice.core.uploads import upload_refusal
 from reconciliation.api.presenters import discrepancy_summary, run_summary
 from reconciliation.api.serializers import (
     BulkRefusal,
     BulkResult,
     DecisionSerializer,
+    DiscrepancySummarySerializer,
     PairSerializer,
     PlatformTransactionSerializer,
     ProposeSerializer,
     RefundOrderSerializer,
     RefundOutcomeSerializer,
     ResolutionSerializer,
+    RunOutcomeSerializer,
     RunRequestedSerializer,
     RunRequestSerializer,
     RunSerializer,
     StatementFileReceivedSerializer,
     StatementFileSerializer,
     StatementUploadSerializer,
+    TransactionBulkRequestSerializer,
+    TransactionItemSerializer,
 )
 from reconciliation.filters import (
     DiscrepancyFilter,
@@ -54,6 +59,7 @@ from reconciliation.selectors.transactions import transactions
 from reconciliation.services.engine.runs import RunAlreadyActive, run_start
 from reconciliation.services.intake.statements import StatementRefused, statement_receive
 from reconciliation.services.intake.transactions import (
+    RecordError,
     TransactionBatchRefused,
     transaction_input_read,
     transactions_upsert,
@@ -73,6 +79,21 @@ from reconciliation.services.workflow.resolution import (
 
 MAX_BATCH = 10000
 
+WORKFLOW_CONFLICT = OpenApiResponse(ERROR_SCHEMA, description="somebody decided or changed it first")
+# A statement refused: the reason with where in the file (line, field) and the file it duplicates; or,
+# when the form itself is wrong, each form field named with its messages.
+STATEMENT_REFUSAL = {
+    "type": "object",
+    "properties": {
+        "detail": {"type": "string"},
+        "line": {"type": "integer", "nullable": True, "description": "the line of the file, when the problem is in it"},
+        "field": {"type": "string", "nullable": True},
+        "duplicate_of": {"type": "integer", "description": "the statement file already taken in"},
+    },
+    "additionalProperties": True,
+}
+RunActive = inline_serializer("RunActive", {"detail": serializers.CharField(), "run_id": serializers.IntegerField()})
+
 
 class TransactionViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
     """Our transaction records. Pushed in bulk by the payment core; idempotent on txn_no."""
@@ -83,19 +104,25 @@ class TransactionViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, views
     queryset = transactions()
 
     @extend_schema(
-        request=inline_serializer(
-            "TransactionBulkRequest", {"transactions": serializers.ListField(child=serializers.DictField())}
-        ),
-        responses={200: BulkResult, 400: BulkRefusal, 409: BulkRefusal},
+        request=TransactionBulkRequestSerializer,
+        responses={
+            200: BulkResult,
+            400: OpenApiResponse(BulkRefusal, description="refused, nothing written: each error names the item and field"),
+            409: OpenApiResponse(BulkRefusal, description="a record conflicts with what we hold; recorded, nothing written"),
+        },
         description=(
-            "Create or move forward up to 10,000 records, all or nothing. Amounts are decimal strings (JSON numbers are "
-            "read exactly as decimals). Status only moves forward (processing/unknown -> success/failed); a conflicting "
-            "change is refused with 409 and recorded."
+            "Create or move forward up to 10,000 records, all or nothing, idempotent on txn_no. Amounts are decimal "
+            "strings (JSON numbers are read exactly as decimals). Status only moves forward (processing/unknown -> "
+            "success/failed); fields filled once keep their value; a conflicting change is refused with 409 and "
+            "recorded. Unknown fields are refused. See docs/api.md."
         ),
     )
     @action(detail=False, methods=["post"])
     def bulk(self, request):
         items = request.data.get("transactions") if isinstance(request.data, dict) else request.data
+        if isinstance(request.data, dict) and set(request.data) - {"transactions"}:
+            unknown = ", ".join(sorted(map(str, set(request.data) - {"transactions"})))
+            return Response({"detail": f'unknown field(s): {unknown}; send {{"transactions": [ ... ]}}'}, status=400)
         if not isinstance(items, list) or not items:
             return Response({"detail": 'send {"transactions": [ ... ]} with at least one record'}, status=400)
         if len(items) > MAX_BATCH:
@@ -104,7 +131,14 @@ class TransactionViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, views
         for index, item in enumerate(items, 1):
             if not isinstance(item, dict):
                 return Response({"detail": f"item {index} is not an object"}, status=400)
-            record, errors = transaction_input_read(item, ref=f"item {index}")
+            ref = f"item {index}"
+            shape = TransactionItemSerializer(data=item)
+            if not shape.is_valid():
+                # The shape first (types, lengths, digits), in the service's own error form.
+                txn_no = item.get("txn_no") if isinstance(item.get("txn_no"), str) else ""
+                invalid.extend(RecordError(ref, name, " ".join(map(str, why)), txn_no) for name, why in shape.errors.items())
+                continue
+            record, errors = transaction_input_read(item, ref=ref)
             invalid.extend(errors)
             if record:
                 inputs.append(record)
@@ -134,15 +168,18 @@ class StatementFileViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mix
 
     serializer_class = StatementFileSerializer
     filterset_class = StatementFileFilter
-    parser_classes = (MultiPartParser, FormParser)
+    # A file only travels as multipart/form-data; any other body is refused with 415.
+    parser_classes = (MultiPartParser,)
     queryset = statement_files()
 
     @extend_schema(
         request={"multipart/form-data": StatementUploadSerializer},
         responses={
             201: StatementFileReceivedSerializer,
-            400: OpenApiResponse(description="refused, with the reason"),
-            413: OpenApiResponse(description="the file is bigger than STATEMENT_MAX_BYTES (cut off while uploading)"),
+            400: OpenApiResponse(STATEMENT_REFUSAL, description="refused, with the reason (and the line and field in the file)"),
+            413: OpenApiResponse(
+                ERROR_SCHEMA, description="the file is bigger than STATEMENT_MAX_BYTES (cut off while uploading)"
+            ),
         },
     )
     def create(self, request, *args, **kwargs):
@@ -184,7 +221,11 @@ class RunViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.Create
     queryset = runs()
 
     @extend_schema(
-        request=RunRequestSerializer, responses={202: RunRequestedSerializer, 409: OpenApiResponse(description="a run is active")}
+        request=RunRequestSerializer,
+        responses={
+            202: RunRequestedSerializer,
+            409: OpenApiResponse(RunActive, description="a run of this channel and date is already active: its id"),
+        },
     )
     def create(self, request, *args, **kwargs):
         data = RunRequestSerializer(data=request.data)
@@ -206,23 +247,24 @@ class RunViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.Create
         return Response(RunRequestedSerializer(run).data, status=status.HTTP_202_ACCEPTED)
 
     @extend_schema(
-        responses={200: OpenApiResponse(description="the run with its discrepancies, as `manage.py reconcile --json`")}
+        responses={
+            200: OpenApiResponse(
+                RunOutcomeSerializer, description="the run with its discrepancies, as `manage.py reconcile --json`"
+            )
+        }
     )
     @action(detail=True, methods=["get"])
     def outcome(self, request, pk=None, format=None):  # noqa: A002 (the router passes the suffix as format)
         return Response(run_summary(self.get_object()))
 
 
-@extend_schema_view(
-    list=extend_schema(responses={200: OpenApiResponse(description="discrepancies, each as `discrepancy_summary` shows it")}),
-    retrieve=extend_schema(responses={200: OpenApiResponse(description="one discrepancy with its history")}),
-)
 class DiscrepancyViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
+    """Discrepancies, each as the shared presenter shows it (``discrepancy_summary``); the serializer
+    only describes that shape for the schema."""
+
     filterset_class = DiscrepancyFilter
     queryset = discrepancies()
-
-    def get_serializer_class(self):
-        return serializers.Serializer  # responses are built by the shared presenter
+    serializer_class = DiscrepancySummarySerializer
 
     def list(self, request, *args, **kwargs):
         page = self.paginate_queryset(self.filter_queryset(self.get_queryset()))
@@ -267,7 +309,7 @@ def _source(request) -> str:
     return f"API {request.META.get('REMOTE_ADDR', '')}".strip()
 
 
-@extend_schema(request=ProposeSerializer, responses={201: ResolutionSerializer})
+@extend_schema(request=ProposeSerializer, responses={201: ResolutionSerializer, 409: WORKFLOW_CONFLICT})
 @api_view(["POST"])
 @permission_classes([step_permission("propose")])
 def discrepancy_propose_api(request, pk: int):
@@ -289,7 +331,14 @@ def discrepancy_propose_api(request, pk: int):
     return Response(ResolutionSerializer(resolution).data, status=status.HTTP_201_CREATED)
 
 
-@extend_schema(request=PairSerializer, responses={201: ResolutionSerializer})
+@extend_schema(
+    request=PairSerializer,
+    responses={
+        201: ResolutionSerializer,
+        404: OpenApiResponse(ERROR_SCHEMA, description="a discrepancy named does not exist"),
+        409: WORKFLOW_CONFLICT,
+    },
+)
 @api_view(["POST"])
 @permission_classes([step_permission("pair")])
 def discrepancies_pair_api(request):
@@ -332,14 +381,14 @@ def _decide(request, pk: int, decide) -> Response:
     return Response(ResolutionSerializer(resolution).data)
 
 
-@extend_schema(request=DecisionSerializer, responses={200: ResolutionSerializer})
+@extend_schema(request=DecisionSerializer, responses={200: ResolutionSerializer, 409: WORKFLOW_CONFLICT})
 @api_view(["POST"])
 @permission_classes([step_permission("approve")])
 def resolution_approve_api(request, pk: int):
     return _decide(request, pk, resolution_approve)
 
 
-@extend_schema(request=DecisionSerializer, responses={200: ResolutionSerializer})
+@extend_schema(request=DecisionSerializer, responses={200: ResolutionSerializer, 409: WORKFLOW_CONFLICT})
 @api_view(["POST"])
 @permission_classes([step_permission("reject")])
 def resolution_reject_api(request, pk: int):
@@ -353,7 +402,7 @@ class RefundOrderViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, views
     queryset = RefundOrder.objects.select_related("original_txn", "refund_txn", "resolution__discrepancy__channel").order_by("id")
     filterset_class = RefundOrderFilter
 
-    @extend_schema(request=RefundOutcomeSerializer, responses={200: RefundOrderSerializer})
+    @extend_schema(request=RefundOutcomeSerializer, responses={200: RefundOrderSerializer, 409: WORKFLOW_CONFLICT})
     @action(detail=True, methods=["post"], permission_classes=[ChangePermissions])
     def outcome(self, request, pk=None, format=None):  # noqa: A002 (the router passes the suffix as format)
         data = RefundOutcomeSerializer(data=request.data)
