@@ -187,7 +187,8 @@ class StatementFormatForm(forms.ModelForm):
     class Meta:
         model = StatementFormat
         fields = (
-            "channel", "kind", "format_code", "name", "encoding", "strict_totals", "refuse_repeated_lines", "is_default", "config",
+            "channel", "kind", "format_code", "name", "encoding",
+            "strict_totals", "refuse_repeated_lines", "is_default", "config",
         )  # fmt: skip
         widgets = {"config": forms.Textarea(attrs={"rows": 18, "cols": 90, "class": "mono"})}
         help_texts = {
