@@ -81,7 +81,10 @@ from reconciliation.web.views.statements import LIST_PAGE_SIZE
 @permission_required("reconciliation.view_discrepancy", raise_exception=True)
 def discrepancy_list(request):
     queue = selectors.discrepancy_queue(params=request.GET, today=timezone.localdate())
-    page = Paginator(queue.qs, LIST_PAGE_SIZE).get_page(request.GET.get("page"))
+    totals = selectors.effect_totals(queue.qs)
+    paginator = Paginator(queue.qs, LIST_PAGE_SIZE)
+    paginator.count = sum(t["items"] for t in totals)  # counted with the totals: the list is read once
+    page = paginator.get_page(request.GET.get("page"))
     sort = request.GET.get("sort", queue.filters["sort"].default)
     query = request.GET.copy()
     query.pop("page", None)
@@ -100,7 +103,7 @@ def discrepancy_list(request):
             "query": query.urlencode(),
             "sort": sort,
             "sort_query": sort_query.urlencode(),
-            "totals": selectors.effect_totals(queue.qs),
+            "totals": totals,
             "bulk_form": BulkForm(),
             "saved_filters": request.user.saved_filters.order_by("name"),
             "save_form": SavedFilterForm(initial={"query": query.urlencode()}),
