@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-from datetime import UTC, date
+from datetime import UTC
 from decimal import Decimal, InvalidOperation
 
-from django.db.models import Min
 from django.utils import timezone
 from drf_spectacular.utils import extend_schema_field, inline_serializer
 from rest_framework import serializers
@@ -17,7 +16,6 @@ from reconciliation.models import (
     BusinessType,
     Channel,
     Discrepancy,
-    FeeModel,
     PlatformTransaction,
     ReconciliationRun,
     RefundOrder,
@@ -202,14 +200,6 @@ class RunRequestedSerializer(RunSerializer):
         read_only_fields = fields
 
 
-def channel_first_date(channel: Channel) -> date | None:
-    """The first business date the channel is known to have existed: when its earliest fee model took
-    effect (a channel has no creation date of its own, and a fee model is what the engine needs to
-    reconcile a day). None when it has no fee model yet: only the ten-year bound applies."""
-    first = FeeModel.objects.filter(channel=channel).aggregate(first=Min("valid_from"))["first"]
-    return timezone.localdate(first) if first else None
-
-
 class RunRequestSerializer(serializers.Serializer):
     channel = serializers.SlugRelatedField(
         slug_field="code", queryset=Channel.objects.filter(is_active=True), help_text="An active channel's code."
@@ -226,16 +216,9 @@ class RunRequestSerializer(serializers.Serializer):
         return day
 
     def validate(self, data):
-        first = channel_first_date(data["channel"])
-        if first is not None and data["business_date"] < first:
-            raise serializers.ValidationError(
-                {
-                    "business_date": [
-                        f"{data['business_date'].isoformat()} is before channel {data['channel'].code} existed: "
-                        f"its first fee model takes effect on {first.isoformat()}"
-                    ]
-                }
-            )
+        problem = run_date_problem(data["business_date"], today=timezone.localdate(), channel=data["channel"])
+        if problem:
+            raise serializers.ValidationError({"business_date": [problem]})
         return data
 
 

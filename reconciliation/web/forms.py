@@ -86,12 +86,14 @@ class RunStartForm(forms.Form):
     business_date = forms.DateField(label=_("Business date"), widget=forms.DateInput(attrs={"type": "date"}))
     stage = forms.ChoiceField(label=_("Stage"), choices=RunStage.choices, required=False, initial=RunStage.TRANSACTION)
 
-    def clean_business_date(self):
-        day = self.cleaned_data["business_date"]
-        problem = run_date_problem(day, today=timezone.localdate())
-        if problem:
-            raise forms.ValidationError(problem)
-        return day
+    def clean(self):
+        data = super().clean()
+        day, channel = data.get("business_date"), data.get("channel")
+        if day is not None:
+            problem = run_date_problem(day, today=timezone.localdate(), channel=channel)
+            if problem:
+                self.add_error("business_date", problem)
+        return data
 
 
 class ClearingForm(forms.Form):

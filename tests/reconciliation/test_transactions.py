@@ -190,3 +190,20 @@ def test_every_delivery_is_on_record_and_names_what_it_created(channel, tmp_path
         TransactionReceipt.objects.filter(pk=first.pk).update(created=0)
     with pytest.raises(DatabaseError), transaction.atomic():
         TransactionReceipt.objects.filter(pk=first.pk).delete()
+
+
+@pytest.mark.django_db
+def test_a_journal_the_database_could_not_keep_is_refused_naming_each_field(channel):
+    long_no = "P" * 70
+    text = (
+        HEADER
+        + f"{long_no},TESTCH,,collection,10.00,CNY,,success,2026-11-24 10:00:00,,2026-11-24,,,,\n"
+        + "P2,TESTCH,,collection,1234567890123456.00,CNY,0.123456,success,2026-11-24 10:00:00,,2026-11-24,,,,\n"
+        + "P3,TESTCH,,collection,100.10000,CNY,,success,2026-11-24 10:00:00,,2026-11-24,,,B\x001,\n"
+    )
+    inputs, invalid = transaction_inputs_from_csv(text.encode())
+    refused = {(e.txn_no, e.field) for e in invalid}
+    assert {(long_no, "txn_no"), ("P2", "amount"), ("P2", "fee"), ("P3", "batch_no")} <= refused
+    assert not any(e.field == "amount" and e.txn_no == "P3" for e in invalid)  # 100.10000 is 100.1: kept
+    reasons = {e.field: e.reason for e in invalid}
+    assert "at most 64" in reasons["txn_no"] and "at most 15" in reasons["amount"] and "at most 4" in reasons["fee"]

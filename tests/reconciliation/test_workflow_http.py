@@ -177,6 +177,14 @@ def test_a_run_of_a_future_or_absurd_date_is_refused_everywhere(client, wx, cler
         assert answer.status_code == 400 and "business_date" in answer.json(), answer.content
     with pytest.raises(CommandError, match="1999-01-01"):  # in the language the command speaks
         call_command("reconcile", "--channel", wx.code, "--date", "1999-01-01", stdout=StringIO())
+    # Before the channel existed (its first fee model takes effect on 2025-01-01): the screen, the API and
+    # the command all say so.
+    page = client.post(reverse("reconciliation:run_request"), {"channel": wx.pk, "business_date": "2024-12-31"}, follow=True)
+    assert "before channel WX existed" in page.content.decode()
+    answer = api.post("/api/runs/", {"channel": wx.code, "business_date": "2024-12-31"}, format="json")
+    assert answer.status_code == 400 and "before channel WX existed" in str(answer.json()["business_date"])
+    with pytest.raises(CommandError, match="2024-12-31"):
+        call_command("reconcile", "--channel", wx.code, "--date", "2024-12-31", stdout=StringIO())
     assert not ReconciliationRun.objects.exists()
     # A run's outcome in any format the router offers answers, never a server error.
     run = stored_run(wx)

@@ -28,7 +28,7 @@ class Command(BaseCommand):
             channel = Channel.objects.get(code=options["channel"])
         except Channel.DoesNotExist:
             raise CommandError(f"no channel with code {options['channel']!r}") from None
-        problem = run_date_problem(options["date"], today=timezone.localdate())
+        problem = run_date_problem(options["date"], today=timezone.localdate(), channel=channel)
         if problem:
             raise CommandError(problem)
         try:

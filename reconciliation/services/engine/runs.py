@@ -16,6 +16,7 @@ from datetime import date, datetime, timedelta
 import psycopg
 from django.conf import settings
 from django.db import DatabaseError, IntegrityError, connection, transaction
+from django.db.models import Min
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -25,6 +26,7 @@ from reconciliation.models import (
     ACTIVE_RUN_STATUSES,
     Channel,
     Discrepancy,
+    FeeModel,
     ReconciliationRun,
     RunStage,
     RunStatus,
@@ -54,13 +56,29 @@ class RunAlreadyActive(Exception):
 OLDEST_RUN_DAYS = 3660  # ten years: a statement older than what a clearing house keeps is a typo
 
 
-def run_date_problem(day: date, *, today: date) -> str | None:
-    """Why a run of this business date cannot be asked for (None: it can): after today, or a date no
-    statement can be of."""
+def channel_first_date(channel: Channel) -> date | None:
+    """The first business date the channel is known to have existed: when its earliest fee model took
+    effect (a channel has no creation date of its own, and a fee model is what the engine needs to
+    reconcile a day). None when it has no fee model yet: only the ten-year bound applies."""
+    first = FeeModel.objects.filter(channel=channel).aggregate(first=Min("valid_from"))["first"]
+    return timezone.localdate(first) if first else None
+
+
+def run_date_problem(day: date, *, today: date, channel: Channel | None = None) -> str | None:
+    """Why a run of this business date cannot be asked for (None: it can): after today, a date no
+    statement can be of, or (given the channel) a date before the channel existed. The screens, the API
+    and the command all ask here."""
     if day > today:
         return _("The business date %(day)s is in the future.") % {"day": day.isoformat()}
     if (today - day).days > OLDEST_RUN_DAYS:
         return _("The business date %(day)s is more than ten years ago.") % {"day": day.isoformat()}
+    first = channel_first_date(channel) if channel is not None else None
+    if first is not None and day < first:
+        return _("%(day)s is before channel %(channel)s existed: its first fee model takes effect on %(first)s.") % {
+            "day": day.isoformat(),
+            "channel": channel.code,
+            "first": first.isoformat(),
+        }
     return None
 
 

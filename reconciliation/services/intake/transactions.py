@@ -219,6 +219,46 @@ def _date(mapping: Mapping, name: str, errors: list, ref: str) -> date | None:
         return None
 
 
+# Text fields of a record and the column each is kept in (its length is that column's).
+_TEXT_COLUMNS = {
+    "txn_no": "txn_no",
+    "original_txn_no": "txn_no",
+    "channel_txn_no": "channel_txn_no",
+    "batch_no": "batch_no",
+    "counterparty_account": "counterparty_account",
+    "counterparty_name": "counterparty_name",
+    "order_no": "order_no",
+}
+
+
+def _shape_errors(mapping: Mapping, ref: str, *, amount: Decimal | None, fee: Decimal | None) -> list[RecordError]:
+    """What the database could not keep, refused with the field named rather than failing at the insert:
+    text longer than its column or holding a NUL character, an amount with more digits than money has."""
+    errors = []
+    for name, column in _TEXT_COLUMNS.items():
+        value = _text(mapping, name)
+        limit = PlatformTransaction._meta.get_field(column).max_length
+        if len(value) > limit:
+            errors.append(RecordError(ref, name, f"is {len(value)} characters long; at most {limit}"))
+        if "\x00" in value:
+            errors.append(RecordError(ref, name, "holds a NUL character"))
+    for name in ("channel", "merchant_no", "account_no", "currency"):
+        if "\x00" in _text(mapping, name):
+            errors.append(RecordError(ref, name, "holds a NUL character"))
+    money = PlatformTransaction._meta.get_field("amount")
+    for name, value in (("amount", amount), ("fee", fee)):
+        if value is None:
+            continue
+        _sign, digits, exponent = value.normalize().as_tuple()  # 100.10000 has 1 decimal place, not 5
+        places, whole = max(-exponent, 0), max(len(digits) + exponent, 0)
+        if places > money.decimal_places:
+            errors.append(RecordError(ref, name, f"has {places} decimal places; at most {money.decimal_places}"))
+        if whole > money.max_digits - money.decimal_places:
+            limit = money.max_digits - money.decimal_places
+            errors.append(RecordError(ref, name, f"has {whole} digits before the decimal point; at most {limit}"))
+    return errors
+
+
 def transaction_input_read(mapping: Mapping, *, ref: str) -> tuple[TransactionInput | None, list[RecordError]]:
     """Validate one record given as a mapping of column/field name to value (CSV row or JSON item)."""
     txn_no = _text(mapping, "txn_no")
@@ -249,6 +289,7 @@ def transaction_input_read(mapping: Mapping, *, ref: str) -> tuple[TransactionIn
         raw_errors.append(RecordError(ref, "original_txn_no", "a refund names the transaction it refunds"))
     if original_txn_no and business_type != BusinessType.REFUND:
         raw_errors.append(RecordError(ref, "original_txn_no", "only a refund has an original transaction"))
+    raw_errors.extend(_shape_errors(mapping, ref, amount=amount, fee=fee))
     if raw_errors:
         return None, [replace(e, txn_no=txn_no) for e in raw_errors]
     return TransactionInput(
