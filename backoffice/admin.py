@@ -61,7 +61,13 @@ class AuditEventAdmin(EventsAdmin):
         return [ActionFilter, ObjectTypeFilter, *super().get_list_filter(request)[2:]]
 
     def get_list_display(self, request):
-        return ["when", "action", "object_type", "object_id", "who", "where", "changes"]
+        names: dict = {}  # the related records this page names, each looked up once
+
+        @admin.display(description=_("changes (before → after)"))
+        def changes(event):
+            return self.changes(event, names)
+
+        return ["when", "action", "object_type", "object_id", "who", "where", changes]
 
     @admin.display(description=_("time"), ordering="pgh_created_at")
     def when(self, event):
@@ -92,8 +98,7 @@ class AuditEventAdmin(EventsAdmin):
         # The diff as text, read back with decimals as Decimal: money never passes through a float.
         return super().get_queryset(request).annotate(diff_text=Cast("pgh_diff", TextField()))
 
-    @admin.display(description=_("changes (before → after)"))
-    def changes(self, event):
+    def changes(self, event, names: dict):
         text = getattr(event, "diff_text", None)
         diff = json.loads(text, parse_float=Decimal) if text else (event.pgh_diff or {})
         if not diff:
@@ -103,15 +108,16 @@ class AuditEventAdmin(EventsAdmin):
             "",
             "<div><b>{}</b>: {} → {}</div>",
             (
-                (_field_label(model, name), _shown(model, name, before), _shown(model, name, after))
+                (_field_label(model, name), _shown(model, name, before, names), _shown(model, name, after, names))
                 for name, (before, after) in sorted(diff.items())
             ),
         )
 
 
-def _shown(model, name: str, value) -> str:
+def _shown(model, name: str, value, names: dict) -> str:
     """A value of the trail as people read it: a choice's label, a local time, a decimal as written, a
-    yes/no, a related record's name, JSON as JSON (never Python's dict text), and "—" for nothing."""
+    yes/no, a related record's name (looked up once per page, kept in ``names``), JSON as JSON (never
+    Python's dict text), and "—" for nothing."""
     if value is None or value == "" or value == {} or value == []:
         return "—"
     field = _field(model, name)
@@ -128,8 +134,11 @@ def _shown(model, name: str, value) -> str:
     if isinstance(value, bool):
         return str(_("yes") if value else _("no"))
     if isinstance(field, models.ForeignKey):
-        related = field.related_model._default_manager.filter(pk=value).first()
-        return str(related) if related is not None else f"#{value}"
+        key = (field.related_model, value)
+        if key not in names:
+            related = field.related_model._default_manager.filter(pk=value).first()
+            names[key] = str(related) if related is not None else f"#{value}"
+        return names[key]
     if isinstance(value, (dict, list)):
         return json.dumps(value, ensure_ascii=False, default=str)
     return str(value)

@@ -68,3 +68,25 @@ def test_the_audit_screen_reads_as_people_read(client, auditor, wx):
     assert "1000.0000 → 2500.1000" in page  # the stored decimal (4 places), never a float's digits
     assert "yes → no" in page
     assert "{&#x27;" not in page and "None" not in page  # no Python dict text, no None
+
+
+def test_the_audit_screen_looks_each_related_record_up_once_per_page(client, auditor, wx, bank):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from reconciliation.models import Bank
+
+    other = Bank.objects.create(code="OTHER", name="另一银行")
+    for _ in range(4):  # eight changes naming the same two banks
+        wx.bank = other
+        wx.save()
+        wx.bank = bank
+        wx.save()
+    client.force_login(auditor)
+
+    with CaptureQueriesContext(connection) as queries:
+        page = client.get("/admin/backoffice/auditevent/", HTTP_ACCEPT_LANGUAGE="en").content.decode()
+
+    assert str(other) in page and str(bank) in page
+    bank_lookups = [q for q in queries.captured_queries if 'FROM "reconciliation_bank"' in q["sql"]]
+    assert len(bank_lookups) <= 2
