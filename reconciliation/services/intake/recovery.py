@@ -31,11 +31,16 @@ def statement_files_requeue_stale(*, now: datetime) -> list[int]:
     candidates = StatementFile.objects.filter(
         Q(status=status.RECEIVED, received_at__lt=since) | Q(status=status.PARSING, parse_started_at__lt=since)
     ).values_list("pk", flat=True)
+    # Waiting in the outbox for the broker, or handed over lately and still queued: left to that job.
+    handed = set(
+        OutboxJob.objects.filter(name=str(Job.STATEMENT_PARSE))
+        .filter(Q(sent_at__isnull=True) | Q(sent_at__gte=since))
+        .values_list("kwargs__statement_file_id", flat=True)
+    )
     requeued = []
     for file_id in candidates:
-        handed = OutboxJob.objects.filter(name=str(Job.STATEMENT_PARSE), kwargs__contains={"statement_file_id": file_id})
-        if handed.filter(Q(sent_at__isnull=True) | Q(sent_at__gte=since)).exists():
-            continue  # waiting in the outbox for the broker, or handed over lately and still queued
+        if file_id in handed:
+            continue
         with transaction.atomic(), connection.cursor() as cursor:
             cursor.execute("SELECT pg_try_advisory_xact_lock(%s, %s)", [PARSE_LOCK_NAMESPACE, file_id])
             if not cursor.fetchone()[0]:
