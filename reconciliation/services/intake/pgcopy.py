@@ -222,9 +222,28 @@ class CopyRowError(Exception):
 
 
 def copy_rows(table: str, columns: tuple[str, ...], lines: Iterable[str], on_progress: Callable[[int], None]) -> int:
-    """COPY the encoded ``lines`` into ``table`` on Django's connection (inside the caller's transaction)."""
+    """COPY the encoded ``lines`` into ``table`` on Django's connection (inside the caller's transaction).
+
+    A line that cannot be made (the parser refuses the file halfway) ends the COPY normally and is raised
+    once it has ended: the caller's transaction takes the rows back. Raised inside the COPY, it would go to
+    the server as a CopyFail, and psycopg closes the connection when the server had also refused a row
+    already sent (two errors for one COPY), leaving nothing to record the refusal with."""
     sql = f'COPY "{table}" ({", ".join(columns)}) FROM STDIN'
     written = 0
+    stopped: list[Exception] = []
+
+    def until_refused(source: Iterable[str]) -> Iterator[str]:
+        iterator = iter(source)
+        while True:
+            try:
+                yield next(iterator)
+            except StopIteration:
+                return
+            except Exception as exc:  # noqa: BLE001 (raised again below, once the COPY has ended)
+                stopped.append(exc)
+                return
+
+    lines = until_refused(lines)
     try:
         with connection.cursor() as cursor:
             raw_cursor = cursor.cursor  # psycopg 3's cursor under Django's wrapper
@@ -259,6 +278,8 @@ def copy_rows(table: str, columns: tuple[str, ...], lines: Iterable[str], on_pro
         if not found:
             raise
         raise CopyRowError(int(found[1]), column, "a value we do not support") from exc
+    if stopped:
+        raise stopped[0]
     return written
 
 
