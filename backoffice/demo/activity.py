@@ -37,7 +37,7 @@ from reconciliation.parsers.writers import render, write_alipay_trade, write_gen
 from reconciliation.services.channels.fees import FeeSpec, fee_function
 from reconciliation.services.engine.runs import run_execute, run_start
 from reconciliation.services.intake.statements import StatementRefused, statement_parse, statement_receive
-from reconciliation.services.intake.transactions import transaction_input_read, transactions_upsert
+from reconciliation.services.intake.transactions import transactions_receive
 from reconciliation.services.postings import bank_deposit_account
 from reconciliation.services.workflow.resolution import discrepancies_assign, discrepancy_propose, resolution_approve
 
@@ -324,13 +324,7 @@ def _upsert(records: list[dict], now: datetime) -> int:
     records = [r for r in records if r["txn_no"] not in known]
     if not records:
         return 0
-    inputs = []
-    for index, mapping in enumerate(records, 1):
-        item, errors = transaction_input_read(mapping, ref=f"demo {index}")
-        if errors:
-            raise ValueError(f"demo record invalid: {errors}")
-        inputs.append(item)
-    return transactions_upsert(inputs=inputs, source=TransactionConflict.Source.API, now=now).created
+    return transactions_receive(records=records, source=TransactionConflict.Source.API, now=now).created
 
 
 def demo_activity_seed(*, today: date, days: int, now: datetime) -> dict[str, int]:

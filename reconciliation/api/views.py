@@ -35,7 +35,6 @@ from reconciliation.api.serializers import (
     StatementFileSerializer,
     StatementUploadSerializer,
     TransactionBulkRequestSerializer,
-    TransactionItemSerializer,
 )
 from reconciliation.filters import (
     DiscrepancyFilter,
@@ -58,12 +57,7 @@ from reconciliation.selectors.statements import statement_files
 from reconciliation.selectors.transactions import transactions
 from reconciliation.services.engine.runs import RunAlreadyActive, run_start
 from reconciliation.services.intake.statements import StatementRefused, statement_receive
-from reconciliation.services.intake.transactions import (
-    RecordError,
-    TransactionBatchRefused,
-    transaction_input_read,
-    transactions_upsert,
-)
+from reconciliation.services.intake.transactions import TransactionBatchRefused, transactions_receive
 from reconciliation.services.jobs import Job, queued_not_sent
 from reconciliation.services.workflow.pairing import discrepancies_pair
 from reconciliation.services.workflow.resolution import (
@@ -127,25 +121,13 @@ class TransactionViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, views
             return Response({"detail": 'send {"transactions": [ ... ]} with at least one record'}, status=400)
         if len(items) > MAX_BATCH:
             return Response({"detail": f"at most {MAX_BATCH} records per request, got {len(items)}"}, status=400)
-        inputs, invalid = [], []
         for index, item in enumerate(items, 1):
             if not isinstance(item, dict):
                 return Response({"detail": f"item {index} is not an object"}, status=400)
-            ref = f"item {index}"
-            shape = TransactionItemSerializer(data=item)
-            if not shape.is_valid():
-                # The shape first (types, lengths, digits), in the service's own error form.
-                txn_no = item.get("txn_no") if isinstance(item.get("txn_no"), str) else ""
-                invalid.extend(RecordError(ref, name, " ".join(map(str, why)), txn_no) for name, why in shape.errors.items())
-                continue
-            record, errors = transaction_input_read(item, ref=ref)
-            invalid.extend(errors)
-            if record:
-                inputs.append(record)
         try:
-            result = transactions_upsert(
-                inputs=inputs,
-                invalid=invalid,
+            # Shapes, values and rules are all checked by the intake service, each error naming item and field.
+            result = transactions_receive(
+                records=items,
                 source=TransactionConflict.Source.API,
                 acting_user=request.user,
                 now=timezone.now(),

@@ -10,9 +10,8 @@ from helpers import local_dt
 from reconciliation.models import PlatformTransaction, TransactionConflict
 from reconciliation.services.intake.transactions import (
     TransactionBatchRefused,
-    transaction_input_read,
-    transaction_inputs_from_csv,
-    transactions_upsert,
+    transactions_import_file,
+    transactions_receive,
 )
 
 HEADER = (
@@ -40,12 +39,19 @@ def record(**overrides) -> dict:
 
 
 def upsert(*records, source="API"):
-    inputs = []
-    for index, mapping in enumerate(records, 1):
-        item, errors = transaction_input_read(mapping, ref=f"item {index}")
-        assert errors == [], errors
-        inputs.append(item)
-    return transactions_upsert(inputs=inputs, source=source, now=NOW)
+    return transactions_receive(records=records, source=source, now=NOW)
+
+
+def refused(*records) -> list:
+    with pytest.raises(TransactionBatchRefused) as excinfo:
+        upsert(*records)
+    return excinfo.value.errors
+
+
+def import_file(tmp_path, text: str, name="journal.csv"):
+    path = tmp_path / name
+    path.write_bytes(text.encode() if isinstance(text, str) else text)
+    return transactions_import_file(path=path, source="FILE", source_ref=name, now=NOW)
 
 
 @pytest.mark.django_db
@@ -98,34 +104,36 @@ def test_refund_links_to_its_original_even_in_the_same_batch(channel):
     assert refund.original.txn_no == "P1"
 
 
-def test_record_validation_names_every_bad_field():
-    _item, errors = transaction_input_read(
-        record(amount="12.3x", currency="XYZ", status="timeout", business_type="refund", created_at="yesterday"),
-        ref="line 3",
-    )
+@pytest.mark.django_db
+def test_record_validation_names_every_bad_field(channel):
+    errors = refused(record(amount="12.3x", currency="XYZ", status="timeout", business_type="refund", created_at="yesterday"))
     fields = {e.field for e in errors}
     assert fields == {"amount", "currency", "status", "created_at", "original_txn_no"}
-    assert str(next(e for e in errors if e.field == "amount")) == "line 3, field amount: '12.3x' is not an amount"
+    assert str(next(e for e in errors if e.field == "amount")) == "item 1, field amount: '12.3x' is not an amount"
+    assert not PlatformTransaction.objects.exists()
 
 
-def test_binary_floats_are_refused():
-    _item, errors = transaction_input_read(record(amount=100.1), ref="item 1")
-    assert errors[0].field == "amount" and "float" in errors[0].reason
+@pytest.mark.django_db
+def test_binary_floats_are_refused(channel):
+    (error,) = refused(record(amount=100.1))
+    assert error.field == "amount" and "float" in error.reason
 
 
-def test_journal_columns_are_matched_by_name_and_extra_columns_ignored():
+@pytest.mark.django_db
+def test_journal_columns_are_matched_by_name_and_extra_columns_ignored(channel, tmp_path):
     text = (
         "note,business_date,amount,txn_no,channel,business_type,currency,status,created_at\n"
         "x,2026-11-24,5.00,P9,TESTCH,payout,CNY,unknown,2026-11-24 23:59:59\n"
     )
-    (item,), errors = transaction_inputs_from_csv(text.encode())
-    assert errors == []
-    assert (item.txn_no, item.amount, item.business_type, item.status) == ("P9", Decimal("5.00"), "PAYOUT", "UNKNOWN")
+    assert import_file(tmp_path, text).created == 1
+    txn = PlatformTransaction.objects.get()
+    assert (txn.txn_no, txn.amount, txn.business_type, txn.status) == ("P9", Decimal("5.00"), "PAYOUT", "UNKNOWN")
 
 
-def test_journal_missing_column_is_named():
+@pytest.mark.django_db
+def test_journal_missing_column_is_named(channel, tmp_path):
     with pytest.raises(TransactionBatchRefused) as excinfo:
-        transaction_inputs_from_csv(b"txn_no,channel\nP1,TESTCH\n")
+        import_file(tmp_path, "txn_no,channel\nP1,TESTCH\n")
     assert {e.field for e in excinfo.value.errors} >= {"amount", "status", "business_date"}
 
 
@@ -193,7 +201,7 @@ def test_every_delivery_is_on_record_and_names_what_it_created(channel, tmp_path
 
 
 @pytest.mark.django_db
-def test_a_journal_the_database_could_not_keep_is_refused_naming_each_field(channel):
+def test_a_journal_the_database_could_not_keep_is_refused_naming_each_field(channel, tmp_path):
     long_no = "P" * 70
     text = (
         HEADER
@@ -201,9 +209,175 @@ def test_a_journal_the_database_could_not_keep_is_refused_naming_each_field(chan
         + "P2,TESTCH,,collection,1234567890123456.00,CNY,0.123456,success,2026-11-24 10:00:00,,2026-11-24,,,,\n"
         + "P3,TESTCH,,collection,100.10000,CNY,,success,2026-11-24 10:00:00,,2026-11-24,,,B\x001,\n"
     )
-    inputs, invalid = transaction_inputs_from_csv(text.encode())
-    refused = {(e.txn_no, e.field) for e in invalid}
-    assert {(long_no, "txn_no"), ("P2", "amount"), ("P2", "fee"), ("P3", "batch_no")} <= refused
+    with pytest.raises(TransactionBatchRefused) as excinfo:
+        import_file(tmp_path, text)
+    invalid = excinfo.value.errors
+    problems = {(e.txn_no, e.field) for e in invalid}
+    assert {(long_no, "txn_no"), ("P2", "amount"), ("P2", "fee"), ("P3", "batch_no")} <= problems
     assert not any(e.field == "amount" and e.txn_no == "P3" for e in invalid)  # 100.10000 is 100.1: kept
+    assert [e.ref for e in invalid if e.txn_no == "P3"] == ["line 4"]
     reasons = {e.field: e.reason for e in invalid}
     assert "at most 64" in reasons["txn_no"] and "at most 15" in reasons["amount"] and "at most 4" in reasons["fee"]
+
+
+# --- the journal file as payment cores write it ----------------------------------------------------------
+
+ROW = "{no},TESTCH,,collection,{amount},CNY,,success,{at},,2026-11-24,,,,\n"
+
+
+def row(no, amount="10.00", at="2026-11-24 10:00:00") -> str:
+    return ROW.format(no=no, amount=amount, at=at)
+
+
+@pytest.mark.django_db
+def test_a_journal_with_bom_crlf_and_blank_lines_at_the_end_is_read(channel, tmp_path):
+    text = "\ufeff" + (HEADER + row("P1") + row("P2")).replace("\n", "\r\n") + "\r\n\r\n"
+    assert import_file(tmp_path, text).created == 2
+    assert set(PlatformTransaction.objects.values_list("txn_no", flat=True)) == {"P1", "P2"}
+
+
+@pytest.mark.django_db
+def test_a_blank_line_inside_and_a_value_spanning_lines_keep_true_line_numbers(channel, tmp_path):
+    spanning = 'P2,TESTCH,,collection,5.00,CNY,,success,2026-11-24 10:00:00,,2026-11-24,,,"B\n7",\n'
+    text = HEADER + row("P1") + "\n" + spanning + row("P3", amount="abc")
+    with pytest.raises(TransactionBatchRefused) as excinfo:
+        import_file(tmp_path, text)
+    # line 1 header, 2 P1, 3 blank, 4-5 P2 (its batch number spans two lines), 6 P3
+    assert [(e.ref, e.field) for e in excinfo.value.errors] == [("line 6", "amount")]
+    assert import_file(tmp_path, HEADER + row("P1") + "\n" + spanning).created == 2
+    assert PlatformTransaction.objects.get(txn_no="P2").batch_no == "B\n7"
+
+
+@pytest.mark.django_db
+def test_a_line_with_too_many_values_or_not_utf8_is_named(channel, tmp_path):
+    with pytest.raises(TransactionBatchRefused) as excinfo:
+        import_file(tmp_path, HEADER + row("P1") + row("P2").replace("\n", ",extra\n"))
+    assert [(e.ref, e.reason) for e in excinfo.value.errors] == [("line 3", "16 values for 15 columns")]
+    with pytest.raises(TransactionBatchRefused) as excinfo:
+        import_file(tmp_path, (HEADER + row("P1")).encode() + row("P2").replace("P2", "支付").encode("gbk"))
+    assert [(e.ref, e.reason) for e in excinfo.value.errors] == [("line 3", "the file is not UTF-8 text")]
+    assert not PlatformTransaction.objects.exists()
+
+
+@pytest.mark.django_db
+def test_a_header_naming_a_column_twice_is_refused(channel, tmp_path):
+    with pytest.raises(TransactionBatchRefused) as excinfo:
+        import_file(tmp_path, HEADER.replace("batch_no", "amount") + row("P1"))
+    assert [(e.ref, e.field) for e in excinfo.value.errors] == [("line 1", "amount")]
+
+
+@pytest.mark.django_db
+def test_a_record_sent_twice_counts_once_and_a_changed_repeat_is_refused(channel, tmp_path):
+    assert import_file(tmp_path, HEADER + row("P1") + row("P2") + row("P1")).created == 2
+    with pytest.raises(TransactionBatchRefused) as excinfo:
+        import_file(tmp_path, HEADER + row("P7") + row("P8") + row("P7", amount="11.00"))
+    (error,) = excinfo.value.errors
+    assert (error.ref, error.field, error.reason) == ("line 4", "txn_no", "appears again with other values (first at line 2)")
+
+
+@pytest.mark.django_db
+def test_refunds_name_originals_anywhere_in_the_same_file(channel, tmp_path):
+    refund = "R{n},TESTCH,,refund,1.00,CNY,,success,2026-11-24 11:00:00,,2026-11-24,,,,{original}\n"
+    text = HEADER + refund.format(n=1, original="P1") + row("P1") + refund.format(n=2, original="R1")
+    assert import_file(tmp_path, text).created == 3
+    refunds = {t.txn_no: t.original.txn_no for t in PlatformTransaction.objects.filter(business_type="REFUND")}
+    assert refunds == {"R1": "P1", "R2": "R1"}
+
+
+@pytest.mark.django_db
+def test_the_same_journal_again_changes_nothing_and_a_later_one_moves_records_on(channel, tmp_path):
+    first = HEADER + row("P1") + ROW.format(no="P2", amount="3.00", at="2026-11-24 10:00:00").replace("success", "processing")
+    assert import_file(tmp_path, first).created == 2
+    again = import_file(tmp_path, first)
+    assert (again.created, again.updated, again.unchanged) == (0, 0, 2)
+    later = import_file(tmp_path, HEADER + row("P2", amount="3.00"))
+    assert (later.updated, PlatformTransaction.objects.get(txn_no="P2").status) == (1, "SUCCESS")
+    with pytest.raises(TransactionBatchRefused) as excinfo:
+        import_file(tmp_path, HEADER + row("P2", amount="3.00").replace("success", "failed") + row("P9"))
+    assert excinfo.value.conflicts == 1 and excinfo.value.errors[0].reason == "cannot move from SUCCESS to FAILED"
+    assert TransactionConflict.objects.get().source_ref == "journal.csv line 2"
+    assert not PlatformTransaction.objects.filter(txn_no="P9").exists()
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    "written, stored",
+    [
+        ("2026-11-24T10:00:00+08:00", local_dt(2026, 11, 24, 10, 0)),
+        ("2026-11-24 02:00:00Z", local_dt(2026, 11, 24, 10, 0)),
+        ("2026-11-24 11:00:00+0900", local_dt(2026, 11, 24, 10, 0)),
+        ("2026-11-24 10:00", local_dt(2026, 11, 24, 10, 0)),
+        ("2026-11-24", local_dt(2026, 11, 24, 0, 0)),
+        (" 2026-11-24 10:00:00.250000 ", local_dt(2026, 11, 24, 10, 0).replace(microsecond=250000)),
+        ('"2026-11-24 10:00:00,5"', local_dt(2026, 11, 24, 10, 0).replace(microsecond=500000)),
+    ],
+)
+def test_times_are_read_as_written_and_without_an_offset_in_the_products_zone(channel, tmp_path, written, stored):
+    import_file(tmp_path, HEADER + row("P1", at=written))
+    assert PlatformTransaction.objects.get().created_at == stored
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    "written", ["2026-02-30 10:00:00", "2026-11-24 24:00:00", "24/11/2026 10:00", "yesterday", "1899-12-31 10:00:00"]
+)
+def test_impossible_or_unknown_times_are_refused(channel, tmp_path, written):
+    with pytest.raises(TransactionBatchRefused) as excinfo:
+        import_file(tmp_path, HEADER + row("P1", at=written))
+    (error,) = excinfo.value.errors
+    assert (error.ref, error.field) == ("line 2", "created_at") and "is not a date and time" in error.reason
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    "written, stored", [("+5", "5"), (".5", "0.5"), ("5.", "5"), (" 12.30 ", "12.3"), ("100.10000", "100.1")]
+)
+def test_amounts_as_written(channel, tmp_path, written, stored):
+    import_file(tmp_path, HEADER + row("P1", amount=written))
+    assert PlatformTransaction.objects.get().amount == Decimal(stored)
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    "written, reason",
+    [
+        ("1e5", "'1e5' is not an amount"),
+        ('"1,000.00"', "'1,000.00' is not an amount"),
+        ("5-", "'5-' is not an amount"),
+        ("-", "'-' is not an amount"),
+        ("0.00", "must be positive (the business type carries the direction)"),
+        ("-1", "must be positive (the business type carries the direction)"),
+        ("1.00001", "has 5 decimal places; at most 4"),
+    ],
+)
+def test_amounts_that_are_not_money_are_refused(channel, tmp_path, written, reason):
+    with pytest.raises(TransactionBatchRefused) as excinfo:
+        import_file(tmp_path, HEADER + row("P1", amount=written))
+    assert [(e.field, e.reason) for e in excinfo.value.errors] == [("amount", reason)]
+
+
+@pytest.mark.django_db
+def test_a_refusal_lists_the_first_problems_and_counts_them_all(channel, tmp_path, monkeypatch):
+    from reconciliation.services.intake import transactions
+
+    monkeypatch.setattr(transactions, "ERRORS_SHOWN", 3)
+    text = HEADER + "".join(row(f"P{n}", amount="x") for n in range(5))
+    with pytest.raises(TransactionBatchRefused) as excinfo:
+        import_file(tmp_path, text)
+    assert [e.ref for e in excinfo.value.errors] == ["line 2", "line 3", "line 4"]
+    assert excinfo.value.total == 5 and str(excinfo.value).startswith("5 record(s) refused")
+
+
+@pytest.mark.django_db
+def test_a_channel_serial_already_on_another_transaction_is_refused_by_line(channel, tmp_path):
+    serial = "P{n},TESTCH,4200,collection,1.00,CNY,,success,2026-11-24 10:00:00,,2026-11-24,,,,\n"
+    import_file(tmp_path, HEADER + serial.format(n=1))
+    with pytest.raises(TransactionBatchRefused) as excinfo:
+        import_file(tmp_path, HEADER + row("P5") + serial.format(n=2))
+    (error,) = excinfo.value.errors
+    assert (error.ref, error.field, error.reason) == (
+        "line 3",
+        "channel_txn_no",
+        "channel serial 4200 is already on transaction P1",
+    )
+    assert PlatformTransaction.objects.count() == 1

@@ -5,7 +5,7 @@ from django.core.management.base import BaseCommand, CommandError
 from django.utils import timezone
 
 from reconciliation.models import TransactionConflict
-from reconciliation.services.intake.transactions import TransactionBatchRefused, transaction_inputs_from_csv, transactions_upsert
+from reconciliation.services.intake.transactions import TransactionBatchRefused, transactions_import_file
 
 
 class Command(BaseCommand):
@@ -20,10 +20,8 @@ class Command(BaseCommand):
         if not path.is_file():
             raise CommandError(f"{path}: no such file")
         try:
-            inputs, invalid = transaction_inputs_from_csv(path.read_bytes())
-            result = transactions_upsert(
-                inputs=inputs,
-                invalid=invalid,
+            result = transactions_import_file(
+                path=path,
                 source=TransactionConflict.Source.FILE,
                 source_ref=path.name,
                 now=timezone.now(),
@@ -35,6 +33,7 @@ class Command(BaseCommand):
                         {
                             "status": "REFUSED",
                             "conflicts": exc.conflicts,
+                            "total": exc.total,
                             "errors": [e.as_dict() for e in exc.errors],
                         },
                         ensure_ascii=False,
@@ -43,7 +42,9 @@ class Command(BaseCommand):
             else:
                 for error in exc.errors:
                     self.stderr.write(f"{path.name}, {error}")
-            raise CommandError(f"{path.name}: {len(exc.errors)} record(s) refused, nothing imported") from None
+            if exc.total > len(exc.errors):
+                self.stderr.write(f"{path.name}: … and {exc.total - len(exc.errors)} more")
+            raise CommandError(f"{path.name}: {exc.total} record(s) refused, nothing imported") from None
         if options["json"]:
             self.stdout.write(json.dumps({"status": "IMPORTED", **result.as_dict()}))
         else:

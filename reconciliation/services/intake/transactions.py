@@ -1,44 +1,45 @@
-"""Our transaction records: bulk upsert, idempotent on txn_no, from the API or the journal file.
+"""Our transaction records: bulk upsert, idempotent on txn_no, from the API, the journal file or code.
 
 Rules (the same for every path):
 - a new txn_no is created; the same record sent again changes nothing;
 - status only moves forward: PROCESSING/UNKNOWN -> SUCCESS/FAILED (PROCESSING <-> UNKNOWN allowed);
-- the channel serial, fee and completion time may be filled in once known, never changed;
-- anything else that differs (amount, channel, a terminal status going back, …) is a conflict.
+- the channel serial, fee, completion time and order number may be filled in once known, never changed;
+- anything else that differs (amount, channel, a terminal status going back, …) is a conflict;
+- the payment core's first record of an order a supplement (补单) created completes it, or, where it disagrees
+  with the channel's line, is held for a clerk without refusing the rest.
 A batch is all or nothing: one invalid record or one conflict and nothing of it is written. Conflicts
 are recorded (TransactionConflict) even though the batch is refused.
+
+How: every delivery is staged into PostgreSQL with COPY and the rules run there as set operations
+(journal_sql.py); a file is streamed to the server as it is, its values checked and cast by SQL. Python only
+reads a file's header row, and a file PostgreSQL's CSV reader cannot take (or whose errors need exact line
+numbers) is read again by Python's csv module, row by row, into the same stage.
 """
 
 from __future__ import annotations
 
 import csv
 import io
-from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field, replace
+import logging
+import time
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import date, datetime
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
+from pathlib import Path
 
-from django.db import transaction
-from django.utils import timezone
-from django.utils.dateparse import parse_datetime
+import psycopg
+from django.db import IntegrityError, connection, transaction
 
-from accounts.models import Account, Merchant
-from backoffice.core.money import MINOR_UNITS
 from reconciliation.models import (
-    STATUS_MOVES,
-    BusinessType,
-    Channel,
-    PlatformTransaction,
     ReconciliationRun,
     RunStage,
     RunTrigger,
-    TransactionConflict,
     TransactionReceipt,
-    TransactionStatus,
 )
+from reconciliation.services.intake import journal_sql as sql
 from reconciliation.services.jobs import Job, enqueue
 
-CHUNK = 5000
 JOURNAL_COLUMNS = (
     "txn_no",
     "channel",
@@ -60,39 +61,14 @@ REQUIRED_COLUMNS = ("txn_no", "channel", "business_type", "amount", "currency", 
 # Optional columns (and API fields) beyond the journal's classic ones. order_no: the business order a
 # payment belongs to; a retry keeps it, which ties retries together (the double-payment check).
 OPTIONAL_EXTRA = ("counterparty_account", "counterparty_name", "order_no")
-# Facts fixed at creation: a different value later is a conflict.
-IMMUTABLE = (
-    "channel_id",
-    "business_type",
-    "amount",
-    "currency",
-    "created_at",
-    "business_date",
-    "merchant_id",
-    "account_id",
-    "batch_no",
-    "original_id",
-    "counterparty_account",
-    "counterparty_name",
-)
-# Facts that may arrive later: filled once, never changed.
-FILL_ONCE = ("channel_txn_no", "fee", "completed_at", "order_no")
-# An order a supplement (补单) created from the channel's line: the payment core's own record of it, when it
-# arrives, completes the facts the line could not tell (or only guessed); these must agree with the line.
-COMPLETED_BY_CORE = (
-    "created_at",
-    "completed_at",
-    "merchant_id",
-    "account_id",
-    "counterparty_account",
-    "counterparty_name",
-    "fee",
-    "channel_txn_no",
-    "order_no",
-    "original_id",
-    "batch_no",
-)
-AGREED_WITH_THE_LINE = ("channel_id", "business_type", "amount", "currency", "business_date", "status")
+assert set(sql.FIELDS) == {*JOURNAL_COLUMNS, *OPTIONAL_EXTRA}
+logger = logging.getLogger(__name__)
+# At most this many problems are listed in a refusal (all are counted).
+ERRORS_SHOWN = 10_000
+READ_BYTES = 1 << 20
+# Serialises deliveries of our records (one at a time applies its plan).
+_DELIVERY_LOCK = "reconciliation.transactions"
+_ATTEMPTS = 3
 
 
 @dataclass(frozen=True)
@@ -111,14 +87,16 @@ class RecordError:
 
 
 class TransactionBatchRefused(Exception):
-    """Nothing of the batch was written; ``errors`` says which record, which field and why."""
+    """Nothing of the batch was written; ``errors`` says which record, which field and why (the first
+    ERRORS_SHOWN of ``total``)."""
 
-    def __init__(self, errors: Sequence[RecordError], *, conflicts: int = 0):
+    def __init__(self, errors: Sequence[RecordError], *, conflicts: int = 0, total: int | None = None):
         self.errors = list(errors)
         self.conflicts = conflicts
+        self.total = max(total or 0, len(self.errors))
         head = "; ".join(str(e) for e in self.errors[:5])
-        more = f" (and {len(self.errors) - 5} more)" if len(self.errors) > 5 else ""
-        super().__init__(f"{len(self.errors)} record(s) refused, nothing written: {head}{more}")
+        more = f" (and {self.total - 5} more)" if self.total > 5 else ""
+        super().__init__(f"{self.total} record(s) refused, nothing written: {head}{more}")
 
 
 @dataclass
@@ -143,6 +121,10 @@ class TransactionInput:
     counterparty_name: str = ""
     order_no: str = ""
 
+    def values(self) -> list:
+        """The record's values in the order of the journal's fields (for the stage)."""
+        return [self.channel_code if name == "channel" else getattr(self, name) for name in sql.FIELDS]
+
 
 @dataclass
 class UpsertResult:
@@ -150,247 +132,328 @@ class UpsertResult:
     updated: int = 0
     unchanged: int = 0
     held: int = 0
-    txn_nos: list[str] = field(default_factory=list)
     receipt_id: int | None = None
 
     def as_dict(self) -> dict:
         return {"created": self.created, "updated": self.updated, "unchanged": self.unchanged, "held": self.held}
 
 
-# --- reading one record --------------------------------------------------------------------------
+# --- feeding the stage ---------------------------------------------------------------------------
 
 
-def _text(mapping: Mapping, name: str) -> str:
-    value = mapping.get(name)
+def _copy_text(value) -> str:
+    """A value in COPY's text format (a NUL travels as the mark the checks refuse)."""
     if value is None:
-        return ""
-    if not isinstance(value, str):
-        value = str(value)
-    return value.strip()
+        return r"\N"
+    text = value if isinstance(value, str) else value.isoformat() if isinstance(value, date) else str(value)
+    if "\x00" in text:
+        text = text.replace("\x00", sql.NUL_MARK)
+    return text.replace("\\", "\\\\").replace("\t", "\\t").replace("\n", "\\n").replace("\r", "\\r")
 
 
-def _decimal(mapping: Mapping, name: str, errors: list, ref: str, *, required: bool) -> Decimal | None:
-    raw = mapping.get(name)
-    if raw is None or (isinstance(raw, str) and not raw.strip()):
-        if required:
-            errors.append(RecordError(ref, name, "is required"))
-        return None
-    if isinstance(raw, float):
-        # JSON numbers are parsed as Decimal by our API parser; a float here would lose cents.
-        errors.append(RecordError(ref, name, "must be a decimal string, not a binary float"))
-        return None
+def _copy_rows(cursor, rows: Iterable[tuple[int, Sequence]]) -> None:
+    """(ref, values in sql.FIELDS order) into the stage."""
+    statement = f"COPY {sql.STAGE} (ref, {', '.join(sql.FIELDS)}) FROM STDIN"
+    with cursor.cursor.copy(statement) as copy:
+        buffer: list[str] = []
+        for ref, values in rows:
+            buffer.append(f"{ref}\t" + "\t".join(map(_copy_text, values)) + "\n")
+            if len(buffer) >= 10_000:
+                copy.write("".join(buffer))
+                buffer.clear()
+        if buffer:
+            copy.write("".join(buffer))
+
+
+class _Feed:
+    """What fills the stage for one delivery. ``kind`` names a record's place ("line" or "item"); ``exact`` is
+    False when the stage's ref may not be a record's true line (the caller then reads the file again)."""
+
+    kind = "item"
+    numbered = False
+    exact = True
+    extra_columns = 0
+    nul = True  # a value may hold a NUL (files say whether one did)
+
+    def stage(self, cursor) -> list[RecordError]:
+        """Fill the stage; return the records refused before it (unreadable, wrong types)."""
+        raise NotImplementedError
+
+
+_MONEY = {"amount", "fee"}
+
+
+def _item_values(mapping: Mapping, ref: str) -> tuple[list | None, list[RecordError]]:
+    """One API item (or a record handed in by code): each field text, a number or a date, or absent."""
+    if not isinstance(mapping, Mapping):
+        return None, [RecordError(ref, None, "is not an object")]
+    txn_no = mapping.get("txn_no") if isinstance(mapping.get("txn_no"), str) else ""
+    errors = [RecordError(ref, str(name), "unknown field", txn_no) for name in mapping if name not in sql.FIELDS]
+    values = []
+    for name in sql.FIELDS:
+        value = mapping.get(name)
+        if isinstance(value, float) and name in _MONEY:
+            # JSON numbers are parsed as Decimal by our API parser; a float here would lose cents.
+            errors.append(RecordError(ref, name, "must be a decimal string, not a binary float", txn_no))
+        elif value is not None and (isinstance(value, bool) or not isinstance(value, str | int | Decimal | date)):
+            errors.append(RecordError(ref, name, "must be text", txn_no))
+        values.append(value)
+    return (None if errors else values), errors
+
+
+class _ItemFeed(_Feed):
+    def __init__(self, records: Sequence[Mapping]):
+        self.records = records
+
+    def stage(self, cursor) -> list[RecordError]:
+        cursor.execute(sql.stage_sql(numbered=False))
+        invalid: list[RecordError] = []
+
+        def rows() -> Iterator[tuple[int, list]]:
+            for index, mapping in enumerate(self.records, 1):
+                values, errors = _item_values(mapping, f"item {index}")
+                invalid.extend(errors)
+                if values is not None:
+                    yield index, values
+
+        _copy_rows(cursor, rows())
+        return invalid
+
+
+class _InputFeed(_Feed):
+    def __init__(self, inputs: Sequence[TransactionInput]):
+        self.inputs = inputs
+
+    def stage(self, cursor) -> list[RecordError]:
+        cursor.execute(sql.stage_sql(numbered=False))
+        _copy_rows(cursor, ((n, i.values()) for n, i in enumerate(self.inputs, 1)))
+        return []
+
+
+def _header(raw: bytes) -> list[str]:
     try:
-        value = Decimal(str(raw).strip())
-    except InvalidOperation:
-        errors.append(RecordError(ref, name, f"{raw!r} is not an amount"))
-        return None
-    if not value.is_finite():
-        errors.append(RecordError(ref, name, f"{raw!r} is not an amount"))
-        return None
-    return value
-
-
-def _datetime(mapping: Mapping, name: str, errors: list, ref: str, *, required: bool) -> datetime | None:
-    raw = _text(mapping, name)
-    if not raw:
-        if required:
-            errors.append(RecordError(ref, name, "is required"))
-        return None
-    try:
-        value = parse_datetime(raw)
-    except ValueError:
-        value = None
-    if value is None:
-        errors.append(RecordError(ref, name, f"{raw!r} is not a date and time (YYYY-MM-DD HH:MM:SS, ISO 8601)"))
-        return None
-    # A time without an offset is wall-clock time in the product's zone (Asia/Shanghai).
-    return value if timezone.is_aware(value) else timezone.make_aware(value)
-
-
-def _date(mapping: Mapping, name: str, errors: list, ref: str) -> date | None:
-    raw = _text(mapping, name)
-    if not raw:
-        errors.append(RecordError(ref, name, "is required"))
-        return None
-    try:
-        return date.fromisoformat(raw)
-    except ValueError:
-        errors.append(RecordError(ref, name, f"{raw!r} is not a date (YYYY-MM-DD)"))
-        return None
-
-
-# Text fields of a record and the column each is kept in (its length is that column's).
-_TEXT_COLUMNS = {
-    "txn_no": "txn_no",
-    "original_txn_no": "txn_no",
-    "channel_txn_no": "channel_txn_no",
-    "batch_no": "batch_no",
-    "counterparty_account": "counterparty_account",
-    "counterparty_name": "counterparty_name",
-    "order_no": "order_no",
-}
-
-
-def _shape_errors(mapping: Mapping, ref: str, *, amount: Decimal | None, fee: Decimal | None) -> list[RecordError]:
-    """What the database could not keep, refused with the field named rather than failing at the insert:
-    text longer than its column or holding a NUL character, an amount with more digits than money has."""
-    errors = []
-    for name, column in _TEXT_COLUMNS.items():
-        value = _text(mapping, name)
-        limit = PlatformTransaction._meta.get_field(column).max_length
-        if len(value) > limit:
-            errors.append(RecordError(ref, name, f"is {len(value)} characters long; at most {limit}"))
-        if "\x00" in value:
-            errors.append(RecordError(ref, name, "holds a NUL character"))
-    for name in ("channel", "merchant_no", "account_no", "currency"):
-        if "\x00" in _text(mapping, name):
-            errors.append(RecordError(ref, name, "holds a NUL character"))
-    money = PlatformTransaction._meta.get_field("amount")
-    for name, value in (("amount", amount), ("fee", fee)):
-        if value is None:
-            continue
-        _sign, digits, exponent = value.normalize().as_tuple()  # 100.10000 has 1 decimal place, not 5
-        places, whole = max(-exponent, 0), max(len(digits) + exponent, 0)
-        if places > money.decimal_places:
-            errors.append(RecordError(ref, name, f"has {places} decimal places; at most {money.decimal_places}"))
-        if whole > money.max_digits - money.decimal_places:
-            limit = money.max_digits - money.decimal_places
-            errors.append(RecordError(ref, name, f"has {whole} digits before the decimal point; at most {limit}"))
-    return errors
-
-
-def transaction_input_read(mapping: Mapping, *, ref: str) -> tuple[TransactionInput | None, list[RecordError]]:
-    """Validate one record given as a mapping of column/field name to value (CSV row or JSON item)."""
-    txn_no = _text(mapping, "txn_no")
-    raw_errors: list[RecordError] = []
-    for name in ("txn_no", "channel"):
-        if not _text(mapping, name):
-            raw_errors.append(RecordError(ref, name, "is required"))
-    business_type = _text(mapping, "business_type").upper()
-    if business_type not in BusinessType.values:
-        allowed = ", ".join(v.lower() for v in BusinessType.values)
-        raw_errors.append(RecordError(ref, "business_type", f"{business_type.lower()!r} is not one of {allowed}"))
-    status = _text(mapping, "status").upper()
-    if status not in TransactionStatus.values:
-        allowed = ", ".join(v.lower() for v in TransactionStatus.values)
-        raw_errors.append(RecordError(ref, "status", f"{status.lower()!r} is not one of {allowed}"))
-    currency = _text(mapping, "currency").upper()
-    if currency not in MINOR_UNITS:
-        raw_errors.append(RecordError(ref, "currency", f"{currency!r} is not a supported ISO 4217 currency"))
-    amount = _decimal(mapping, "amount", raw_errors, ref, required=True)
-    if amount is not None and amount <= 0:
-        raw_errors.append(RecordError(ref, "amount", "must be positive (the business type carries the direction)"))
-    fee = _decimal(mapping, "fee", raw_errors, ref, required=False)
-    created_at = _datetime(mapping, "created_at", raw_errors, ref, required=True)
-    completed_at = _datetime(mapping, "completed_at", raw_errors, ref, required=False)
-    business_date = _date(mapping, "business_date", raw_errors, ref)
-    original_txn_no = _text(mapping, "original_txn_no")
-    if business_type == BusinessType.REFUND and not original_txn_no:
-        raw_errors.append(RecordError(ref, "original_txn_no", "a refund names the transaction it refunds"))
-    if original_txn_no and business_type != BusinessType.REFUND:
-        raw_errors.append(RecordError(ref, "original_txn_no", "only a refund has an original transaction"))
-    raw_errors.extend(_shape_errors(mapping, ref, amount=amount, fee=fee))
-    if raw_errors:
-        return None, [replace(e, txn_no=txn_no) for e in raw_errors]
-    return TransactionInput(
-        ref=ref,
-        txn_no=txn_no,
-        channel_code=_text(mapping, "channel"),
-        business_type=business_type,
-        amount=amount,
-        currency=currency,
-        status=status,
-        created_at=created_at,
-        business_date=business_date,
-        channel_txn_no=_text(mapping, "channel_txn_no"),
-        fee=fee,
-        completed_at=completed_at,
-        merchant_no=_text(mapping, "merchant_no"),
-        account_no=_text(mapping, "account_no"),
-        batch_no=_text(mapping, "batch_no"),
-        original_txn_no=original_txn_no,
-        counterparty_account=_text(mapping, "counterparty_account"),
-        counterparty_name=_text(mapping, "counterparty_name"),
-        order_no=_text(mapping, "order_no"),
-    ), []
-
-
-def transaction_inputs_from_csv(data: bytes) -> tuple[list[TransactionInput], list[RecordError]]:
-    """The payment core's journal: UTF-8 CSV with a header row, columns matched by name.
-
-    Returns the readable records and the errors of the unreadable ones; a file that cannot be read at
-    all (not UTF-8, a required column missing, no records) is refused outright."""
-    try:
-        text = data.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        line = data[: exc.start].count(b"\n") + 1
-        raise TransactionBatchRefused([RecordError(f"line {line}", None, "the file is not UTF-8 text")]) from None
-    reader = csv.DictReader(io.StringIO(text, newline=""))
-    header = [h.strip() for h in (reader.fieldnames or [])]
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        raise TransactionBatchRefused([RecordError("line 1", None, "the file is not UTF-8 text")]) from None
+    header = [h.strip() for h in next(csv.reader([text]), [])]
     missing = [c for c in REQUIRED_COLUMNS if c not in header]
     if missing:
         raise TransactionBatchRefused([RecordError("line 1", c, "column missing from the header row") for c in missing])
-    reader.fieldnames = header
-    inputs, errors = [], []
-    for row in reader:
-        ref = f"line {reader.line_num}"
-        if None in row:  # more values than header columns
-            errors.append(RecordError(ref, None, f"{len(header) + len(row[None])} values for {len(header)} columns"))
+    twice = sorted({h for h in header if h in sql.FIELDS and header.count(h) > 1})
+    if twice:
+        raise TransactionBatchRefused([RecordError("line 1", c, "column appears twice in the header row") for c in twice])
+    return header
+
+
+class _CopyRefused(Exception):
+    """PostgreSQL's CSV reader did not take the file (a stray quote, a blank line, a short row …)."""
+
+
+class _FileFeed(_Feed):
+    """The journal file streamed to PostgreSQL's own CSV reader as it is: the first record is on line 2 and
+    the stage numbers rows as they come, which is each record's line unless a quoted value spans lines (then
+    ``exact`` is False). A BOM is dropped, a NUL sent as the mark, blank lines at the end left out."""
+
+    kind = "line"
+    numbered = True
+
+    def __init__(self, path: Path):
+        self.path = path
+
+    def stage(self, cursor) -> list[RecordError]:
+        with self.path.open("rb") as file:
+            first = file.readline()
+            header = _header(first)
+            names = [h if h in sql.FIELDS else f"x{n}" for n, h in enumerate(header)]
+            self.extra_columns = len(header)
+            cursor.execute(sql.stage_sql(extra_columns=self.extra_columns, numbered=True))
+            statement = f"COPY {sql.STAGE} ({', '.join(names)}) FROM STDIN (FORMAT csv, ENCODING 'UTF8')"
+            newlines, held, self.nul = 0, b"", False
+            try:
+                with cursor.cursor.copy(statement) as copy:
+                    while chunk := file.read(READ_BYTES):
+                        if b"\x00" in chunk:
+                            chunk, self.nul = chunk.replace(b"\x00", sql.NUL_MARK.encode()), True
+                        body = chunk.rstrip(b"\r\n")
+                        if not body:
+                            held += chunk
+                            continue
+                        data = held + body
+                        held = chunk[len(body) :]
+                        newlines += data.count(b"\n")
+                        copy.write(data)
+                rows = cursor.cursor.rowcount
+            except psycopg.Error as exc:
+                raise _CopyRefused(str(exc)) from exc
+        self.exact = newlines == rows  # the header's newline, then one per record but the last
+        return []
+
+
+class _CarefulFileFeed(_Feed):
+    """The journal read by Python's csv module, each record staged with its true line: for what PostgreSQL's
+    reader refuses, and for exact line numbers when a quoted value spans lines."""
+
+    kind = "line"
+
+    def __init__(self, path: Path):
+        self.path = path
+
+    def stage(self, cursor) -> list[RecordError]:
+        cursor.execute(sql.stage_sql(numbered=False))
+        invalid: list[RecordError] = []
+        with self.path.open("rb") as raw:
+            header = _header(raw.readline())
+            raw.seek(0)
+            text = io.TextIOWrapper(raw, encoding="utf-8-sig", newline="")
+            reader = csv.reader(text)
+            positions = [header.index(name) if name in header else None for name in sql.FIELDS]
+
+            def rows() -> Iterator[tuple[int, list]]:
+                next(reader)  # the header
+                for row in reader:
+                    if not row:
+                        continue  # a blank line
+                    line = reader.line_num
+                    if len(row) > len(header):
+                        invalid.append(RecordError(f"line {line}", None, f"{len(row)} values for {len(header)} columns"))
+                        continue
+                    yield line, [row[p] if p is not None and p < len(row) else None for p in positions]
+
+            try:
+                _copy_rows(cursor, rows())
+            except UnicodeDecodeError:
+                line = _undecodable_line(self.path)
+                raise TransactionBatchRefused([RecordError(f"line {line}", None, "the file is not UTF-8 text")]) from None
+            except csv.Error as exc:
+                raise TransactionBatchRefused([RecordError(f"line {reader.line_num}", None, f"not CSV: {exc}")]) from None
+        return invalid
+
+
+def _undecodable_line(path: Path) -> int:
+    with path.open("rb") as file:
+        for number, line in enumerate(file, 1):
+            try:
+                line.decode("utf-8")
+            except UnicodeDecodeError:
+                return number
+    return 1
+
+
+# --- applying a delivery -------------------------------------------------------------------------
+
+
+class _Changed(Exception):
+    """A record changed between the plan and its update (someone else moved it): start again."""
+
+
+class _Inexact(Exception):
+    """Refused, but the stage's refs are not the file's lines: read the file again, carefully."""
+
+
+def _deliver(*, feed: Callable[[], _Feed], source: str, source_ref: str, acting_user, now: datetime) -> UpsertResult:
+    for _attempt in range(_ATTEMPTS):
+        try:
+            return _deliver_once(feed=feed(), source=source, source_ref=source_ref, acting_user=acting_user, now=now)
+        except _Changed:
             continue
-        record, record_errors = transaction_input_read(row, ref=ref)
-        errors.extend(record_errors)
-        if record:
-            inputs.append(record)
-    if not inputs and not errors:
-        raise TransactionBatchRefused([RecordError("line 2", None, "the file has a header but no records")])
-    return inputs, errors
+    raise TransactionBatchRefused([RecordError("", None, "records kept changing while this delivery was applied; send it again")])
 
 
-# --- applying a batch ----------------------------------------------------------------------------
+def _run(cursor, statement: str, params=None) -> int:
+    """Execute one step, its time in the debug log (where a slow delivery spends its time)."""
+    started = time.perf_counter()
+    cursor.execute(statement, params)
+    logger.debug(
+        "journal step %.3f s, %s rows: %s", time.perf_counter() - started, cursor.rowcount, " ".join(statement.split())[:80]
+    )
+    return cursor.rowcount
 
 
-def _by_key(model, key: str, values: Iterable[str]) -> dict:
-    values = {v for v in values if v}
-    return {getattr(o, key): o for o in model.objects.filter(**{f"{key}__in": values})} if values else {}
+def _fetch(cursor, statement: str, params=None) -> list[tuple]:
+    _run(cursor, statement, params)
+    return cursor.fetchall()
 
 
-def _changes(existing: PlatformTransaction, incoming: PlatformTransaction) -> tuple[dict, list[tuple[str, str]]]:
-    """(fields to update, [(field, reason)] conflicts) for an incoming version of an existing record."""
-    updates, conflicts = {}, []
-    for name in IMMUTABLE:
-        old, new = getattr(existing, name), getattr(incoming, name)
-        if old != new:
-            conflicts.append((name, "cannot change once recorded"))
-    for name in FILL_ONCE:
-        old, new = getattr(existing, name), getattr(incoming, name)
-        if new in (None, "") or old == new:
-            continue
-        if old in (None, ""):
-            updates[name] = new
+def _errors(rows: Iterable[tuple], kind: str) -> list[RecordError]:
+    return [RecordError(f"{kind} {ref}", name or None, reason, txn_no or "") for ref, name, reason, txn_no in rows]
+
+
+def _deliver_once(*, feed: _Feed, source: str, source_ref: str, acting_user, now: datetime) -> UpsertResult:
+    refusal = None
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", [_DELIVERY_LOCK])
+        # Hash joins and aggregates of a day in memory; no JIT (compiling these statements costs more than it saves).
+        cursor.execute("SET LOCAL work_mem = '256MB'")
+        cursor.execute("SET LOCAL jit = off")
+        for table in sql.TEMP_TABLES:
+            cursor.execute(f"DROP TABLE IF EXISTS pg_temp.{table}")
+        started = time.perf_counter()
+        invalid = feed.stage(cursor)
+        logger.debug("journal staged in %.3f s", time.perf_counter() - started)
+        for step in (
+            *sql.dictionaries_sql(),
+            sql.in_sql(nul=feed.nul),
+            f"ANALYZE {sql.IN}",
+            sql.plan_sql(),
+            f"ANALYZE {sql.PLAN}",
+        ):
+            _run(cursor, step)
+        if _run(cursor, sql.REPEATED_SQL):
+            _run(cursor, sql.repeated_mark_sql())
+        _run(cursor, sql.plan_problems_sql(kind=feed.kind))
+        _run(cursor, sql.conflicts_sql())
+        ((total, conflicts),) = _fetch(cursor, sql.ERROR_COUNT_SQL)
+        params = {"source": source, "source_ref": source_ref, "kind": feed.kind, "now": now,
+                  "user_id": getattr(acting_user, "pk", None)}  # fmt: skip
+        if total or invalid:
+            if not feed.exact:
+                raise _Inexact
+            errors = _errors(_fetch(cursor, sql.errors_sql(limit=ERRORS_SHOWN)), feed.kind)
+            errors = sorted([*invalid, *errors], key=lambda e: _ref_order(e.ref))[:ERRORS_SHOWN]
+            cursor.execute(sql.record_conflicts_sql(), params)  # on record even though nothing else is written
+            refusal = TransactionBatchRefused(errors, conflicts=conflicts, total=total + len(invalid))
         else:
-            conflicts.append((name, "already known with another value"))
-    if incoming.status != existing.status:
-        if incoming.status in STATUS_MOVES[existing.status]:
-            updates["status"] = incoming.status
-        else:
-            conflicts.append(("status", f"cannot move from {existing.status} to {incoming.status}"))
-    return updates, conflicts
+            result = _apply(cursor, params=params, kind=feed.kind, acting_user=acting_user)
+    if refusal is not None:
+        raise refusal
+    return result
 
 
-def _completion(existing: PlatformTransaction, incoming: PlatformTransaction, now) -> tuple[dict, list[tuple[str, str]]]:
-    """The payment core's first record of an order a supplement created: it completes the order, or, where
-    it disagrees with the channel's line the order was made from, is held for a clerk."""
-    conflicts = [
-        (name, "differs from the order the supplement (补单) made from the channel's line")
-        for name in AGREED_WITH_THE_LINE
-        if getattr(existing, name) != getattr(incoming, name)
-    ]
-    updates = {
-        name: getattr(incoming, name)
-        for name in COMPLETED_BY_CORE
-        if getattr(incoming, name) not in (None, "") and getattr(incoming, name) != getattr(existing, name)
-    }
-    return {**updates, "confirmed_at": now}, conflicts
+def _apply(cursor, *, params: dict, kind: str, acting_user) -> UpsertResult:
+    ((created, completed, held, updated, unchanged),) = _fetch(cursor, sql.COUNTS_SQL)
+    receipt = TransactionReceipt.objects.create(
+        source=params["source"],
+        source_ref=params["source_ref"][:255],
+        received_at=params["now"],
+        received_by=acting_user,
+        created=created,
+        updated=updated + completed,
+        unchanged=unchanged,
+        held=held,
+    )
+    params = {**params, "receipt_id": receipt.pk}
+    try:
+        with transaction.atomic():
+            inserted, late = _run(cursor, sql.insert_sql(late=None), params), 0
+            while inserted < created:  # refunds of originals this delivery created, round by round
+                late += 1
+                cursor.execute(sql.resolve_originals_sql(late=late))
+                if not cursor.rowcount:
+                    break
+                cursor.execute(sql.insert_sql(late=late), params)
+                inserted += cursor.rowcount
+            moved = _run(cursor, sql.update_sql(), params)
+            moved += _run(cursor, sql.complete_sql(), params)
+    except IntegrityError as exc:
+        errors = _errors(_fetch(cursor, sql.SERIAL_CLASH_SQL), kind)
+        if not errors:
+            raise _Changed from exc  # another delivery or a supplement created one of these txn_nos meanwhile
+        raise TransactionBatchRefused(errors) from None
+    if moved != updated + completed:
+        raise _Changed
+    cursor.execute(sql.record_conflicts_sql(), params)  # the held ones
+    _reconcile_changed_days(_fetch(cursor, sql.CHANGED_DAYS_SQL))
+    return UpsertResult(created=created, updated=updated + completed, unchanged=unchanged, held=held, receipt_id=receipt.pk)
 
 
 def _ref_order(ref: str) -> tuple[str, int]:
@@ -398,195 +461,38 @@ def _ref_order(ref: str) -> tuple[str, int]:
     return kind, int(number) if number.isdigit() else 0
 
 
-def _conflict_value(obj: PlatformTransaction, name: str) -> str:
-    value = getattr(obj, name)
-    return "" if value is None else str(value)
+# --- the entry points ----------------------------------------------------------------------------
 
 
-@dataclass
-class _Plan:
-    create: list[PlatformTransaction] = field(default_factory=list)
-    update: list[tuple[PlatformTransaction, dict]] = field(default_factory=list)
-    unchanged: int = 0
-    errors: list[RecordError] = field(default_factory=list)
-    conflicts: list[TransactionConflict] = field(default_factory=list)
-    # Records of supplemented orders that disagree with the channel's line: recorded, not applied, and
-    # not refusing the rest of the batch.
-    held: int = 0
+def transactions_import_file(*, path: Path, source: str, source_ref: str = "", acting_user=None, now: datetime) -> UpsertResult:
+    """The payment core's journal file: UTF-8 CSV with a header row, columns matched by name (others ignored).
+    Streamed; all or nothing; a refusal names each line and field."""
+    deliver = {"source": source, "source_ref": source_ref, "acting_user": acting_user, "now": now}
+    try:
+        return _deliver(feed=lambda: _FileFeed(path), **deliver)
+    except (_CopyRefused, _Inexact):
+        return _deliver(feed=lambda: _CarefulFileFeed(path), **deliver)
 
 
-def _plan(inputs: Sequence[TransactionInput], *, now: datetime, source: str, source_ref: str, acting_user) -> _Plan:
-    plan = _Plan()
-    channels = _by_key(Channel, "code", (i.channel_code for i in inputs))
-    merchants = _by_key(Merchant, "merchant_no", (i.merchant_no for i in inputs))
-    accounts = _by_key(Account, "account_no", (i.account_no for i in inputs))
-    existing = {
-        t.txn_no: t for t in PlatformTransaction.objects.select_for_update().filter(txn_no__in=[i.txn_no for i in inputs])
-    }
-    originals = _by_key(PlatformTransaction, "txn_no", (i.original_txn_no for i in inputs))
-    in_batch: dict[str, PlatformTransaction] = {}
-    seen: dict[str, TransactionInput] = {}
-    # Originals before refunds, so a refund may name an original sent in the same batch.
-    for item in sorted(inputs, key=lambda i: i.business_type == BusinessType.REFUND):
-        item_errors: list[RecordError] = []
-
-        def refuse(field_name, reason, item=item, item_errors=item_errors):
-            item_errors.append(RecordError(item.ref, field_name, reason, item.txn_no))
-
-        first = seen.get(item.txn_no)
-        if first is not None:
-            if replace(first, ref=item.ref) != item:
-                refuse("txn_no", f"appears again with other values (first at {first.ref})")
-                plan.errors.extend(item_errors)
-            continue
-        seen[item.txn_no] = item
-        channel = channels.get(item.channel_code)
-        if channel is None:
-            refuse("channel", f"no channel with code {item.channel_code!r}")
-        elif item.currency != channel.currency:
-            refuse("currency", f"channel {channel.code} settles in {channel.currency}, not {item.currency}")
-        merchant = merchants.get(item.merchant_no) if item.merchant_no else None
-        if item.merchant_no and merchant is None:
-            refuse("merchant_no", f"no merchant {item.merchant_no!r}")
-        account = accounts.get(item.account_no) if item.account_no else None
-        if item.account_no and account is None:
-            refuse("account_no", f"no account {item.account_no!r}")
-        original = None
-        if item.original_txn_no:
-            original = originals.get(item.original_txn_no) or in_batch.get(item.original_txn_no)
-            if original is None:
-                refuse("original_txn_no", f"no transaction {item.original_txn_no!r} to refund")
-        if item_errors:
-            plan.errors.extend(item_errors)
-            continue
-        incoming = PlatformTransaction(
-            txn_no=item.txn_no,
-            channel=channel,
-            channel_txn_no=item.channel_txn_no,
-            business_type=item.business_type,
-            original=original,
-            batch_no=item.batch_no,
-            amount=item.amount,
-            currency=item.currency,
-            fee=item.fee,
-            status=item.status,
-            created_at=item.created_at,
-            completed_at=item.completed_at,
-            business_date=item.business_date,
-            merchant=merchant,
-            account=account,
-            counterparty_account=item.counterparty_account,
-            counterparty_name=item.counterparty_name,
-            order_no=item.order_no,
-            received_at=now,
-            updated_at=now,
-        )
-        current = existing.get(item.txn_no)
-        if current is None:
-            plan.create.append(incoming)
-            in_batch[item.txn_no] = incoming
-            continue
-        completing = current.origin == PlatformTransaction.Origin.SUPPLEMENT and current.confirmed_at is None
-        updates, conflicts = _completion(current, incoming, now) if completing else _changes(current, incoming)
-        for name, reason in conflicts:
-            if not completing:
-                refuse(name.removesuffix("_id"), reason)
-            plan.conflicts.append(
-                TransactionConflict(
-                    txn_no=item.txn_no,
-                    field=name.removesuffix("_id"),
-                    current_value=_conflict_value(current, name),
-                    incoming_value=_conflict_value(incoming, name),
-                    reason=reason,
-                    source=source,
-                    source_ref=f"{source_ref} {item.ref}".strip(),
-                    received_at=now,
-                    received_by=acting_user,
-                )
-            )
-        if conflicts and completing:
-            plan.held += 1
-            continue
-        if conflicts:
-            plan.errors.extend(item_errors)
-            continue
-        if updates:
-            plan.update.append((current, updates))
-        else:
-            plan.unchanged += 1
-    return plan
+def transactions_receive(
+    *, records: Sequence[Mapping], source: str, source_ref: str = "", acting_user=None, now: datetime
+) -> UpsertResult:
+    """Records as the API takes them (``item N`` in errors): each a mapping of the journal's fields to text,
+    numbers or dates. An unknown field, a binary float amount or a value of another type is refused."""
+    return _deliver(feed=lambda: _ItemFeed(records), source=source, source_ref=source_ref, acting_user=acting_user, now=now)
 
 
 def transactions_upsert(
-    *,
-    inputs: Sequence[TransactionInput],
-    source: str,
-    source_ref: str = "",
-    acting_user=None,
-    now: datetime,
-    invalid: Sequence[RecordError] = (),
+    *, inputs: Sequence[TransactionInput], source: str, source_ref: str = "", acting_user=None, now: datetime
 ) -> UpsertResult:
-    """Create or move forward our transaction records; all or nothing (see the module docstring).
-
-    ``invalid`` are records the caller could not even read: the batch is refused, but the readable
-    records are still checked so the refusal lists every problem at once.
-    """
-    try:
-        with transaction.atomic():
-            plan = _plan(inputs, now=now, source=source, source_ref=source_ref, acting_user=acting_user)
-            if plan.errors or invalid:
-                errors = sorted([*invalid, *plan.errors], key=lambda e: _ref_order(e.ref))
-                raise TransactionBatchRefused(errors, conflicts=len(plan.conflicts))
-            # The delivery on record, and every record it creates names it.
-            receipt = TransactionReceipt.objects.create(
-                source=source,
-                source_ref=source_ref[:255],
-                received_at=now,
-                received_by=acting_user,
-                created=len(plan.create),
-                updated=len(plan.update),
-                unchanged=plan.unchanged,
-                held=plan.held,
-            )
-            for txn in plan.create:
-                txn.receipt = receipt
-            # Originals first: a refund in the same batch points at a row created just before it.
-            refunds = [t for t in plan.create if t.business_type == BusinessType.REFUND]
-            others = [t for t in plan.create if t.business_type != BusinessType.REFUND]
-            for group in (others, refunds):
-                for txn in group:
-                    if txn.original is not None:
-                        txn.original = txn.original  # re-assign: the original now has its primary key
-                PlatformTransaction.objects.bulk_create(group, batch_size=CHUNK)
-            by_fields: dict[tuple[str, ...], list[PlatformTransaction]] = {}
-            for txn, updates in plan.update:
-                for name, value in updates.items():
-                    setattr(txn, name, value)
-                txn.updated_at = now
-                by_fields.setdefault(tuple(sorted(updates)) + ("updated_at",), []).append(txn)
-            for names, rows in by_fields.items():
-                PlatformTransaction.objects.bulk_update(rows, list(names), batch_size=CHUNK)
-            # What was held back is on record for the clerks, in the same transaction as the rest.
-            TransactionConflict.objects.bulk_create(plan.conflicts)
-            _reconcile_changed_days([*plan.create, *(txn for txn, _updates in plan.update)])
-    except TransactionBatchRefused:
-        if plan.conflicts:
-            TransactionConflict.objects.bulk_create(plan.conflicts)
-        raise
-    return UpsertResult(
-        created=len(plan.create),
-        updated=len(plan.update),
-        unchanged=plan.unchanged,
-        held=plan.held,
-        txn_nos=[i.txn_no for i in inputs],
-        receipt_id=receipt.pk,
-    )
+    """Records handed in by code, under the same rules (``item N`` in errors, N counting from 1)."""
+    return _deliver(feed=lambda: _InputFeed(inputs), source=source, source_ref=source_ref, acting_user=acting_user, now=now)
 
 
-def _reconcile_changed_days(changed: Iterable[PlatformTransaction]) -> None:
+def _reconcile_changed_days(changed: Iterable[tuple[int, date]]) -> None:
     """Late records of a date already reconciled: that date runs again once they commit, so its discrepancies
     and its books follow (a date not yet run waits for its own run)."""
-    days = {(t.channel_id, t.business_date) for t in changed}
+    days = set(changed)
     if not days:
         return
     done = set(
