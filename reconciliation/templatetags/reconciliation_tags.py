@@ -1,12 +1,26 @@
 from decimal import Decimal
 
 from django import template
-from django.utils.html import escape
+from django.urls import reverse
+from django.utils import timezone
+from django.utils.html import escape, format_html
 from django.utils.safestring import mark_safe
 from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
 
 from backoffice.core.money import format_money
-from reconciliation.models import MATCHED_OUTCOMES, Action, BusinessType, Direction, runs
+from backoffice.templatetags.backoffice_tags import state_badge
+from reconciliation.models import (
+    MATCHED_OUTCOMES,
+    Action,
+    BusinessType,
+    Direction,
+    Discrepancy,
+    DiscrepancyState,
+    DiscrepancyType,
+    EffectDirection,
+    runs,
+)
 
 register = template.Library()
 
@@ -69,3 +83,99 @@ def effect_chart(points, currency: str = "CNY"):
         parts.append(f'<text x="{x + band / 2:.1f}" y="{height - 6}" class="day">{label}</text>')
     parts.append("</svg>")
     return mark_safe("".join(parts))  # every value above is escaped or a number
+
+
+def _money_or_dash(amount, currency: str) -> str:
+    return format_money(amount, currency) if isinstance(amount, Decimal | int) else "—"
+
+
+class _Labels:
+    """Every label the rows show, translated once per table (``get_FOO_display`` translates all of a field's
+    choices each time it is called)."""
+
+    def __init__(self):
+        self.type = {value: str(label) for value, label in Discrepancy._meta.get_field("type").flatchoices}
+        self.state = {value: str(label) for value, label in Discrepancy._meta.get_field("state").flatchoices}
+        self.closed_as = {value: str(label) for value, label in Discrepancy._meta.get_field("closed_as").flatchoices}
+        self.status: dict[str, str] = {}
+        self.assigned, self.batch = _("assigned"), _("batch")
+        self.overage, self.shortage = _("Overage"), _("Shortage")
+
+    def status_note(self, status: str) -> str:
+        if not status:
+            return ""
+        if status not in self.status:
+            self.status[status] = runs.status_label(status)
+        return format_html(' <span class="muted">({})</span>', self.status[status])
+
+
+def _discrepancy_note(d, labels: _Labels) -> str:
+    if d.closed_as:
+        return labels.closed_as.get(d.closed_as, d.closed_as)
+    if d.state == DiscrepancyState.CARRIED_OVER:
+        return _("waits until %(until)s") % {"until": d.carry_until.isoformat() if d.carry_until else ""}
+    if d.related_txn_id:
+        return _("retry %(no)s") % {"no": d.related_txn.txn_no}
+    if d.type == DiscrepancyType.FEE_MISMATCH:
+        return _("fee %(fee)s, expected %(expected)s") % {
+            "fee": format_money(d.bank_fee, d.currency) if d.bank_fee is not None else "",
+            "expected": format_money(d.expected_fee, d.currency) if d.expected_fee is not None else "",
+        }
+    return ""
+
+
+def _discrepancy_row(d, *, selectable: bool, show_finding: bool, labels: _Labels, today) -> str:
+    cells = []
+    if selectable:
+        cells.append(
+            format_html('<td><input type="checkbox" name="ids" value="{}" form="bulk-form" aria-label="#{}"></td>', d.pk, d.pk)
+        )
+    marker = format_html(' <span class="muted" title="{}">●</span>', labels.assigned) if d.assigned_to_id else ""
+    link = reverse("reconciliation:discrepancy_detail", args=[d.pk])
+    cells.append(format_html('<td><a href="{}">{}</a>{}</td>', link, d.pk, marker))
+    if show_finding:
+        cells.append(format_html('<td class="finding" data-finding="{}">{}</td>', d.finding, d.finding_label))
+    cells.append(format_html('<td class="nowrap">{}</td><td>{}</td>', d.business_date.isoformat(), d.channel.code))
+    cells.append(format_html('<td class="type-cell">{}</td>', labels.type.get(d.type, d.type)))
+    cells.append(format_html('<td class="nowrap">{}</td>', state_badge(d.state, labels.state.get(d.state, d.state))))
+    ours = d.platform_txn.txn_no if d.platform_txn_id and d.platform_txn.txn_no else "—"
+    cells.append(format_html('<td class="mono">{}{}</td>', ours, labels.status_note(d.platform_status)))
+    if d.statement_line_id:
+        line = d.statement_line
+        theirs = format_html("{}{}", line.channel_txn_no or line.txn_no, labels.status_note(d.bank_status))
+    elif d.batch_no:
+        theirs = format_html("{} {}", labels.batch, d.batch_no)
+    else:
+        theirs = "—"
+    cells.append(format_html('<td class="mono">{}</td>', theirs))
+    cells.append(
+        format_html(
+            '<td class="num">{}</td><td class="num">{}</td><td class="num">{}</td>',
+            _money_or_dash(d.platform_amount, d.currency),
+            _money_or_dash(d.bank_amount, d.currency),
+            format_money(d.effect, d.currency),
+        )
+    )
+    if d.direction == EffectDirection.OVERAGE:
+        direction = state_badge(d.direction, labels.overage)
+    elif d.direction == EffectDirection.SHORTAGE:
+        direction = state_badge(d.direction, labels.shortage)
+    else:
+        direction = "—"
+    cells.append(format_html('<td class="nowrap">{}</td>', direction))
+    age = None if d.state == DiscrepancyState.RESOLVED else (today - d.business_date).days  # as Discrepancy.age_days
+    days = ngettext("%(n)s day", "%(n)s days", age) % {"n": age} if age is not None else ""
+    cells.append(format_html('<td class="num nowrap">{}</td>', days))
+    cells.append(format_html('<td class="note-cell">{}</td>', _discrepancy_note(d, labels)))
+    return format_html("<tr>{}</tr>", mark_safe("".join(cells)))  # noqa: S308 (each cell built by format_html)
+
+
+@register.simple_tag
+def discrepancy_rows(rows, selectable=False, show_finding=False):
+    """The queue's rows, built in Python: the busiest table of the product, where the template engine cost a
+    quarter of the page's time. The same markup the other tables use (badges, money, dashes)."""
+    labels, today = _Labels(), timezone.localdate()
+    body = [_discrepancy_row(d, selectable=selectable, show_finding=show_finding, labels=labels, today=today) for d in rows]
+    if not body:
+        return format_html('<tr><td colspan="15" class="muted">{}</td></tr>', _("No discrepancy."))
+    return mark_safe("\n".join(body))  # noqa: S308 (each row built by format_html)
