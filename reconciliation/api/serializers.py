@@ -26,6 +26,7 @@ from reconciliation.models import (
     TransactionStatus,
 )
 from reconciliation.services.engine.runs import run_date_problem
+from reconciliation.services.intake.messages import problems_shown
 
 ID_MAX = 2**63 - 1  # ids are PostgreSQL bigints
 
@@ -105,8 +106,25 @@ BulkRefusal = inline_serializer(
 )
 
 
+StatementProblems = inline_serializer(
+    "StatementProblem",
+    {
+        "line": serializers.IntegerField(allow_null=True, help_text="the line of the file; null when the problem has none"),
+        "field": serializers.CharField(allow_null=True, help_text="the field (column, tag, setting); null when none"),
+        "reason": serializers.CharField(help_text="what is wrong, in the request's language (Accept-Language)"),
+        "code": serializers.CharField(
+            allow_null=True, help_text="a stable code of the problem (e.g. value.not_amount); null for files refused before codes"
+        ),
+        "params": serializers.DictField(help_text="the values the reason names, by name (as shown in it)"),
+    },
+    many=True,
+)
+
+
 class StatementFileSerializer(MaskedModelSerializer):
     channel = serializers.SlugRelatedField(slug_field="code", read_only=True)
+    warnings = serializers.SerializerMethodField(help_text="what a clerk should know about the file (kept when it is refused)")
+    errors = serializers.SerializerMethodField(help_text="why the file was refused (status FAILED)")
     currency = serializers.ChoiceField(
         choices=CURRENCY_CHOICES, allow_blank=True, read_only=True, help_text="empty until the file is parsed"
     )
@@ -138,6 +156,14 @@ class StatementFileSerializer(MaskedModelSerializer):
             "parsed_at",
         )
         read_only_fields = fields
+
+    @extend_schema_field(StatementProblems)
+    def get_warnings(self, statement_file: StatementFile) -> list[dict]:
+        return problems_shown(statement_file.warnings)
+
+    @extend_schema_field(StatementProblems)
+    def get_errors(self, statement_file: StatementFile) -> list[dict]:
+        return problems_shown(statement_file.errors)
 
 
 class StatementFileReceivedSerializer(StatementFileSerializer):

@@ -83,6 +83,11 @@ STATEMENT_REFUSAL = {
         "line": {"type": "integer", "nullable": True, "description": "the line of the file, when the problem is in it"},
         "field": {"type": "string", "nullable": True},
         "duplicate_of": {"type": "integer", "description": "the statement file already taken in"},
+        "code": {
+            "type": "string",
+            "description": "a stable code of the problem when it was found reading the file (e.g. file.personal_wechat_bill)",
+        },
+        "params": {"type": "object", "description": "the values the reason names, with the code"},
     },
     "additionalProperties": True,
 }
@@ -188,6 +193,8 @@ class StatementFileViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mix
             body = {"detail": str(exc), "line": exc.line, "field": exc.field}
             if exc.duplicate_of is not None:
                 body["duplicate_of"] = exc.duplicate_of.pk
+            if exc.problem is not None:
+                body.update(code=exc.problem["code"], params=exc.problem["params"])
             return Response(body, status=status.HTTP_400_BAD_REQUEST)
         statement_file.refresh_from_db()
         statement_file.waiting_for_broker = queued_not_sent(Job.STATEMENT_PARSE, statement_file_id=statement_file.pk)

@@ -3,6 +3,7 @@
 ``FORMATS`` is the registry of format codes; ``parse(code, source, **options)`` dispatches to the
 format's parser. GENERIC needs ``config=GenericFormatConfig``; its kind comes from that config. The
 parsers that expand archives (UnionPay, Alipay, GENERIC's XLSX) take ``archive_limits=ArchiveLimits``.
+Refusals and warnings carry a ``Message`` (a ``Code`` and its parameters, ``messages.py``).
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ from .base import (
 )
 from .detect import Detected, detect
 from .generic import FormatConfigError, GenericFormatConfig
+from .messages import Code, Message, MessageCode
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,6 +92,7 @@ __all__ = [
     "ArchiveLimits",
     "ArchiveRefused",
     "BatchItem",
+    "Code",
     "Detected",
     "Direction",
     "FormatConfigError",
@@ -98,6 +101,8 @@ __all__ = [
     "GenericFormatConfig",
     "LineStatus",
     "LineType",
+    "Message",
+    "MessageCode",
     "ParseWarning",
     "ParsedStatement",
     "StatementKind",

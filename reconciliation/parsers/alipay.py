@@ -65,6 +65,7 @@ from .base import (
     zip_member,
 )
 from .charset import bill_encoding, checked, head_of
+from .messages import Code, Message
 
 ENCODING = "gb18030"  # what Alipay writes (GBK; GB18030 is its superset)
 TRADE_TYPES = {"交易": LineType.COLLECTION, "退款": LineType.REFUND}
@@ -97,7 +98,7 @@ def parse_trade(
         source,
         member_suffix="业务明细.csv",
         signature="支付宝交易号",
-        what="Alipay 业务明细 (trade) bill",
+        what=Code.AN_ALIPAY_TRADE_BILL,
         archive_limits=archive_limits,
         encoding=encoding,
     )
@@ -122,7 +123,7 @@ def parse_account(
         source,
         member_suffix="账务明细.csv",
         signature="账务流水号",
-        what="Alipay 账务明细 (account) bill",
+        what=Code.AN_ALIPAY_ACCOUNT_BILL,
         archive_limits=archive_limits,
         encoding=encoding,
     )
@@ -149,15 +150,13 @@ class _Bill:
         *,
         member_suffix: str,
         signature: str,
-        what: str,
+        what: Code,
         archive_limits: ArchiveLimits,
         encoding: str | None,
     ) -> _Bill:
         stream = open_source(source)
         if is_zip(stream):
-            stream = zip_member(
-                stream, lambda names: _pick_member(names, member_suffix), f"…_{member_suffix} member", archive_limits
-            )
+            stream = zip_member(stream, lambda names: _pick_member(names, member_suffix), member_suffix, archive_limits)
         encoding = checked(encoding) if encoding else bill_encoding(head_of(stream), default=ENCODING)
         records = CsvRecords(iter(stream), encoding=encoding)
         metadata = StatementMetadata()
@@ -165,9 +164,7 @@ class _Bill:
         for line_no, raw, fields in records:
             seen_any = seen_any or bool(raw.strip())
             if "\x00" in raw:
-                raise StatementParseError(
-                    "a line above the column header holds NUL bytes (0x00): the file is damaged, download it again", line=line_no
-                )
+                raise StatementParseError(Message(Code.ALIPAY_NUL_ABOVE_HEADER), line=line_no)
             if raw.startswith("#"):
                 try:
                     _read_comment(raw, metadata)
@@ -179,13 +176,13 @@ class _Bill:
             header = [name.strip() for name in fields]
             if signature not in header_index(header):
                 personal.refuse_if_personal(iter(records), (line_no, raw, fields))
-                raise StatementParseError(f"not an {what}: header row with {signature},… not found", line=line_no)
+                raise StatementParseError(Message(Code.HEADER_NOT_FOUND, what=Message(what), signature=signature), line=line_no)
             metadata.raw_columns = tuple(header)
             records.header = header
             return cls(records, header, line_no, metadata)
         if not seen_any:
-            raise StatementParseError(f"empty file: not an {what}")
-        raise StatementParseError(f"not an {what}: no header row with {signature},… found")
+            raise StatementParseError(Message(Code.EMPTY_FILE, what=Message(what)))
+        raise StatementParseError(Message(Code.NO_HEADER_FOUND, what=Message(what), signature=signature))
 
     def statement(self, code: str, kind: StatementKind, currency: str, strict: bool, reader: _Reader) -> ParsedStatement:
         totals = StatementTotals()
@@ -221,7 +218,7 @@ def _read_comment(raw: str, metadata: StatementMetadata) -> None:
             start = date(int(match[1]), int(match[2]), int(match[3]))
             end = date(int(match[5]), int(match[6]), int(match[7]))
         except ValueError as exc:
-            raise FieldError("起始日期", f"the period holds a date that does not exist ({exc})") from None
+            raise FieldError("起始日期", Message(Code.ALIPAY_BAD_PERIOD, detail=str(exc))) from None
         if match[8] == "00:00:00" and end > start:  # an end at midnight is exclusive
             end -= timedelta(days=1)
         metadata.period_start, metadata.period_end = start, end
@@ -268,9 +265,9 @@ class _Reader(abc.ABC):
             if not raw.strip():
                 continue
             if not in_rows:
-                raise StatementParseError("row found after the end-of-list marker", line=line_no)
+                raise StatementParseError(Message(Code.ALIPAY_ROW_AFTER_END), line=line_no)
             if len(fields) != self.width:
-                raise StatementParseError(f"row has {len(fields)} fields, the header has {self.width}", line=line_no)
+                raise StatementParseError(Message(Code.ROW_WIDTH, found=len(fields), expected=self.width), line=line_no)
             try:
                 yield self.row(line_no, raw, fields)
             except FieldError as exc:
@@ -289,7 +286,7 @@ class _Reader(abc.ABC):
     def require_footer(self, footers: dict, name: str, last_line: int):
         found = footers.get(name)
         if found is None:
-            self.check.fail(f"footer #{name}合计 is missing: the file may be truncated", line=last_line, field=None)
+            self.check.fail(Message(Code.ALIPAY_FOOTER_MISSING, name=name), line=last_line, field=None)
         return found
 
 
@@ -303,7 +300,7 @@ class _TradeReader(_Reader):
         type_text = self.value(fields, "业务类型")
         line_type = TRADE_TYPES.get(type_text)
         if line_type is None:
-            raise FieldError("业务类型", f"unknown 业务类型 {type_text!r} (expected 交易 or 退款)")
+            raise FieldError("业务类型", Message(Code.ALIPAY_UNKNOWN_TYPE, value=repr(type_text)))
         received = self.amount(fields, "商家实收(元)")
         sums = self.sums[type_text]
         sums[0] += 1
@@ -342,10 +339,12 @@ class _TradeReader(_Reader):
             line, count, amounts = found
             parsed_count, received, discount = self.sums[kind]
             field = f"#{name}合计"
-            self.check.compare(count, parsed_count, what=f"footer {field} count", line=line, field=field)
+            self.check.compare(count, parsed_count, code=Code.ALIPAY_FOOTER_COUNT_MISMATCH, footer=field, line=line, field=field)
             for label, declared in amounts:
                 parsed = discount if "优惠" in label else received
-                self.check.compare(declared, parsed, what=f"footer {field} {label}", line=line, field=field)
+                self.check.compare(
+                    declared, parsed, code=Code.ALIPAY_FOOTER_SUM_MISMATCH, footer=field, label=label, line=line, field=field
+                )
 
 
 class _AccountReader(_Reader):
@@ -353,12 +352,12 @@ class _AccountReader(_Reader):
         income = self.amount(fields, "收入金额(+元)")
         expense = self.amount(fields, "支出金额(-元)")
         if income and expense:
-            raise FieldError("支出金额(-元)", "a row has both 收入金额 and 支出金额")
+            raise FieldError("支出金额(-元)", Message(Code.ALIPAY_BOTH_AMOUNTS))
         direction = Direction.DEBIT if expense else Direction.CREDIT
         amount = abs(expense or income)
         booked_at = self.time(fields, "发生时间")
         if booked_at is None:
-            raise FieldError("发生时间", "is empty")
+            raise FieldError("发生时间", Message(Code.VALUE_EMPTY))
         balance_text = self.value(fields, "账户余额(元)")
         self.totals.add(direction, amount)
         memo = " / ".join(part for part in (self.value(fields, "商品名称"), self.value(fields, "备注")) if part)
@@ -387,7 +386,9 @@ class _AccountReader(_Reader):
             line, count, amounts = found
             field = f"#{name}合计"
             parsed_count = self.totals.count_by_type.get(direction, 0)
-            self.check.compare(count, parsed_count, what=f"footer {field} count", line=line, field=field)
+            self.check.compare(count, parsed_count, code=Code.ALIPAY_FOOTER_COUNT_MISMATCH, footer=field, line=line, field=field)
             parsed_sum = self.totals.amount_by_type.get(direction, ZERO)
             for _label, declared in amounts:
-                self.check.compare(abs(declared), parsed_sum, what=f"footer {field} amount", line=line, field=field)
+                self.check.compare(
+                    abs(declared), parsed_sum, code=Code.ALIPAY_FOOTER_AMOUNT_MISMATCH, footer=field, line=line, field=field
+                )

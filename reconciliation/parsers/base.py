@@ -23,6 +23,8 @@ from enum import StrEnum
 from typing import BinaryIO, NamedTuple
 from zoneinfo import ZoneInfo
 
+from .messages import Code, Message, names_or_none
+
 DEFAULT_TZ = ZoneInfo("Asia/Shanghai")
 ZERO = Decimal("0")
 
@@ -147,9 +149,17 @@ class StatementMetadata:
 
 @dataclass(frozen=True, slots=True)
 class ParseWarning:
+    """Something a clerk should know about a file that was read nonetheless: ``problem`` says what (a code and
+    its parameters, shown in the reader's language), ``line`` and ``field`` where."""
+
     line: int | None
     field: str | None
-    message: str
+    problem: Message
+
+    @property
+    def message(self) -> str:
+        """The English text, for logs and tests."""
+        return self.problem.text
 
     def __str__(self) -> str:
         return _located(self.line, self.field, self.message)
@@ -216,11 +226,15 @@ def _located(line: int | None, field_name: str | None, reason: str) -> str:
 
 
 class StatementParseError(Exception):
-    """A file that cannot be imported, with the line and field a clerk needs to find the problem."""
+    """A file that cannot be imported, with the line and field a clerk needs to find the problem.
 
-    def __init__(self, reason: str, *, line: int | None = None, field: str | None = None) -> None:
-        super().__init__(reason)
-        self.reason = reason
+    ``problem`` says why (a code and its parameters, shown in the reader's language); ``reason`` is its
+    English text, for logs and tests."""
+
+    def __init__(self, problem: Message, *, line: int | None = None, field: str | None = None) -> None:
+        super().__init__(problem.text)
+        self.problem = problem
+        self.reason = problem.text
         self.line = line
         self.field = field
 
@@ -235,13 +249,14 @@ class ArchiveRefused(StatementParseError):
 class FieldError(ValueError):
     """A single value that cannot be read; the row loop adds the line number."""
 
-    def __init__(self, field: str, reason: str) -> None:
-        super().__init__(reason)
+    def __init__(self, field: str, problem: Message) -> None:
+        super().__init__(problem.text)
         self.field = field
-        self.reason = reason
+        self.problem = problem
+        self.reason = problem.text
 
-    def at(self, line: int) -> StatementParseError:
-        return StatementParseError(self.reason, line=line, field=self.field)
+    def at(self, line: int | None) -> StatementParseError:
+        return StatementParseError(self.problem, line=line, field=self.field)
 
 
 class ControlCheck:
@@ -253,14 +268,15 @@ class ControlCheck:
         self.strict = strict
         self.warnings = warnings
 
-    def fail(self, reason: str, *, line: int | None, field: str | None) -> None:
+    def fail(self, problem: Message, *, line: int | None, field: str | None) -> None:
         if self.strict:
-            raise StatementParseError(reason, line=line, field=field)
-        self.warnings.append(ParseWarning(line, field, reason))
+            raise StatementParseError(problem, line=line, field=field)
+        self.warnings.append(ParseWarning(line, field, problem))
 
-    def compare(self, declared: object, parsed: object, *, what: str, line: int | None, field: str) -> None:
+    def compare(self, declared: object, parsed: object, *, code: Code, line: int | None, field: str, **params: str | int) -> None:
+        """A declared total against the rows' total; ``code``'s text takes ``declared`` and ``parsed``."""
         if declared != parsed:
-            self.fail(f"{what} declares {declared}, parsed rows give {parsed}", line=line, field=field)
+            self.fail(Message(code, declared=str(declared), parsed=str(parsed), **params), line=line, field=field)
 
 
 # --- values ---------------------------------------------------------------------------------
@@ -272,37 +288,37 @@ AMOUNT_CHARS = "0123456789.-+"  # the only characters of a plain decimal amount
 MAX_AMOUNT_CHARS = 32
 
 
-def _shown(text: str) -> str:
+def _shown(text: str) -> str | Message:
     """A value quoted in a message, cut short: a line of megabytes is not repeated back."""
-    return repr(text) if len(text) <= 40 else f"{text[:40]!r}… ({len(text)} characters)"
+    return repr(text) if len(text) <= 40 else Message(Code.CUT_SHORT, value=repr(text[:40]), length=len(text))
 
 
 def parse_amount(text: str, field_name: str) -> Decimal:
     """``Decimal(text)`` restricted to plain decimal notation (no NaN, exponent or underscores) and to
     the length of an amount."""
     if len(text) > MAX_AMOUNT_CHARS:
-        raise FieldError(field_name, f"{_shown(text)} is too long for an amount")
+        raise FieldError(field_name, Message(Code.TOO_LONG_FOR_AMOUNT, value=_shown(text)))
     # str.strip with a character set removes only allowed characters from both ends: anything left
     # means a foreign character somewhere. This is a C-speed check, cheaper than a regex.
     if text.strip(AMOUNT_CHARS):
-        raise FieldError(field_name, f"{_shown(text)} is not an amount")
+        raise FieldError(field_name, Message(Code.NOT_AN_AMOUNT, value=_shown(text)))
     try:
         return Decimal(text)
     except InvalidOperation:
-        raise FieldError(field_name, f"{_shown(text)} is not an amount") from None
+        raise FieldError(field_name, Message(Code.NOT_AN_AMOUNT, value=_shown(text))) from None
 
 
 def parse_percent(text: str, field_name: str) -> Decimal:
     """``"0.60%"`` -> ``Decimal("0.0060")`` (a fraction, digits kept exactly)."""
     if not text.endswith("%"):
-        raise FieldError(field_name, f"{text!r} is not a percentage")
+        raise FieldError(field_name, Message(Code.NOT_A_PERCENTAGE, value=repr(text)))
     return parse_amount(text[:-1], field_name).scaleb(-2)
 
 
 def fen_to_yuan(digits: str, field_name: str) -> Decimal:
     """An unsigned integer amount in fen (1/100 yuan), e.g. ``"000000000600"`` -> 6.00."""
     if not (digits.isascii() and digits.isdigit()):
-        raise FieldError(field_name, f"{digits!r} is not an amount in fen")
+        raise FieldError(field_name, Message(Code.NOT_AN_AMOUNT_IN_FEN, value=repr(digits)))
     return Decimal(int(digits)).scaleb(-2)
 
 
@@ -323,7 +339,7 @@ class LocalDateTimeParser:
 
     def __call__(self, text: str, field_name: str) -> datetime:
         if len(text) != 19 or text[10] not in " T":
-            raise FieldError(field_name, f"{text!r} is not a date and time (YYYY-MM-DD HH:MM:SS)")
+            raise FieldError(field_name, Message(Code.NOT_A_DATETIME, value=repr(text)))
         day = text[:10]
         suffix = self._suffix_by_day.get(day, "")
         if suffix == "":
@@ -333,13 +349,13 @@ class LocalDateTimeParser:
                 return datetime.fromisoformat(text).replace(tzinfo=self.tz)
             return datetime.fromisoformat(text + suffix)
         except ValueError:
-            raise FieldError(field_name, f"{text!r} is not a date and time (YYYY-MM-DD HH:MM:SS)") from None
+            raise FieldError(field_name, Message(Code.NOT_A_DATETIME, value=repr(text))) from None
 
     def _day_suffix(self, day: str, field_name: str) -> str | None:
         try:
             start = datetime.fromisoformat(day)
         except ValueError:
-            raise FieldError(field_name, f"{day!r} is not a date") from None
+            raise FieldError(field_name, Message(Code.NOT_A_DATE, value=repr(day))) from None
         first = start.replace(tzinfo=self.tz).utcoffset()
         last = (start + timedelta(hours=23, minutes=59, seconds=59)).replace(tzinfo=self.tz).utcoffset()
         suffix = _offset_suffix(first) if first == last and first is not None else None
@@ -400,12 +416,9 @@ def decode_failure(
     column = raw[: exc.start].count(delimiter)
     field_name = header[column] if column < len(header) else None
     bad = raw[exc.start : exc.start + 1].hex()
-    hint = " (is the file in another encoding, such as GBK?)" if encoding.startswith("utf") else ""
-    return StatementParseError(
-        f"bytes are not valid {encoding} (byte 0x{bad} at offset {exc.start}){hint}",
-        line=line,
-        field=field_name,
-    )
+    # A UTF-8 bill that does not decode is most often a GBK one: say so.
+    code = Code.UNDECODABLE_UTF8 if encoding.startswith("utf") else Code.UNDECODABLE
+    return StatementParseError(Message(code, encoding=encoding, byte=bad, offset=exc.start), line=line, field=field_name)
 
 
 class CsvRecords:
@@ -481,7 +494,7 @@ class CsvRecords:
         while sum(part.count('"') for part in parts) % 2:
             data = next(self.lines, None)
             if data is None:
-                raise StatementParseError("quoted field is not closed before the end of the file", line=first)
+                raise StatementParseError(Message(Code.QUOTE_NOT_CLOSED), line=first)
             self.line_no += 1
             parts.append(self.decode(data, self.line_no))
         raw = "".join(parts).rstrip("\r\n")
@@ -491,7 +504,7 @@ class CsvRecords:
         try:
             fields = next(csv.reader(lines, delimiter=self.delimiter, strict=True), [])
         except csv.Error as exc:
-            raise StatementParseError(f"malformed CSV: {exc}", line=line_no) from None
+            raise StatementParseError(Message(Code.MALFORMED_CSV, detail=str(exc)), line=line_no) from None
         cut = len(self.value_prefix)
         if cut:
             fields = [value[cut:] if value.startswith(self.value_prefix) else value for value in fields]
@@ -518,7 +531,7 @@ def normalize_header(name: str) -> str:
 def require_columns(index: dict[str, int], names: Iterable[str], line: int) -> None:
     for name in names:
         if normalize_header(name) not in index:
-            raise StatementParseError("required column is missing from the header", line=line, field=name)
+            raise StatementParseError(Message(Code.COLUMN_MISSING), line=line, field=name)
 
 
 def csv_raw_fields(raw: str, raw_columns: Sequence[str], *, delimiter: str = ",", strip: str = "") -> list[tuple[str, str]]:
@@ -563,8 +576,8 @@ class ArchiveLimits:
 DEFAULT_ARCHIVE_LIMITS = ArchiveLimits()
 
 
-def _mib(size: int) -> str:
-    return f"{size / (1 << 20):.0f} MiB" if size >= 1 << 20 else f"{size} bytes"
+def _mib(size: int) -> str | Message:
+    return f"{size / (1 << 20):.0f} MiB" if size >= 1 << 20 else Message(Code.SIZE_BYTES, size=size)
 
 
 def unsafe_member_name(name: str) -> bool:
@@ -593,18 +606,12 @@ class Archive:
             infos = self.zip.infolist()
         except (zipfile.BadZipFile, zipfile.LargeZipFile, EOFError, OSError, ValueError, NotImplementedError) as exc:
             # NotImplementedError: a member needs a later version of the ZIP format than Python reads.
-            raise StatementParseError(f"not a readable ZIP archive: {exc}") from None
+            raise StatementParseError(Message(Code.ZIP_UNREADABLE, detail=str(exc))) from None
         if len(infos) > limits.max_members:
-            raise ArchiveRefused(
-                f"the ZIP archive holds {len(infos)} members, more than {limits.max_members}: refused "
-                "(a statement archive holds a few files)"
-            )
+            raise ArchiveRefused(Message(Code.ZIP_TOO_MANY_MEMBERS, count=len(infos), limit=limits.max_members))
         for info in infos:
             if unsafe_member_name(info.filename):
-                raise ArchiveRefused(
-                    f"the ZIP archive holds the member {info.filename!r}, a name pointing outside the archive "
-                    "(an absolute path or '..'): refused"
-                )
+                raise ArchiveRefused(Message(Code.ZIP_UNSAFE_NAME, member=repr(info.filename)))
         self.infos = infos
 
     @property
@@ -618,18 +625,13 @@ class Archive:
     def check(self, name: str, expanded: int, compressed: int, *, total: int, declared: bool = False) -> None:
         """Refuse a member that has expanded (or declares it will expand) past the limits."""
         limits = self.limits
-        ratio = expanded / compressed
-        verb = "declares it expands" if declared else "expands"
+        ratio = f"{expanded / compressed:.0f}"
         if total > limits.max_expanded_bytes:
-            raise ArchiveRefused(
-                f"ZIP member {name!r} {verb} past the limit of {_mib(limits.max_expanded_bytes)} expanded "
-                f"(STATEMENT_MAX_EXPANDED_BYTES), at a ratio of {ratio:.0f}:1: refused as a possible zip bomb"
-            )
-        if expanded > limits.ratio_floor_bytes and ratio > limits.max_ratio:
-            raise ArchiveRefused(
-                f"ZIP member {name!r} {verb} to {ratio:.0f} times its compressed size ({compressed} bytes), more "
-                f"than the limit of {limits.max_ratio}:1 (STATEMENT_MAX_ZIP_RATIO): refused as a possible zip bomb"
-            )
+            code = Code.ZIP_DECLARES_PAST_TOTAL if declared else Code.ZIP_EXPANDS_PAST_TOTAL
+            raise ArchiveRefused(Message(code, member=repr(name), limit=_mib(limits.max_expanded_bytes), ratio=ratio))
+        if expanded > limits.ratio_floor_bytes and expanded / compressed > limits.max_ratio:
+            code = Code.ZIP_DECLARES_PAST_RATIO if declared else Code.ZIP_EXPANDS_PAST_RATIO
+            raise ArchiveRefused(Message(code, member=repr(name), ratio=ratio, compressed=compressed, limit=limits.max_ratio))
 
     def check_declared(self) -> None:
         """Check every member's declared sizes, for a reader that expands members itself (openpyxl).
@@ -650,11 +652,11 @@ class Archive:
             member = self.zip.open(info)
         except (zipfile.BadZipFile, EOFError, OSError, RuntimeError, NotImplementedError, ValueError) as exc:
             # RuntimeError: encrypted; NotImplementedError: an unknown compression method.
-            raise StatementParseError(f"ZIP member {name!r} cannot be read: {exc}") from None
+            raise StatementParseError(Message(Code.ZIP_MEMBER_UNREADABLE, member=repr(name), detail=str(exc))) from None
         reader = io.BufferedReader(_GuardedMember(self, member, name, compressed), buffer_size=_READ_CHUNK)
         if reader.peek(len(ZIP_MAGIC))[: len(ZIP_MAGIC)] == ZIP_MAGIC:
             reader.close()
-            raise ArchiveRefused(f"ZIP member {name!r} is itself a ZIP archive: nested archives are not expanded")
+            raise ArchiveRefused(Message(Code.ZIP_NESTED, member=repr(name)))
         return reader
 
 
@@ -674,7 +676,7 @@ class _GuardedMember(io.RawIOBase):
             # Bounded: zipfile decompresses at most the bytes asked for in one step.
             data = self.member.read(min(len(buffer), _READ_CHUNK))
         except (zipfile.BadZipFile, EOFError, OSError, ValueError, zlib.error) as exc:
-            raise StatementParseError(f"ZIP member {self.name!r} is damaged: {exc}") from None
+            raise StatementParseError(Message(Code.ZIP_MEMBER_DAMAGED, member=repr(self.name), detail=str(exc))) from None
         size = len(data)
         self.expanded += size
         self.archive.expanded += size
@@ -691,13 +693,14 @@ class _GuardedMember(io.RawIOBase):
 def zip_member(
     stream: BinaryIO,
     choose: Callable[[list[str]], str | None],
-    what: str,
+    suffix: str,
     limits: ArchiveLimits = DEFAULT_ARCHIVE_LIMITS,
 ) -> BinaryIO:
-    """Open, under ``limits``, the member of a ZIP archive that ``choose`` picks from the member names."""
+    """Open, under ``limits``, the member of a ZIP archive that ``choose`` picks from the member names (a
+    name ending with ``suffix``, which the refusal of an archive without one names)."""
     archive = Archive(stream, limits)
     names = archive.names
     name = choose(names)
     if name is None:
-        raise StatementParseError(f"the ZIP archive holds no {what}; members: {', '.join(names) or 'none'}")
+        raise StatementParseError(Message(Code.ZIP_NO_MEMBER_ENDING, suffix=suffix, members=names_or_none(names)))
     return archive.open(name)

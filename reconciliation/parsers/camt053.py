@@ -73,6 +73,7 @@ from .base import (
     parse_amount,
     peek,
 )
+from .messages import Code, Message, Param, names_or_none, shortened_list
 
 NAMESPACE_PREFIX = "urn:iso:std:iso:20022:tech:xsd:camt.053.001."
 _NAMESPACE = re.compile(r"^\{urn:iso:std:iso:20022:tech:xsd:camt\.053\.001\.(\d\d)\}Document$")
@@ -109,7 +110,7 @@ def parse(
     times are read in ``tz``, UTC dates turned into ``tz``'s dates."""
     stream = open_source(source)
     if not peek(stream, 1):
-        raise StatementParseError("empty file: not a camt.053 statement")
+        raise StatementParseError(_EMPTY)
     documents = _documents(stream, archive_limits)
     warnings: list[ParseWarning] = []
     reader = _Reader(*next(documents), tz)
@@ -148,7 +149,10 @@ def _all_rows(
     totals.complete = True
 
 
-def _documents(stream: BinaryIO, limits: ArchiveLimits) -> Iterator[tuple[BinaryIO, str]]:
+_EMPTY = Message(Code.EMPTY_FILE, what=Message(Code.A_CAMT053_STATEMENT))
+
+
+def _documents(stream: BinaryIO, limits: ArchiveLimits) -> Iterator[tuple[BinaryIO, Param]]:
     """(binary stream, where) of each XML document: the file itself, or each XML member of a ZIP archive,
     opened only when the previous one has been read."""
     if not is_zip(stream):
@@ -157,11 +161,10 @@ def _documents(stream: BinaryIO, limits: ArchiveLimits) -> Iterator[tuple[Binary
     archive = Archive(stream, limits)
     members = [name for name in archive.names if name.lower().endswith(".xml")]
     if not members:
-        names = ", ".join(archive.names) or "none"
-        raise StatementParseError(f"the ZIP archive holds no XML member (a camt.053 statement); members: {names}")
+        raise StatementParseError(Message(Code.CAMT_NO_XML_MEMBER, members=names_or_none(archive.names)))
     for name in members:
         with archive.open(name) as member:
-            yield member, f"ZIP member {name!r}: "
+            yield member, Message(Code.IN_ZIP_MEMBER, member=repr(name))
 
 
 def statement_accounts(source: Source, *, archive_limits: ArchiveLimits = DEFAULT_ARCHIVE_LIMITS) -> list[tuple[str, str]]:
@@ -170,7 +173,7 @@ def statement_accounts(source: Source, *, archive_limits: ArchiveLimits = DEFAUL
     found: list[tuple[str, str]] = []
     stream = open_source(source)
     if not peek(stream, 1):
-        raise StatementParseError("empty file: not a camt.053 statement")
+        raise StatementParseError(_EMPTY)
     for document, where in _documents(stream, archive_limits):
         reader = _Reader(document, where, DEFAULT_TZ)
         path: list[str] = []
@@ -229,25 +232,23 @@ class _Statement:
     skipped_entries: list[int] = field(default_factory=list)
     unstated_entries: list[int] = field(default_factory=list)  # entries without Sts, taken as booked
 
-    def skipped_summary(self) -> str:
-        """``7 entries skipped as not booked (status PDNG: 5, INFO: 2)``, or "" when none was."""
+    def skipped_summary(self) -> Message | None:
+        """``7 entries skipped as not booked (status INFO: 2, PDNG: 5)``, or None when none was."""
         count = sum(self.skipped.values())
         if not count:
-            return ""
+            return None
         statuses = ", ".join(f"{status}: {n}" for status, n in sorted(self.skipped.items()))
-        noun = "entry" if count == 1 else "entries"
-        return f"{count} {noun} skipped as not booked (status {statuses})"
+        return Message(Code.CAMT_SKIPPED, count=count, statuses=statuses)
 
 
-def _entry_list(entries: list[int]) -> str:
-    shown = ", ".join(str(number) for number in entries[:_LISTED_ENTRIES])
-    return shown + (f" and {len(entries) - _LISTED_ENTRIES} more" if len(entries) > _LISTED_ENTRIES else "")
+def _entry_list(entries: list[int]) -> Param:
+    return shortened_list([str(number) for number in entries], limit=_LISTED_ENTRIES)
 
 
 class _Reader:
     """Walks the iterparse events; statement headers are read as their elements end."""
 
-    def __init__(self, stream: BinaryIO, where: str, tz: tzinfo) -> None:
+    def __init__(self, stream: BinaryIO, where: Param, tz: tzinfo) -> None:
         # ``where`` names the archive member in errors about the XML itself ("" for a bare file).
         self.where = where
         self._events = self._guarded(iterparse(stream, events=("start", "end"), forbid_dtd=True))
@@ -265,13 +266,12 @@ class _Reader:
             yield from events
         except ET.ParseError as exc:
             line = exc.position[0] if getattr(exc, "position", None) else None
-            raise StatementParseError(f"{self.where}XML is not well-formed: {exc}", line=line) from None
+            raise StatementParseError(Message(Code.CAMT_NOT_WELL_FORMED, where=self.where, detail=str(exc)), line=line) from None
         except LookupError as exc:  # the XML declaration names an encoding Python does not know
-            raise StatementParseError(f"{self.where}XML declares an unknown encoding: {exc}", line=1) from None
+            raise StatementParseError(Message(Code.CAMT_UNKNOWN_ENCODING, where=self.where, detail=str(exc)), line=1) from None
         except DefusedXmlException as exc:
             raise StatementParseError(
-                f"{self.where}XML uses a DTD, entity declarations or external references, which statements must not "
-                f"({type(exc).__name__}: {exc})"
+                Message(Code.CAMT_FORBIDDEN_XML, where=self.where, detail=f"{type(exc).__name__}: {exc}")
             ) from None
 
     def _q(self, path: str) -> str:
@@ -293,8 +293,7 @@ class _Reader:
                 match = _NAMESPACE.match(element.tag)
                 if match is None:
                     raise StatementParseError(
-                        f"{self.where}not a camt.053 statement: root element {element.tag!r} is not a Document in a "
-                        f"{NAMESPACE_PREFIX}NN namespace",
+                        Message(Code.CAMT_BAD_ROOT, where=self.where, element=repr(element.tag), namespace=NAMESPACE_PREFIX),
                         line=1,
                     )
                 self.ns = element.tag[1:].split("}")[0]
@@ -315,7 +314,7 @@ class _Reader:
                     self._close_pending = True  # a statement without entries: closed when rows are read
                     break
         if self.ns == "":
-            raise StatementParseError(f"{self.where}not a camt.053 statement: no Document element")
+            raise StatementParseError(Message(Code.CAMT_NO_DOCUMENT, where=self.where))
         if metadata is None:
             return
         first = self.statement
@@ -341,7 +340,7 @@ class _Reader:
         code = self.find_text(element, "Tp/CdOrPrtry/Cd")
         amount_element = element.find(self._q("Amt"))
         if amount_element is None:
-            raise StatementParseError(f"balance {code} has no Amt", field="Bal/Amt")
+            raise StatementParseError(Message(Code.CAMT_BALANCE_NO_AMOUNT, balance=code), field="Bal/Amt")
         amount = self._amount(amount_element.text or "", "Bal/Amt")
         if self.find_text(element, "CdtDbtInd") == "DBIT":
             amount = -amount
@@ -364,7 +363,7 @@ class _Reader:
         try:
             return self._local_date(text)
         except ValueError:
-            raise StatementParseError(f"{text!r} is not an ISO date or date-time", field=name) from None
+            raise StatementParseError(Message(Code.CAMT_BAD_DATE_OR_DATETIME, value=repr(text)), field=name) from None
 
     def rows(
         self, metadata: StatementMetadata, totals: StatementTotals, check: ControlCheck, warnings: list[ParseWarning]
@@ -407,34 +406,47 @@ class _Reader:
 
     def _close(self, metadata: StatementMetadata, check: ControlCheck, warnings: list[ParseWarning]) -> None:
         statement = self.statement
-        of_account = f"statement of account {statement.account or '(none)'}"
+        account: Param = statement.account or Message(Code.NO_ACCOUNT)
         if statement.unstated_entries:
             entries = statement.unstated_entries
-            noun = "entry has" if len(entries) == 1 else "entries have"
             warnings.append(
                 ParseWarning(
                     entries[0] if len(entries) == 1 else None,
                     "Ntry/Sts",
-                    f"{of_account}: {len(entries)} {noun} no status (Sts): taken as booked, as a camt.053 statement "
-                    f"reports booked entries (entries {_entry_list(entries)})",
+                    Message(Code.CAMT_ENTRIES_WITHOUT_STATUS, account=account, count=len(entries), entries=_entry_list(entries)),
                 )
             )
         skipped = statement.skipped_summary()
-        if len(statement.skipped_entries) > 1:
+        if skipped is not None and len(statement.skipped_entries) > 1:
             warnings.append(
-                ParseWarning(None, "Ntry/Sts", f"{of_account}: {skipped} (entries {_entry_list(statement.skipped_entries)})")
+                ParseWarning(
+                    None,
+                    "Ntry/Sts",
+                    Message(
+                        Code.CAMT_SKIPPED_ENTRIES,
+                        account=account,
+                        skipped=skipped,
+                        entries=_entry_list(statement.skipped_entries),
+                    ),
+                )
             )
         if statement.opening is not None and statement.closing is not None:
             expected = statement.opening + statement.movements
             if expected != statement.closing:
                 # Skipped entries are not in the sum: say so, they may be the difference.
-                also = f"; {skipped}, not counted in the entries" if skipped else ""
-                check.fail(
-                    f"{of_account}: closing balance (CLBD) declares {statement.closing} {statement.currency}, opening "
-                    f"balance {statement.opening} + entries {statement.movements:+} give {expected}{also}",
-                    line=None,
-                    field="Bal/CLBD",
-                )
+                figures = {
+                    "account": account,
+                    "closing": str(statement.closing),
+                    "currency": statement.currency,
+                    "opening": str(statement.opening),
+                    "movements": f"{statement.movements:+}",
+                    "expected": str(expected),
+                }
+                if skipped is not None:
+                    problem = Message(Code.CAMT_BALANCE_MISMATCH_SKIPPED, skipped=skipped, **figures)
+                else:
+                    problem = Message(Code.CAMT_BALANCE_MISMATCH, **figures)
+                check.fail(problem, line=None, field="Bal/CLBD")
         if statement.closing is not None:
             metadata.closing_balance = statement.closing
         if statement.period_end is not None:
@@ -446,24 +458,24 @@ class _Reader:
         if not status:
             self.statement.unstated_entries.append(index)
         elif status != "BOOK":
-            warnings.append(ParseWarning(index, "Sts", f"entry with status {status or 'none'} skipped: not booked"))
+            warnings.append(ParseWarning(index, "Sts", Message(Code.CAMT_ENTRY_NOT_BOOKED, status=status)))
             self.statement.skipped[status or "none"] += 1
             self.statement.skipped_entries.append(index)
             return None
         amount_element = entry.find(self._q("Amt"))
         if amount_element is None:
-            raise StatementParseError("entry has no Amt", line=index, field="Ntry/Amt")
+            raise StatementParseError(Message(Code.CAMT_ENTRY_NO_AMOUNT), line=index, field="Ntry/Amt")
         amount = self._amount(amount_element.text or "", "Ntry/Amt")
         currency = amount_element.get("Ccy", "")
         indicator = self.find_text(entry, "CdtDbtInd")
         direction = _DIRECTIONS.get(indicator)
         if direction is None:
-            raise StatementParseError(f"{indicator!r} is not CRDT or DBIT", line=index, field="Ntry/CdtDbtInd")
+            raise StatementParseError(Message(Code.CAMT_BAD_INDICATOR, value=repr(indicator)), line=index, field="Ntry/CdtDbtInd")
         is_reversal = self.find_text(entry, "RvslInd").lower() in ("true", "1")
         self.statement.movements += amount if direction is Direction.CREDIT else -amount
         booking_text = self.find_text(entry, "BookgDt/Dt", "BookgDt/DtTm")
         if not booking_text:
-            raise StatementParseError("entry has no booking date", line=index, field="Ntry/BookgDt")
+            raise StatementParseError(Message(Code.CAMT_ENTRY_NO_BOOKING_DATE), line=index, field="Ntry/BookgDt")
         booked_at = self._datetime(self.find_text(entry, "BookgDt/DtTm"), index, "Ntry/BookgDt/DtTm")
         booking_date = self._entry_date(booking_text, index, "Ntry/BookgDt")
         value_text = self.find_text(entry, "ValDt/Dt", "ValDt/DtTm")
@@ -518,7 +530,7 @@ class _Reader:
             counted = declared_count.isascii() and declared_count.isdigit()
             if declared_count and items and (not counted or int(declared_count) != len(items)):
                 check.fail(
-                    f"batch declares NbOfTxs {declared_count}, the entry lists {len(items)} TxDtls",
+                    Message(Code.CAMT_BATCH_COUNT_MISMATCH, declared=declared_count, listed=len(items)),
                     line=index,
                     field="Btch/NbOfTxs",
                 )
@@ -526,10 +538,10 @@ class _Reader:
             if total_text and items:
                 declared_total = self._amount(total_text, "Btch/TtlAmt")
                 listed = sum((item.amount for item in items), ZERO)
-                check.compare(declared_total, listed, what="batch TtlAmt", line=index, field="Btch/TtlAmt")
+                check.compare(declared_total, listed, code=Code.CAMT_BATCH_TOTAL_MISMATCH, line=index, field="Btch/TtlAmt")
         if items:
             listed = sum((item.amount for item in items), ZERO)
-            check.compare(row.amount, listed, what="entry Amt of the batch", line=index, field="Ntry/Amt")
+            check.compare(row.amount, listed, code=Code.CAMT_BATCH_ENTRY_MISMATCH, line=index, field="Ntry/Amt")
         return row._replace(batch_ref=batch_ref, items=items, memo=self.find_text(entry, "AddtlNtryInf"))
 
     def _item(self, detail: ET.Element, row: FundMovementRow, index: int) -> BatchItem:
@@ -539,7 +551,7 @@ class _Reader:
             if amount_element is not None:
                 break
         if amount_element is None:
-            raise StatementParseError("batch transaction has no amount", line=index, field="TxDtls/AmtDtls")
+            raise StatementParseError(Message(Code.CAMT_BATCH_ITEM_NO_AMOUNT), line=index, field="TxDtls/AmtDtls")
         name, account = self._counterparty(detail, row.direction, row.is_reversal)
         return BatchItem(
             amount=self._amount(amount_element.text or "", "TxDtls/Amt"),
@@ -577,7 +589,7 @@ class _Reader:
         try:
             return self._local_date(text)
         except ValueError:
-            raise StatementParseError(f"{text!r} is not an ISO date", line=index, field=name) from None
+            raise StatementParseError(Message(Code.CAMT_BAD_DATE, value=repr(text)), line=index, field=name) from None
 
     def _local_date(self, text: str) -> date:
         """The account's date of an ISO date or date-time: a UTC date-time is moved into ``tz`` (a bank
@@ -595,7 +607,7 @@ class _Reader:
         try:
             return as_aware(datetime.fromisoformat(text), self.tz)
         except ValueError:
-            raise StatementParseError(f"{text!r} is not an ISO date-time", line=index, field=name) from None
+            raise StatementParseError(Message(Code.CAMT_BAD_DATETIME, value=repr(text)), line=index, field=name) from None
 
 
 def _compact(element: ET.Element) -> str:

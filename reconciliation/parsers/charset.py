@@ -20,6 +20,7 @@ from collections.abc import Iterable
 from typing import BinaryIO
 
 from .base import StatementParseError
+from .messages import Code, Message
 
 HEAD_BYTES = 1 << 16  # the head sampled for a Chinese bill: its header line and the first rows
 _GB18030_BOM = b"\x84\x31\x95\x33"
@@ -33,7 +34,7 @@ def checked(encoding: str) -> str:
     try:
         return codecs.lookup(encoding).name
     except (LookupError, TypeError):
-        raise StatementParseError(f"unknown text encoding {encoding!r} configured for this format", field="encoding") from None
+        raise StatementParseError(Message(Code.UNKNOWN_ENCODING, encoding=repr(encoding)), field="encoding") from None
 
 
 def head_of(stream: BinaryIO, size: int = HEAD_BYTES) -> bytes:
@@ -49,10 +50,7 @@ def head_of(stream: BinaryIO, size: int = HEAD_BYTES) -> bytes:
 
 def _refuse_utf16(head: bytes) -> None:
     if head.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
-        raise StatementParseError(
-            "the file is UTF-16 text (Excel's 'Unicode text'): save it as CSV (UTF-8 or GBK) and upload it again",
-            line=1,
-        )
+        raise StatementParseError(Message(Code.UTF16_TEXT), line=1)
 
 
 def bill_encoding(head: bytes, *, default: str) -> str:

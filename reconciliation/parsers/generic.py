@@ -65,6 +65,7 @@ from .base import (
     open_source,
     parse_amount,
 )
+from .messages import Code, Message
 
 BUSINESS_FIELDS = (
     "channel_txn_no",
@@ -109,12 +110,14 @@ _CACHE_LIMIT = 65536
 
 
 class FormatConfigError(ValueError):
-    """A format configuration that cannot be used; ``key`` names the offending setting."""
+    """A format configuration that cannot be used; ``key`` names the offending setting, ``problem`` what is
+    wrong with it (``reason``: its English text)."""
 
-    def __init__(self, key: str, reason: str) -> None:
-        super().__init__(f"format config key {key!r}: {reason}")
+    def __init__(self, key: str, problem: Message) -> None:
+        super().__init__(f"format config key {key!r}: {problem.text}")
         self.key = key
-        self.reason = reason
+        self.problem = problem
+        self.reason = problem.text
 
 
 @dataclass(frozen=True, slots=True)
@@ -227,20 +230,20 @@ class _ConfigReader:
 
     def __init__(self, data: Mapping[str, Any]) -> None:
         if not isinstance(data, Mapping):
-            raise FormatConfigError("(root)", "must be an object")
+            raise FormatConfigError("(root)", Message(Code.CONFIG_NOT_AN_OBJECT))
         self.data = data
 
     def read(self) -> GenericFormatConfig:
         for key in self.data:
             if key not in self._KEYS:
-                raise FormatConfigError(key, f"unknown setting; known: {', '.join(sorted(self._KEYS))}")
+                raise FormatConfigError(key, Message(Code.CONFIG_UNKNOWN_SETTING_KNOWN, known=", ".join(sorted(self._KEYS))))
         kind = self._choice("kind", ("business", "fund"), None)
         statement_kind = StatementKind(kind.upper())
         debit_credit = self._choice("debit_credit", DEBIT_CREDIT_MODES, "separate_columns")
         columns = self._columns(statement_kind, debit_credit)
         indicator_map = self._value_map("indicator_map", Direction)
         if statement_kind is StatementKind.FUND and debit_credit == "indicator" and not indicator_map:
-            raise FormatConfigError("indicator_map", "required when debit_credit is 'indicator'")
+            raise FormatConfigError("indicator_map", Message(Code.CONFIG_INDICATOR_MAP_REQUIRED))
         return GenericFormatConfig(
             kind=statement_kind,
             columns=columns,
@@ -274,25 +277,25 @@ class _ConfigReader:
     def _string(self, key: str, default: str | None) -> str:
         value = self._get(key, default)
         if not isinstance(value, str):
-            raise FormatConfigError(key, "must be a text" if value is not None else "is required")
+            raise FormatConfigError(key, Message(Code.CONFIG_NOT_TEXT if value is not None else Code.CONFIG_REQUIRED))
         return value
 
     def _choice(self, key: str, choices: Sequence[str], default: str | None) -> str:
         value = self._string(key, default)
         if value not in choices:
-            raise FormatConfigError(key, f"{value!r} is not one of {', '.join(map(str, choices))}")
+            raise FormatConfigError(key, Message(Code.CONFIG_NOT_ONE_OF, value=repr(value), choices=", ".join(map(str, choices))))
         return value
 
     def _integer(self, key: str, default: int, *, minimum: int) -> int:
         value = self._get(key, default)
         if not isinstance(value, int) or isinstance(value, bool) or value < minimum:
-            raise FormatConfigError(key, f"must be a whole number >= {minimum}")
+            raise FormatConfigError(key, Message(Code.CONFIG_NOT_WHOLE_NUMBER, minimum=minimum))
         return value
 
     def _boolean(self, key: str, default: bool) -> bool:
         value = self._get(key, default)
         if not isinstance(value, bool):
-            raise FormatConfigError(key, "must be true or false")
+            raise FormatConfigError(key, Message(Code.CONFIG_NOT_BOOLEAN))
         return value
 
     def _strings(self, key: str, default: tuple[str, ...], *, allow_empty: bool = True) -> tuple[str, ...]:
@@ -300,16 +303,16 @@ class _ConfigReader:
         if isinstance(value, str):
             value = [value]
         if not isinstance(value, list | tuple) or not all(isinstance(item, str) and item for item in value):
-            raise FormatConfigError(key, "must be a text or a list of non-empty texts")
+            raise FormatConfigError(key, Message(Code.CONFIG_NOT_TEXTS))
         if not value and not allow_empty:
-            raise FormatConfigError(key, "must name at least one")
+            raise FormatConfigError(key, Message(Code.CONFIG_EMPTY_LIST))
         return tuple(value)
 
     def _formats(self, key: str, default: tuple[str, ...]) -> tuple[str, ...]:
         formats = self._strings(key, default, allow_empty=False)
         for pattern in formats:
             if "%" not in pattern:
-                raise FormatConfigError(key, f"{pattern!r} is not a strptime pattern (e.g. %Y-%m-%d)")
+                raise FormatConfigError(key, Message(Code.CONFIG_NOT_STRPTIME, value=repr(pattern)))
         return formats
 
     def _encoding(self) -> str:
@@ -317,28 +320,29 @@ class _ConfigReader:
         try:
             codecs.lookup(name)
         except LookupError:
-            raise FormatConfigError("encoding", f"{name!r} is not a known encoding") from None
+            raise FormatConfigError("encoding", Message(Code.CONFIG_UNKNOWN_ENCODING, value=repr(name))) from None
         # Lines are split on the byte b"\n" before decoding, so the encoding must keep ASCII as is.
         if "\n,;".encode(name).lstrip(codecs.BOM_UTF8) != b"\n,;":
-            raise FormatConfigError("encoding", f"{name!r} is not ASCII-compatible (UTF-16 is not supported)")
+            raise FormatConfigError("encoding", Message(Code.CONFIG_NOT_ASCII_COMPATIBLE, value=repr(name)))
         return name
 
     def _delimiter(self) -> str:
         value = self._string("delimiter", ",")
         if len(value) != 1 or value in '"\r\n':
-            raise FormatConfigError("delimiter", "must be one character other than a quote or newline")
+            raise FormatConfigError("delimiter", Message(Code.CONFIG_BAD_DELIMITER))
         return value
 
     def _columns(self, kind: StatementKind, debit_credit: str) -> dict[str, tuple[str, ...]]:
         raw = self._get("columns", None)
         if not isinstance(raw, Mapping) or not raw:
-            raise FormatConfigError("columns", "must map target fields to header names")
+            raise FormatConfigError("columns", Message(Code.CONFIG_COLUMNS_NOT_A_MAP))
         allowed = BUSINESS_FIELDS if kind is StatementKind.BUSINESS else FUND_FIELDS
         columns: dict[str, tuple[str, ...]] = {}
         for name, alternatives in raw.items():
             key = f"columns.{name}"
             if name not in allowed:
-                raise FormatConfigError(key, f"not a field of a {kind.value.lower()} statement; fields: {', '.join(allowed)}")
+                code = Code.CONFIG_NOT_A_BUSINESS_FIELD if kind is StatementKind.BUSINESS else Code.CONFIG_NOT_A_FUND_FIELD
+                raise FormatConfigError(key, Message(code, fields=", ".join(allowed)))
             if isinstance(alternatives, str):
                 alternatives = [alternatives]
             if (
@@ -346,62 +350,61 @@ class _ConfigReader:
                 or not alternatives
                 or not all(isinstance(item, str) and item.strip() for item in alternatives)
             ):
-                raise FormatConfigError(key, "must be a header name or a list of alternative header names")
+                raise FormatConfigError(key, Message(Code.CONFIG_NOT_HEADER_NAMES))
             columns[name] = tuple(alternatives)
         if kind is StatementKind.BUSINESS:
             required = ["channel_txn_no", "amount"]
             if "occurred_time" in columns and "occurred_date" not in columns:
-                raise FormatConfigError("columns.occurred_date", "required with columns.occurred_time")
+                raise FormatConfigError("columns.occurred_date", Message(Code.CONFIG_OCCURRED_DATE_REQUIRED))
         else:
             required = ["booking_date", *_MODE_COLUMNS[debit_credit]]
             if "booking_time" in columns and "booked_at" in columns:
-                raise FormatConfigError("columns.booking_time", "use either booking_time or booked_at")
+                raise FormatConfigError("columns.booking_time", Message(Code.CONFIG_BOOKING_TIME_OR_BOOKED_AT))
             for name in {"debit", "credit", "indicator", "amount"} - set(_MODE_COLUMNS[debit_credit]):
                 if name in columns:
-                    raise FormatConfigError(f"columns.{name}", f"not used when debit_credit is {debit_credit!r}")
+                    raise FormatConfigError(f"columns.{name}", Message(Code.CONFIG_COLUMN_NOT_USED, mode=repr(debit_credit)))
         for name in required:
             if name not in columns:
-                raise FormatConfigError(f"columns.{name}", "is required")
+                raise FormatConfigError(f"columns.{name}", Message(Code.CONFIG_REQUIRED))
         return columns
 
     def _value_map(self, key: str, enum: type) -> dict[str, Any]:
         raw = self._get(key, {})
         if not isinstance(raw, Mapping):
-            raise FormatConfigError(key, "must map file values to codes")
+            raise FormatConfigError(key, Message(Code.CONFIG_NOT_A_VALUE_MAP))
         result = {}
         for text, code in raw.items():
             try:
                 result[str(text)] = enum(code)
             except ValueError:
                 raise FormatConfigError(
-                    f"{key}.{text}", f"{code!r} is not one of {', '.join(member.value for member in enum)}"
+                    f"{key}.{text}",
+                    Message(Code.CONFIG_NOT_ONE_OF, value=repr(code), choices=", ".join(member.value for member in enum)),
                 ) from None
         return result
 
     def _amount_format(self) -> AmountFormat:
         raw = self._get("amount_format", {})
         if not isinstance(raw, Mapping):
-            raise FormatConfigError("amount_format", "must be an object")
+            raise FormatConfigError("amount_format", Message(Code.CONFIG_NOT_AN_OBJECT))
         for key in raw:
             if key not in ("decimal_separator", "thousands_separator", "unit"):
-                raise FormatConfigError(f"amount_format.{key}", "unknown setting")
+                raise FormatConfigError(f"amount_format.{key}", Message(Code.CONFIG_UNKNOWN_SETTING))
         decimal_separator = raw.get("decimal_separator", ".")
         thousands = raw.get("thousands_separator", ",")
         unit = raw.get("unit", "yuan")
         if decimal_separator not in (".", ","):
-            raise FormatConfigError("amount_format.decimal_separator", "must be '.' or ','")
+            raise FormatConfigError("amount_format.decimal_separator", Message(Code.CONFIG_BAD_DECIMAL_SEPARATOR))
         if thousands not in ("", ",", ".", " ", "'") or thousands == decimal_separator:
-            raise FormatConfigError(
-                "amount_format.thousands_separator", "must be '', ',', '.', ' ' or \"'\" and differ from the decimal separator"
-            )
+            raise FormatConfigError("amount_format.thousands_separator", Message(Code.CONFIG_BAD_THOUSANDS_SEPARATOR))
         if unit not in ("yuan", "fen"):
-            raise FormatConfigError("amount_format.unit", "must be 'yuan' or 'fen'")
+            raise FormatConfigError("amount_format.unit", Message(Code.CONFIG_BAD_UNIT))
         return AmountFormat(decimal_separator, thousands, unit)
 
     def _currency(self) -> str:
         value = self._string("currency", "CNY")
         if not (len(value) == 3 and value.isascii() and value.isalpha() and value.isupper()):
-            raise FormatConfigError("currency", f"{value!r} is not an ISO 4217 code such as CNY")
+            raise FormatConfigError("currency", Message(Code.CONFIG_BAD_CURRENCY, value=repr(value)))
         return value
 
     def _control_totals(self, kind: StatementKind) -> ControlTotals | None:
@@ -409,22 +412,20 @@ class _ConfigReader:
         if raw is None:
             return None
         if not isinstance(raw, Mapping) or not isinstance(raw.get("pattern"), str):
-            raise FormatConfigError(
-                "control_totals.pattern", "is required (a regex with (?P<count>…), (?P<amount>…) and/or (?P<fee>…))"
-            )
+            raise FormatConfigError("control_totals.pattern", Message(Code.CONFIG_PATTERN_REQUIRED))
         try:
             compiled = re.compile(raw["pattern"])
         except re.error as exc:
-            raise FormatConfigError("control_totals.pattern", f"is not a valid regex: {exc}") from None
+            raise FormatConfigError("control_totals.pattern", Message(Code.CONFIG_BAD_REGEX, detail=str(exc))) from None
         if not {"count", "amount", "fee"} & set(compiled.groupindex):
-            raise FormatConfigError("control_totals.pattern", "needs a named group count, amount or fee")
+            raise FormatConfigError("control_totals.pattern", Message(Code.CONFIG_PATTERN_GROUPS))
         scopes = ("all",) if kind is StatementKind.BUSINESS else ("all", "debit", "credit")
         scope = raw.get("scope", "all")
         if scope not in scopes:
-            raise FormatConfigError("control_totals.scope", f"must be one of {', '.join(scopes)}")
+            raise FormatConfigError("control_totals.scope", Message(Code.CONFIG_BAD_SCOPE, choices=", ".join(scopes)))
         for key in raw:
             if key not in ("pattern", "scope"):
-                raise FormatConfigError(f"control_totals.{key}", "unknown setting")
+                raise FormatConfigError(f"control_totals.{key}", Message(Code.CONFIG_UNKNOWN_SETTING))
         return ControlTotals(raw["pattern"], scope)
 
 
@@ -438,6 +439,13 @@ _FAST_DATES: dict[str, Callable[[str], date]] = {
 
 def _no() -> date:
     raise ValueError("not in this format")
+
+
+def _not_in_formats(text: str, formats: Sequence[str], one: Code, several: Code) -> Message:
+    """The refusal of a value that none of the configured formats reads."""
+    if len(formats) == 1:
+        return Message(one, value=repr(text), format=formats[0])
+    return Message(several, value=repr(text), formats=", ".join(formats))
 
 
 class _Dates:
@@ -461,7 +469,7 @@ class _Dates:
             except ValueError:
                 continue
         else:
-            raise FieldError(name, f"{text!r} is not a date in the format {' or '.join(self.formats)}")
+            raise FieldError(name, _not_in_formats(text, self.formats, Code.GENERIC_NOT_A_DATE, Code.GENERIC_NOT_A_DATE_ANY))
         if len(self.cache) >= _CACHE_LIMIT:
             self.cache.clear()
         self.cache[text] = found
@@ -492,7 +500,7 @@ class _DateTimes:
                 return as_aware(datetime.strptime(text, pattern), self.tz)
             except (ValueError, FieldError):
                 continue
-        raise FieldError(name, f"{text!r} is not a date and time in the format {' or '.join(self.formats)}")
+        raise FieldError(name, _not_in_formats(text, self.formats, Code.GENERIC_NOT_A_DATETIME, Code.GENERIC_NOT_A_DATETIME_ANY))
 
 
 class _Times:
@@ -505,7 +513,7 @@ class _Times:
                 return datetime.strptime(text, pattern).time()
             except ValueError:
                 continue
-        raise FieldError(name, f"{text!r} is not a time in the format {' or '.join(self.formats)}")
+        raise FieldError(name, _not_in_formats(text, self.formats, Code.GENERIC_NOT_A_TIME, Code.GENERIC_NOT_A_TIME_ANY))
 
 
 def amount_reader(fmt: AmountFormat) -> Callable[[str, str], Decimal]:
@@ -521,7 +529,7 @@ def amount_reader(fmt: AmountFormat) -> Callable[[str, str], Decimal]:
             text = text.replace(",", ".")
         if fen:
             if "." in text:
-                raise FieldError(name, f"{text!r} is not a whole number of fen")
+                raise FieldError(name, Message(Code.GENERIC_NOT_WHOLE_FEN, value=repr(text)))
             return parse_amount(text, name).scaleb(-2)
         return parse_amount(text, name)
 
@@ -623,10 +631,10 @@ def _xlsx_rows(
     try:
         book = load_workbook(stream, read_only=True, data_only=True)
     except Exception as exc:  # openpyxl raises several types for a file that is not XLSX
-        raise StatementParseError(f"not a readable XLSX workbook: {exc}") from None
+        raise StatementParseError(Message(Code.GENERIC_XLSX_UNREADABLE, detail=str(exc))) from None
     try:
         if config.sheet and config.sheet not in book.sheetnames:
-            raise StatementParseError(f"the workbook has no sheet {config.sheet!r}; sheets: {', '.join(book.sheetnames)}")
+            raise StatementParseError(Message(Code.GENERIC_NO_SHEET, sheet=repr(config.sheet), sheets=", ".join(book.sheetnames)))
         sheet = book[config.sheet] if config.sheet else book.worksheets[0]
         fmt = config.amount_format
         for row_no, cells in enumerate(sheet.iter_rows(values_only=True), start=1):
@@ -645,9 +653,9 @@ def _find_header(rows: Iterator[tuple[int, str, Sequence[str]]], config: Generic
             while header and not header[-1]:
                 header.pop()
             if not header:
-                raise StatementParseError("the header row is empty", line=line_no)
+                raise StatementParseError(Message(Code.GENERIC_HEADER_EMPTY), line=line_no)
             return line_no, header
-    raise StatementParseError(f"the file ends before the header row {config.header_row}")
+    raise StatementParseError(Message(Code.GENERIC_ENDS_BEFORE_HEADER, row=config.header_row))
 
 
 def _resolve_columns(config: GenericFormatConfig, header: list[str], line: int) -> dict[str, tuple[int, str]]:
@@ -663,9 +671,7 @@ def _resolve_columns(config: GenericFormatConfig, header: list[str], line: int) 
         else:
             if target in _required_fields(config):
                 raise StatementParseError(
-                    f"required column is missing from the header (looked for {' / '.join(alternatives)})",
-                    line=line,
-                    field=alternatives[0],
+                    Message(Code.GENERIC_COLUMN_MISSING, names=" / ".join(alternatives)), line=line, field=alternatives[0]
                 )
     return resolved
 
@@ -708,7 +714,7 @@ def _drive(
             footers.append((line_no, raw))
             continue
         if len(values) != width and (len(values) < width or not _is_empty(values[width:])):
-            raise StatementParseError(f"row has {len(values)} fields, the header has {width}", line=line_no)
+            raise StatementParseError(Message(Code.ROW_WIDTH, found=len(values), expected=width), line=line_no)
         values = [value.strip() for value in values]
         values.append("")  # what an absent column (position -1) reads
         try:
@@ -741,21 +747,25 @@ def _check_control(
         amount = sum(totals.amount_by_type.values(), ZERO) if scope_key is None else totals.amount_by_type.get(scope_key, ZERO)
         groups = match.groupdict()
         if groups.get("count") is not None:
-            check.compare(int(groups["count"]), count, what="control total count", line=line_no, field="control_totals")
+            check.compare(
+                int(groups["count"]), count, code=Code.GENERIC_CONTROL_COUNT_MISMATCH, line=line_no, field="control_totals"
+            )
         if groups.get("amount") is not None:
             try:
                 declared = abs(builder.amount(groups["amount"], "control_totals"))
             except FieldError as exc:
                 raise exc.at(line_no) from None
-            check.compare(declared, amount, what="control total amount", line=line_no, field="control_totals")
+            check.compare(declared, amount, code=Code.GENERIC_CONTROL_AMOUNT_MISMATCH, line=line_no, field="control_totals")
         if groups.get("fee") is not None:
             try:
                 totals.declared_fee = builder.amount(groups["fee"], "control_totals")
             except FieldError as exc:
                 raise exc.at(line_no) from None
-            check.compare(totals.declared_fee, totals.fee, what="control total fee", line=line_no, field="control_totals")
+            check.compare(
+                totals.declared_fee, totals.fee, code=Code.GENERIC_CONTROL_FEE_MISMATCH, line=line_no, field="control_totals"
+            )
         return
-    check.fail("no footer row matches the control-total pattern", line=None, field="control_totals")
+    check.fail(Message(Code.GENERIC_NO_CONTROL_FOOTER), line=None, field="control_totals")
 
 
 class _Builder(abc.ABC):
@@ -794,7 +804,7 @@ class _Builder(abc.ABC):
             return default
         found = mapping.get(text)
         if found is None:
-            raise FieldError(self.name(target), f"value {text!r} is not in the configured {target} map")
+            raise FieldError(self.name(target), Message(Code.GENERIC_NOT_IN_MAP, value=repr(text), map=target))
         return found
 
     def optional_amount(self, text: str, target: str) -> Decimal | None:
@@ -843,10 +853,10 @@ class _BusinessBuilder(_Builder):
         config = self.config
         amount_text = values[self.i_amount]
         if not amount_text:
-            raise FieldError(self.n_amount, "is empty")
+            raise FieldError(self.n_amount, Message(Code.VALUE_EMPTY))
         channel_txn_no = values[self.i_channel_txn_no]
         if not channel_txn_no:
-            raise FieldError(self.n_channel_txn_no, "is empty")
+            raise FieldError(self.n_channel_txn_no, Message(Code.VALUE_EMPTY))
         occurred = self.moment(
             values[self.i_occurred_at],
             values[self.i_occurred_date],
@@ -920,7 +930,7 @@ class _FundBuilder(_Builder):
         ) = self.positions
         day_text = values[i_booking_date]
         if not day_text:
-            raise FieldError(self.n_booking_date, "is empty")
+            raise FieldError(self.n_booking_date, Message(Code.VALUE_EMPTY))
         booking_date = self.date(day_text, self.n_booking_date)
         days = self.days
         days[booking_date] = days.get(booking_date, 0) + 1
@@ -962,18 +972,18 @@ class _FundBuilder(_Builder):
             debit = self.amount(debit_text, self.n_debit) if debit_text else ZERO
             credit = self.amount(credit_text, self.n_credit) if credit_text else ZERO
             if debit and credit:
-                raise FieldError(self.n_credit, "a row has both a debit and a credit amount")
+                raise FieldError(self.n_credit, Message(Code.GENERIC_DEBIT_AND_CREDIT))
             if not debit and not credit:
-                raise FieldError(self.n_debit, "a row has neither a debit nor a credit amount")
+                raise FieldError(self.n_debit, Message(Code.GENERIC_NEITHER_DEBIT_NOR_CREDIT))
             return (Direction.DEBIT, abs(debit)) if debit else (Direction.CREDIT, abs(credit))
         amount_text = values[self.i_amount]
         if not amount_text:
-            raise FieldError(self.n_amount, "is empty")
+            raise FieldError(self.n_amount, Message(Code.VALUE_EMPTY))
         amount = self.amount(amount_text, self.n_amount)
         if mode == "signed":
             return (Direction.DEBIT if amount < 0 else Direction.CREDIT), abs(amount)
         indicator = values[self.i_indicator]
         direction = self.config.indicator_map.get(indicator)
         if direction is None:
-            raise FieldError(self.n_indicator, f"value {indicator!r} is not in the configured indicator map")
+            raise FieldError(self.n_indicator, Message(Code.GENERIC_NOT_IN_MAP, value=repr(indicator), map="indicator"))
         return direction, abs(amount)

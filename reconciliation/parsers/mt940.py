@@ -60,6 +60,7 @@ from .base import (
     parse_amount,
 )
 from .charset import checked, western_encoding
+from .messages import Code, Message
 
 _TAG = re.compile(r"^:(\d\d[A-Z]?):(.*)$")
 _MOVEMENT = re.compile(
@@ -139,7 +140,7 @@ def statement_accounts(source: Source, *, encoding: str | None = None) -> list[t
     stream = open_source(source)
     headers = _headers(_tag_fields(iter(stream), _encoding(stream, encoding)))
     if not headers:
-        raise StatementParseError("not an MT940 statement: no :20: tag found")
+        raise StatementParseError(Message(Code.MT940_NO_20))
     return [(header.account, header.currency) for header in headers]
 
 
@@ -195,10 +196,9 @@ def _tag_fields(lines: Iterator[bytes], encoding: str) -> Iterator[_Field]:
         try:
             text = data.decode(encoding).rstrip("\r\n")
         except UnicodeDecodeError as exc:
+            bad = data[exc.start : exc.start + 1].hex()
             raise StatementParseError(
-                f"bytes are not valid {encoding} (byte 0x{data[exc.start : exc.start + 1].hex()} at offset {exc.start}):"
-                " is the encoding configured for this format the file's?",
-                line=line_no,
+                Message(Code.MT940_UNDECODABLE, encoding=encoding, byte=bad, offset=exc.start), line=line_no
             ) from None
         if line_no == 1:
             text = text.lstrip("\ufeff")
@@ -245,14 +245,14 @@ class _Reader:
                 break
             self._header_field(item)
         if not self.seen_statement:
-            raise StatementParseError("not an MT940 statement: no :20: tag found")
+            raise StatementParseError(Message(Code.MT940_NO_20))
         if self.statement.opening is None:
             raise self._no_opening()
         return self.statement
 
     def _no_opening(self) -> StatementParseError:
         return StatementParseError(
-            f"statement {self.statement.reference!r} has no opening balance (:60F: or :60M:)",
+            Message(Code.MT940_NO_OPENING, reference=repr(self.statement.reference)),
             line=self.statement.line,
             field=":60F:",
         )
@@ -262,8 +262,11 @@ class _Reader:
         if item.tag == "20":
             if self.statement.opening is not None:
                 raise StatementParseError(
-                    f"statement {self.statement.reference!r} (line {self.statement.line}) has no closing balance"
-                    " (:62F:) before the next statement",
+                    Message(
+                        Code.MT940_NO_CLOSING_BEFORE_NEXT,
+                        reference=repr(self.statement.reference),
+                        statement_line=self.statement.line,
+                    ),
                     line=item.line,
                     field=":62F:",
                 )
@@ -301,8 +304,9 @@ class _Reader:
             item = following
         if self.statement.opening is not None:
             raise StatementParseError(
-                f"statement {self.statement.reference!r} (line {self.statement.line}) has no closing balance (:62F:):"
-                " the file may be truncated",
+                Message(
+                    Code.MT940_NO_CLOSING_AT_END, reference=repr(self.statement.reference), statement_line=self.statement.line
+                ),
                 line=self.statement.line,
                 field=":62F:",
             )
@@ -311,11 +315,11 @@ class _Reader:
     def _movement(self, item: _Field, info: _Field | None) -> FundMovementRow:
         statement = self.statement
         if statement.opening is None:
-            raise FieldError(":61:", "movement before the opening balance (:60F:)")
+            raise FieldError(":61:", Message(Code.MT940_MOVEMENT_BEFORE_OPENING))
         first = item.lines[0]
         match = _MOVEMENT.match(first)
         if match is None:
-            raise FieldError(":61:", f"{first!r} is not an MT940 movement line")
+            raise FieldError(":61:", Message(Code.MT940_BAD_MOVEMENT, value=repr(first)))
         value_date = self._value_date(match["value"], item.line)
         booking_date = value_date
         if match["entry"] and match["entry"].strip():
@@ -361,8 +365,13 @@ class _Reader:
             ParseWarning(
                 line,
                 _VALUE_DATE,
-                f"{text!r} is not a calendar date ({year}-{month:02d} has {last.day} days):"
-                f" taken as {last.isoformat()}, the last day of that month",
+                Message(
+                    Code.MT940_VALUE_DATE_PAST_MONTH,
+                    value=repr(text),
+                    month=f"{year}-{month:02d}",
+                    days=last.day,
+                    taken=last.isoformat(),
+                ),
             )
         )
         return last
@@ -373,18 +382,24 @@ class _Reader:
         mark, when, currency, amount = _balance(text, item)
         closing = amount if mark == "C" else -amount
         if statement.opening is None:
-            raise StatementParseError("closing balance without an opening balance", line=item.line, field=f":{item.tag}:")
+            raise StatementParseError(Message(Code.MT940_CLOSING_WITHOUT_OPENING), line=item.line, field=f":{item.tag}:")
         if currency != statement.currency:
             raise StatementParseError(
-                f"closing balance currency {currency} differs from the opening balance's {statement.currency}",
+                Message(Code.MT940_CLOSING_CURRENCY, currency=currency, opening_currency=statement.currency),
                 line=item.line,
                 field=f":{item.tag}:",
             )
         expected = statement.opening + statement.movements
         if expected != closing:
             check.fail(
-                f"closing balance declares {_signed(closing)} {currency}, opening balance {_signed(statement.opening)}"
-                f" + movements {_signed(statement.movements)} give {_signed(expected)}",
+                Message(
+                    Code.MT940_BALANCE_MISMATCH,
+                    closing=_signed(closing),
+                    currency=currency,
+                    opening=_signed(statement.opening),
+                    movements=_signed(statement.movements),
+                    expected=_signed(expected),
+                ),
                 line=item.line,
                 field=f":{item.tag}:",
             )
@@ -402,7 +417,7 @@ def _balance(text: str, item: _Field) -> tuple[str, date, str, Decimal]:
     match = _BALANCE.match(text)
     tag = f":{item.tag}:"
     if match is None:
-        raise StatementParseError(f"{text!r} is not a balance (C/D, YYMMDD, currency, amount)", line=item.line, field=tag)
+        raise StatementParseError(Message(Code.MT940_BAD_BALANCE, value=repr(text)), line=item.line, field=tag)
     try:
         return match["mark"], _yymmdd(match["date"], tag), match["currency"], _amount(match["amount"], tag)
     except FieldError as exc:
@@ -412,7 +427,7 @@ def _balance(text: str, item: _Field) -> tuple[str, date, str, Decimal]:
 def _amount(text: str, name: str) -> Decimal:
     """``25,03`` -> 25.03; ``500`` (no decimal comma, as some banks write whole amounts) -> 500."""
     if text.count(",") > 1:
-        raise FieldError(name, f"{text!r} is not an MT940 amount (digits with one decimal comma)")
+        raise FieldError(name, Message(Code.MT940_BAD_AMOUNT, value=repr(text)))
     whole, comma, fraction = text.partition(",")
     return parse_amount(f"{whole}.{fraction or '0'}" if comma else whole, name)
 
@@ -422,7 +437,7 @@ def _yymmdd(text: str, name: str) -> date:
         # SWIFT dates carry two year digits; statements are of this century.
         return date(2000 + int(text[:2]), int(text[2:4]), int(text[4:6]))
     except ValueError:
-        raise FieldError(name, f"{text!r} is not a date (YYMMDD)") from None
+        raise FieldError(name, Message(Code.MT940_BAD_DATE, value=repr(text))) from None
 
 
 def _entry_date(mmdd: str, value_date: date) -> date:
@@ -434,5 +449,5 @@ def _entry_date(mmdd: str, value_date: date) -> date:
         except ValueError:
             continue  # 29 February exists in some of the years only
     if not candidates:
-        raise FieldError(":61: entry date", f"{mmdd!r} is not a date (MMDD)")
+        raise FieldError(":61: entry date", Message(Code.MT940_BAD_ENTRY_DATE, value=repr(mmdd)))
     return min(candidates, key=lambda candidate: abs((candidate - value_date).days))

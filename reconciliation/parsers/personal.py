@@ -17,6 +17,7 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 
 from .base import StatementParseError, normalize_header
+from .messages import Code, Message
 
 SCAN_LINES = 40  # personal bills carry a preamble of about 16 lines before their header
 
@@ -24,10 +25,8 @@ _TITLES = (("微信支付账单明细", "WeChat Pay"), ("支付宝交易记录�
 _WECHAT_COLUMNS = frozenset({"交易类型", "交易对方", "收/支", "当前状态"})
 _ALIPAY_COLUMNS = (frozenset({"交易号", "交易创建时间", "收/支"}), frozenset({"交易对方", "收/支", "交易状态"}))
 
-_ADVICE = {
-    "WeChat Pay": "download the merchant's trade bill (交易账单) or fund bill (资金账单) from the WeChat Pay merchant platform",
-    "Alipay": "download the merchant's 业务明细 or 账务明细 bill from the Alipay merchant platform (商家中心)",
-}
+# The refusal of each channel's personal bill says which merchant bill to download instead.
+_REFUSAL = {"WeChat Pay": Code.PERSONAL_WECHAT_BILL, "Alipay": Code.PERSONAL_ALIPAY_BILL}
 
 
 def channel_of(raw: str, fields: Sequence[str]) -> str | None:
@@ -50,11 +49,7 @@ def refuse_if_personal(records: Iterator[tuple[int, str, list[str]]], first: tup
     for _ in range(SCAN_LINES):
         channel = channel_of(raw, fields)
         if channel is not None:
-            raise StatementParseError(
-                f"this is a personal {channel} bill (a consumer's payment history exported from the app), "
-                f"not a merchant bill: {_ADVICE[channel]}",
-                line=line_no,
-            )
+            raise StatementParseError(Message(_REFUSAL[channel]), line=line_no)
         try:
             found = next(records, None)
         except StatementParseError:

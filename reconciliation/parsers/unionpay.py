@@ -47,6 +47,7 @@ from .base import (
     is_zip,
     open_source,
 )
+from .messages import Code, Message, names_or_none
 
 ENCODING = "gb18030"
 
@@ -162,16 +163,12 @@ def parse_zm(
     # A delivered ZIP may hold an empty ZM file (a day without transactions); a bare empty file
     # is more likely a failed download.
     if not first.strip() and not zipped:
-        raise StatementParseError("empty file: not a UnionPay ZM file")
+        raise StatementParseError(Message(Code.EMPTY_FILE, what=Message(Code.A_UNIONPAY_ZM_FILE)))
     if first.strip() and not looks_like_zm(first):
         found = len(first.rstrip(b"\r\n"))
-        raise StatementParseError(
-            f"not a UnionPay ZM file: records of {ZM_LINE_BYTES} bytes with fields separated by spaces "
-            f"expected, found {found} bytes",
-            line=1,
-        )
+        raise StatementParseError(Message(Code.ZM_WRONG_RECORDS, expected=ZM_LINE_BYTES, found=found), line=1)
     if file_date is None:
-        warnings.append(ParseWarning(None, "交易传输时间", "no file date given: transaction times are left empty"))
+        warnings.append(ParseWarning(None, "交易传输时间", Message(Code.ZM_NO_FILE_DATE)))
     metadata = StatementMetadata(raw_columns=ZM_NAMES, statement_date=file_date, variant="ZM")
     if file_date is not None:
         metadata.period_start = metadata.period_end = file_date
@@ -190,7 +187,9 @@ def parse_zm(
 
 def _chain_first(first: bytes, stream: BinaryIO) -> Iterator[bytes]:
     yield first
-    yield from stream
+    # readline, not iteration: some file objects (Django's File, which the intake hands over) iterate from the
+    # start of the file whatever was read already, which would read the first record twice.
+    yield from iter(stream.readline, b"")
 
 
 def _open_zip(stream: BinaryIO, warnings: list[ParseWarning], limits: ArchiveLimits) -> tuple[BinaryIO, date | None]:
@@ -198,7 +197,7 @@ def _open_zip(stream: BinaryIO, warnings: list[ParseWarning], limits: ArchiveLim
     names = archive.names
     zm_name = next((name for name in names if _ZM_MEMBER.search(name)), None)
     if zm_name is None:
-        raise StatementParseError(f"the ZIP archive holds no INN…ZM_ member; members: {', '.join(names)}")
+        raise StatementParseError(Message(Code.ZM_NO_MEMBER, members=names_or_none(names)))
     for name in names:
         if _ZME_MEMBER.search(name):
             _read_error_records(archive, name, warnings)
@@ -206,7 +205,7 @@ def _open_zip(stream: BinaryIO, warnings: list[ParseWarning], limits: ArchiveLim
     try:
         zip_date = date(2000 + int(stamp[:2]), int(stamp[2:4]), int(stamp[4:]))
     except ValueError:
-        raise StatementParseError(f"the ZIP member {zm_name!r} is dated {stamp}, which is not a date (yymmdd)") from None
+        raise StatementParseError(Message(Code.ZM_MEMBER_DATE, member=repr(zm_name), stamp=stamp)) from None
     return archive.open(zm_name), zip_date
 
 
@@ -218,20 +217,18 @@ def _read_error_records(archive: Archive, name: str, warnings: list[ParseWarning
         while line := member.readline(ZME_MAX_LINE_BYTES):
             line_no += 1
             if line_no > ZME_MAX_RECORDS:
-                warnings.append(
-                    ParseWarning(line_no, None, f"{name}: more than {ZME_MAX_RECORDS} error lines; the rest are not listed")
-                )
+                warnings.append(ParseWarning(line_no, None, Message(Code.ZME_TRUNCATED, member=name, limit=ZME_MAX_RECORDS)))
                 return
             if line.strip():
                 text = line.decode(ENCODING, errors="replace").strip()
-                warnings.append(ParseWarning(line_no, None, f"{name}: UnionPay error record: {text}"))
+                warnings.append(ParseWarning(line_no, None, Message(Code.ZME_RECORD, member=name, record=text)))
 
 
 def _text(data: bytes, name: str) -> str:
     try:
         return data[ZM_SLICES[name]].decode(ENCODING).strip()
     except UnicodeDecodeError:
-        raise FieldError(name, "bytes are not valid GBK (a character is cut by the field boundary?)") from None
+        raise FieldError(name, Message(Code.ZM_FIELD_NOT_GBK)) from None
 
 
 def _fee(text: str) -> Decimal:
@@ -245,13 +242,13 @@ def _transmitted_at(text: str, file_date: date | None, tz: tzinfo, name: str) ->
     if file_date is None or not text.strip("0"):
         return None
     if not (len(text) == 10 and text.isascii() and text.isdigit()):
-        raise FieldError(name, f"{text!r} is not a time (MMDDhhmmss)")
+        raise FieldError(name, Message(Code.ZM_NOT_A_TIME, value=repr(text)))
     month = int(text[:2])
     year = file_date.year - 1 if month > file_date.month + 6 else file_date.year
     try:
         local = datetime(year, month, int(text[2:4]), int(text[4:6]), int(text[6:8]), int(text[8:10]))
     except ValueError:
-        raise FieldError(name, f"{text!r} is not a time (MMDDhhmmss)") from None
+        raise FieldError(name, Message(Code.ZM_NOT_A_TIME, value=repr(text))) from None
     return as_aware(local, tz)
 
 
@@ -263,20 +260,16 @@ def _rows(
         if not data.strip():
             continue
         if not ZM_DATA_BYTES <= len(data) <= ZM_LINE_BYTES:
-            raise StatementParseError(f"record has {len(data)} bytes, a ZM record has {ZM_LINE_BYTES}", line=line_no)
+            raise StatementParseError(Message(Code.ZM_RECORD_LENGTH, found=len(data), expected=ZM_LINE_BYTES), line=line_no)
         try:
             raw = data.decode(ENCODING)
         except UnicodeDecodeError as exc:
             field_name = next((n for n in ZM_NAMES if ZM_SLICES[n].start <= exc.start < ZM_SLICES[n].stop + 1), None)
-            raise StatementParseError("bytes are not valid GBK", line=line_no, field=field_name) from None
+            raise StatementParseError(Message(Code.ZM_NOT_GBK), line=line_no, field=field_name) from None
         for position in _SEPARATORS:
             if data[position] != 0x20:
                 name = next(n for n in ZM_NAMES if ZM_SLICES[n].stop == position)
-                raise StatementParseError(
-                    f"no space after the field at byte {position + 1}: fields are shifted (was the file re-encoded or edited?)",
-                    line=line_no,
-                    field=name,
-                )
+                raise StatementParseError(Message(Code.ZM_FIELDS_SHIFTED, byte=position + 1), line=line_no, field=name)
         try:
             yield _row(line_no, data, raw, totals, tz, currency, file_date)
         except FieldError as exc:

@@ -72,6 +72,7 @@ from .base import (
     require_columns,
 )
 from .charset import bill_encoding, checked, head_of
+from .messages import Code, Message
 
 TRADE_SIGNATURE = ("交易时间", "微信订单号", "商户订单号", "交易状态")
 FUND_SIGNATURE = ("记账时间", "资金流水单号", "收支类型")
@@ -96,11 +97,10 @@ def raw_fields(raw: str, raw_columns: Sequence[str]) -> list[tuple[str, str]]:
 
 
 ENCODING = "utf-8"  # what WeChat writes
-_NUL_IN_HEADER = "the header holds NUL bytes (0x00): the file is damaged, download it again"
 
 
 def _open_bill(
-    source: Source, signature: Sequence[str], what: str, encoding: str | None
+    source: Source, signature: Sequence[str], what: Code, encoding: str | None
 ) -> tuple[CsvRecords, list[str], dict[str, int]]:
     """Read and check the header line; the returned records continue after it."""
     stream = open_source(source)
@@ -108,14 +108,14 @@ def _open_bill(
     records = CsvRecords(iter(stream), encoding=encoding, value_prefix="`")
     first = next(iter(records), None)
     if first is None or not first[1].strip():
-        raise StatementParseError(f"empty file: not a {what}", line=None if first is None else 1)
+        raise StatementParseError(Message(Code.EMPTY_FILE, what=Message(what)), line=None if first is None else 1)
     line_no, raw, header = first
     if "\x00" in raw:
-        raise StatementParseError(_NUL_IN_HEADER, line=line_no)
+        raise StatementParseError(Message(Code.HEADER_HOLDS_NUL), line=line_no)
     index = header_index(header)
     if not all(name in index for name in signature):
         personal.refuse_if_personal(iter(records), first)
-        raise StatementParseError(f"not a {what}: header row with {','.join(signature)},… not found", line=line_no)
+        raise StatementParseError(Message(Code.HEADER_NOT_FOUND, what=Message(what), signature=",".join(signature)), line=line_no)
     records.header = header
     return records, header, index
 
@@ -141,25 +141,25 @@ class _Summary:
         if text is None:
             return None
         if not (text.isascii() and text.isdigit()):
-            raise StatementParseError(f"{text!r} is not a count", line=self.line, field=name)
+            raise StatementParseError(Message(Code.SUMMARY_NOT_A_COUNT, value=repr(text)), line=self.line, field=name)
         return int(text)
 
 
 def _read_summary(rows: Iterator, header_line: int, header: list[str]) -> _Summary:
     found = next(rows, None)
     if found is None:
-        raise StatementParseError("summary header is not followed by the summary row", line=header_line)
+        raise StatementParseError(Message(Code.SUMMARY_ROW_MISSING), line=header_line)
     line_no, _raw, values = found
     if len(values) != len(header):
-        raise StatementParseError(f"summary row has {len(values)} fields, its header {len(header)}", line=line_no)
+        raise StatementParseError(Message(Code.SUMMARY_ROW_WIDTH, found=len(values), expected=len(header)), line=line_no)
     for extra_no, extra_raw, _fields in rows:
         if extra_raw.strip():
-            raise StatementParseError("unexpected content after the summary row", line=extra_no)
+            raise StatementParseError(Message(Code.SUMMARY_CONTENT_AFTER), line=extra_no)
     return _Summary(line_no, {normalize_header(n): v.strip() for n, v in zip(header, values, strict=True)})
 
 
 def _wrong_length(line_no: int, found: int, expected: int) -> StatementParseError:
-    return StatementParseError(f"row has {found} fields, the header has {expected}", line=line_no)
+    return StatementParseError(Message(Code.ROW_WIDTH, found=found, expected=expected), line=line_no)
 
 
 # --- trade bill -------------------------------------------------------------------------------
@@ -233,7 +233,7 @@ def parse_trade(
 ) -> ParsedStatement:
     """Parse a WeChat Pay trade bill (ALL, SUCCESS or REFUND; current or legacy layout). ``encoding``
     overrides the detection of the file's text encoding."""
-    records, header, index = _open_bill(source, TRADE_SIGNATURE, "WeChat Pay trade bill", encoding)
+    records, header, index = _open_bill(source, TRADE_SIGNATURE, Code.A_WECHAT_TRADE_BILL, encoding)
     layout = _TradeLayout.from_header(header, index, line=1)
     metadata = StatementMetadata(raw_columns=tuple(header), variant=layout.variant)
     totals = StatementTotals()
@@ -302,7 +302,7 @@ def _trade_rows(
             if normalize_header(raw.split(",")[0]) == "总交易单数":
                 summary = _read_summary(iter(records), line_no, raw.split(","))
                 break
-            raise StatementParseError("detail rows must start with a backtick (`)", line=line_no)
+            raise StatementParseError(Message(Code.WECHAT_NO_BACKTICK), line=line_no)
         if len(fields) != width:
             fields = records.exact_fields(raw, first)
             if len(fields) != width:
@@ -363,7 +363,7 @@ def _trade_rows(
                 refund_settled += amount
                 refunds += 1
             else:
-                raise FieldError("交易状态", f"unknown 交易状态 {state!r} (expected SUCCESS or REFUND)")
+                raise FieldError("交易状态", Message(Code.WECHAT_UNKNOWN_STATE, value=repr(state)))
         except FieldError as exc:
             raise exc.at(first) from None
         except invalid:
@@ -446,11 +446,11 @@ def _refund_row(
         ("退款状态", layout.refund_status),
     ):
         if position is None:
-            raise FieldError(name, "a refund row needs this column, which the header lacks")
+            raise FieldError(name, Message(Code.WECHAT_REFUND_COLUMN_MISSING))
     status_text = fields[layout.refund_status]
     status = REFUND_STATUS.get(status_text)
     if status is None:
-        raise FieldError("退款状态", f"unknown 退款状态 {status_text!r}")
+        raise FieldError("退款状态", Message(Code.WECHAT_UNKNOWN_REFUND_STATUS, value=repr(status_text)))
     done_text = fields[layout.refund_done_at] if layout.refund_done_at is not None else ""
     applied_text = fields[layout.refund_applied_at] if layout.refund_applied_at is not None else ""
     completed = read_time(done_text, "退款成功时间") if done_text else None
@@ -461,13 +461,7 @@ def _refund_row(
         elif completed is not None:
             occurred = completed
         else:
-            check.warnings.append(
-                ParseWarning(
-                    line_no,
-                    "退款申请时间",
-                    "the refund has no 退款申请时间 nor 退款成功时间: dated by 交易时间, the refunded payment's time",
-                )
-            )
+            check.warnings.append(ParseWarning(line_no, "退款申请时间", Message(Code.WECHAT_REFUND_UNDATED)))
     if completed is None and status is LineStatus.SUCCESS:
         completed = occurred
     refund_no = fields[layout.wx_refund_no]
@@ -503,17 +497,17 @@ def _check_trade_summary(
     fees: Decimal,
 ) -> None:
     if summary is None:
-        check.fail("the summary (总交易单数,…) is missing: the file may be truncated", line=last_line, field=None)
+        check.fail(Message(Code.SUMMARY_MISSING, first="总交易单数"), line=last_line, field=None)
         return
     names = ("总交易额", "总退款金额") if layout.legacy else ("应结订单总金额", "退款总金额")
     declared_count = summary.count("总交易单数")
     if declared_count is None:
-        raise StatementParseError("summary lacks 总交易单数", line=summary.line, field="总交易单数")
-    check.compare(declared_count, count, what="summary 总交易单数", line=summary.line, field="总交易单数")
+        raise StatementParseError(Message(Code.SUMMARY_LACKS, name="总交易单数"), line=summary.line, field="总交易单数")
+    check.compare(declared_count, count, code=Code.SUMMARY_MISMATCH, name="总交易单数", line=summary.line, field="总交易单数")
     for name, parsed in ((names[0], settled), (names[1], refunded), ("手续费总金额", fees)):
         declared = summary.amount(name)
         if declared is not None:
-            check.compare(declared, parsed, what=f"summary {name}", line=summary.line, field=name)
+            check.compare(declared, parsed, code=Code.SUMMARY_MISMATCH, name=name, line=summary.line, field=name)
 
 
 # --- fund-flow bill ---------------------------------------------------------------------------
@@ -533,7 +527,7 @@ def parse_fund(
 ) -> ParsedStatement:
     """Parse a WeChat Pay fund-flow bill (资金账单). The file names no account: pass ``account_ref``.
     ``encoding`` overrides the detection of the file's text encoding."""
-    records, header, index = _open_bill(source, FUND_SIGNATURE, "WeChat Pay fund-flow bill", encoding)
+    records, header, index = _open_bill(source, FUND_SIGNATURE, Code.A_WECHAT_FUND_BILL, encoding)
     require_columns(index, ("记账时间", "资金流水单号", "收支类型", FUND_AMOUNT), line=1)
     metadata = StatementMetadata(account_ref=account_ref, raw_columns=tuple(header), variant="FUND")
     totals = StatementTotals()
@@ -576,7 +570,7 @@ def _fund_rows(
             if normalize_header(fields[0]) == "资金流水总笔数":
                 summary = _read_summary(rows, line_no, fields)
                 break
-            raise StatementParseError("detail rows must start with a backtick (`)", line=line_no)
+            raise StatementParseError(Message(Code.WECHAT_NO_BACKTICK), line=line_no)
         if len(fields) != width:
             fields = records.exact_fields(raw, line_no)
             if len(fields) != width:
@@ -587,7 +581,7 @@ def _fund_rows(
             kind_text = text(fields, "收支类型")
             direction = FUND_DIRECTION.get(kind_text)
             if direction is None:
-                raise FieldError("收支类型", f"unknown 收支类型 {kind_text!r} (expected 收入 or 支出)")
+                raise FieldError("收支类型", Message(Code.WECHAT_UNKNOWN_FUND_KIND, value=repr(kind_text)))
             amount = abs(parse_amount(text(fields, FUND_AMOUNT), FUND_AMOUNT))
             balance_text = text(fields, FUND_BALANCE)
             balance = parse_amount(balance_text, FUND_BALANCE) if balance_text else None
@@ -618,7 +612,7 @@ def _fund_rows(
 
 def _check_fund_summary(summary: _Summary | None, totals: StatementTotals, check: ControlCheck, last_line: int) -> None:
     if summary is None:
-        check.fail("the summary (资金流水总笔数,…) is missing: the file may be truncated", line=last_line, field=None)
+        check.fail(Message(Code.SUMMARY_MISSING, first="资金流水总笔数"), line=last_line, field=None)
         return
     parsed = {
         "资金流水总笔数": totals.count,
@@ -628,14 +622,15 @@ def _check_fund_summary(summary: _Summary | None, totals: StatementTotals, check
     for name, value in parsed.items():
         declared = summary.count(name)
         if declared is not None:
-            check.compare(declared, value, what=f"summary {name}", line=summary.line, field=name)
+            check.compare(declared, value, code=Code.SUMMARY_MISMATCH, name=name, line=summary.line, field=name)
     for name, key in (("收入金额", Direction.CREDIT), ("支出金额", Direction.DEBIT)):
         declared_amount = summary.amount(name)
         if declared_amount is not None:
             check.compare(
                 abs(declared_amount),
                 totals.amount_by_type.get(key, ZERO),
-                what=f"summary {name}",
+                code=Code.SUMMARY_MISMATCH,
+                name=name,
                 line=summary.line,
                 field=name,
             )

@@ -70,7 +70,15 @@ def test_bad_amount_fails_the_file_naming_line_and_field_and_writes_nothing(chan
     assert (refused.line, refused.field) == (2, "应结订单金额")
     statement_file = refused.statement_file
     assert statement_file.status == StatementFile.Status.FAILED
-    assert statement_file.errors == [{"line": 2, "field": "应结订单金额", "reason": "'6.0x' is not an amount"}]
+    assert statement_file.errors == [
+        {
+            "line": 2,
+            "field": "应结订单金额",
+            "reason": "'6.0x' is not an amount",
+            "code": "value.not_amount",
+            "params": {"value": "'6.0x'"},
+        }
+    ]
     assert not StatementLine.objects.exists()
 
 
@@ -98,6 +106,8 @@ def test_a_line_repeated_exactly_is_imported_and_reported_unless_the_format_refu
         "line": 3,
         "field": None,
         "reason": "repeats line 2 exactly: imported, reported as a duplicate",
+        "code": "intake.repeated_line_kept",
+        "params": {"first": 2},
     }
     reconcile(channel, DAY)
     assert list(Discrepancy.objects.values_list("type", "statement_line__line_no")) == [("BANK_ONLY", 2), ("DUPLICATE", 3)]

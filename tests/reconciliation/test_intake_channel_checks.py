@@ -237,7 +237,7 @@ def test_a_statement_of_another_account_than_the_one_chosen_fails(bank_direct, r
 def test_a_statement_in_another_currency_than_its_account_fails(bank_direct, reserve_account):
     statement_file = take_in(bank_direct, camt(camt_statement(reserve_account.account_no, ["5.00"], currency="USD")))
     assert statement_file.status == "FAILED"
-    assert statement_file.errors[0]["reason"].endswith("is in USD, but bank account 测试银行 Reserve ****2222 is held in CNY")
+    assert statement_file.errors[0]["reason"].endswith("is in USD, but bank account 测试银行 ****2222 is held in CNY")
     assert not FundMovement.objects.exists()
 
 
@@ -278,7 +278,13 @@ def test_a_quiet_day_is_parsed_with_its_balances_and_a_warning(bank_direct, rese
     assert statement_file.bank_account == reserve_account
     assert statement_file.metadata["opening_balance"] == statement_file.metadata["closing_balance"] == "500.00"
     assert statement_file.warnings == [
-        {"line": None, "field": None, "reason": "no movements: the statement states its balances only (a quiet day)"}
+        {
+            "line": None,
+            "field": None,
+            "reason": "no movements: the statement states its balances only (a quiet day)",
+            "code": "intake.quiet_day",
+            "params": {},
+        }
     ]
 
 

@@ -90,7 +90,9 @@ def refused_on_parsing(statement_file: StatementFile) -> str:
         statement_parse(statement_file=statement_file, now=timezone.now())
     statement_file.refresh_from_db()
     assert statement_file.status == StatementFile.Status.FAILED
-    assert statement_file.errors == [{"line": None, "field": None, "reason": excinfo.value.reason}]
+    [error] = statement_file.errors
+    assert (error["line"], error["field"], error["reason"]) == (None, None, excinfo.value.reason)
+    assert error["code"].startswith("zip.") and error["params"]["member"]
     assert not StatementLine.objects.filter(file=statement_file).exists()
     return excinfo.value.reason
 

@@ -18,6 +18,7 @@ from datetime import date, datetime, time
 from typing import BinaryIO
 from zoneinfo import ZoneInfo
 
+import psycopg
 from django.conf import settings
 from django.core.files import File
 from django.db import IntegrityError, connection, transaction
@@ -39,8 +40,10 @@ from reconciliation.models import (
     StatementLine,
 )
 from reconciliation.models.statements import BANK_STATEMENT_FORMATS, CHANNEL_KIND_FORMATS
+from reconciliation.parsers import Message
 from reconciliation.services.intake import pgcopy as statement_copy
 from reconciliation.services.intake.corrections import replacement_takes_effect
+from reconciliation.services.intake.messages import IntakeCode, located, message_text, problem_json, problem_text
 from reconciliation.services.intake.progress import ProgressReporter
 from reconciliation.services.jobs import Job, enqueue
 
@@ -50,7 +53,10 @@ PARSE_LOCK_NAMESPACE = 7301
 
 
 class StatementRefused(Exception):
-    """A file that cannot be taken in. ``line``/``field`` locate the problem when it is inside the file."""
+    """A file that cannot be taken in. ``reason`` is in the active language; ``line``/``field`` locate the
+    problem when it is inside the file. ``problem`` is the code and parameters of a problem found reading the
+    file (``{"code", "params"}``, see ``messages.py``), None for the intake's own refusals of a file it does
+    not store (empty, too big, a duplicate, a format the channel does not take…)."""
 
     def __init__(
         self,
@@ -61,15 +67,20 @@ class StatementRefused(Exception):
         field: str | None = None,
         statement_file: StatementFile | None = None,
         duplicate_of: StatementFile | None = None,
+        problem: dict | None = None,
     ):
-        self.reason, self.file_name, self.line, self.field = reason, file_name, line, field
-        self.statement_file, self.duplicate_of = statement_file, duplicate_of
+        self.reason, self.file_name, self.line, self.field = reason, file_name, line or None, field or None
+        self.statement_file, self.duplicate_of, self.problem = statement_file, duplicate_of, problem
         super().__init__(reason)
 
+    @classmethod
+    def of_parse_error(cls, exc: parsers.StatementParseError, *, file_name: str) -> StatementRefused:
+        """A parser's refusal, in the active language."""
+        return cls(message_text(exc.problem), file_name=file_name, line=exc.line, field=exc.field, problem=exc.problem.as_json())
+
     def __str__(self) -> str:
-        parts = (self.file_name, f"line {self.line}" if self.line else "", f"field {self.field}" if self.field else "")
-        where = [part for part in parts if part]
-        return f"{', '.join(where)}: {self.reason}" if where else self.reason
+        text = located(self.reason, line=self.line, field=self.field)
+        return f"{self.file_name}: {text}" if self.file_name else text
 
 
 @dataclass(frozen=True)
@@ -107,7 +118,7 @@ def _detect(content: BinaryIO, head: bytes, name: str) -> parsers.Detected | Non
         try:
             return parsers.detect(head)
         except parsers.StatementParseError as exc:  # a personal bill, UTF-16 text: refused before it is stored
-            raise StatementRefused(str(exc), file_name=name) from exc
+            raise StatementRefused.of_parse_error(exc, file_name=name) from exc
     # An archive is recognised by its members, which needs the whole (small) file.
     content.seek(0)
     data = content.read()
@@ -115,7 +126,7 @@ def _detect(content: BinaryIO, head: bytes, name: str) -> parsers.Detected | Non
     try:
         return parsers.detect(data, archive_limits=archive_limits())
     except parsers.ArchiveRefused as exc:  # a zip bomb, unsafe member names: refused before it is stored
-        raise StatementRefused(str(exc), file_name=name) from exc
+        raise StatementRefused.of_parse_error(exc, file_name=name) from exc
 
 
 def _configured_format(
@@ -431,6 +442,12 @@ def _account_keys(reference: str, currency: str = "") -> set[str]:
     return keys
 
 
+def _our_account(account: BankAccount) -> str:
+    """One of our bank accounts as a refusal names it: masked (as everywhere on screen), and in no language
+    (the refusal is stored and read later in the reader's own)."""
+    return f"{account.bank.name} ****{account.account_no[-4:]}"
+
+
 class _BankAccountCheck:
     """A bank statement must be of ONE of the channel's bank accounts (an account at the channel's bank,
     or its settlement account; the one chosen at intake, when one was), in that account's currency.
@@ -467,43 +484,38 @@ class _BankAccountCheck:
             distinct.setdefault(key, f"{reference or '-'} {currency}".strip())
         if len(distinct) > 1:
             raise parsers.StatementParseError(
-                _(
-                    "the file holds statements of %(count)d accounts or currencies (%(accounts)s): a statement file "
-                    "is taken for one bank account in one currency. Ask the bank for one file per account, or "
-                    "upload each account's statement on its own."
-                )
-                % {"count": len(distinct), "accounts": "; ".join(distinct.values())},
+                Message(IntakeCode.SEVERAL_ACCOUNTS, count=len(distinct), accounts="; ".join(distinct.values())),
                 field="Acct",
             )
         reference, currency = found[0] if found else ("", "")
         if not reference:
-            raise parsers.StatementParseError(_("the statement names no account"), field="Acct")
+            raise parsers.StatementParseError(Message(IntakeCode.NO_ACCOUNT), field="Acct")
         account = self._find(reference, currency)
         if account is None or (self.chosen is not None and account.pk != self.chosen.pk):
             if self.chosen is not None and self._find(self.chosen.account_no, "") is None:
-                reason = _("the chosen bank account %(chosen)s is not one of channel %(channel)s's bank accounts")
-            elif self.chosen is not None:
-                reason = _("the statement is of account %(account)s, not of the chosen bank account %(chosen)s")
-            else:
-                reason = _(
-                    "the statement is of account %(account)s, which is not one of channel %(channel)s's bank "
-                    "accounts (%(held)s). Upload it under the channel of that account, or have an administrator "
-                    "add the account to the channel's bank."
+                problem = Message(
+                    IntakeCode.CHOSEN_ACCOUNT_NOT_THE_CHANNELS, chosen=_our_account(self.chosen), channel=self.channel.code
                 )
-            raise parsers.StatementParseError(
-                reason
-                % {
-                    "account": reference,
-                    "chosen": self.chosen,
-                    "channel": self.channel.code,
-                    "held": ", ".join(str(held) for held in self.accounts) or _("none"),
-                },
-                field="Acct",
-            )
+            elif self.chosen is not None:
+                problem = Message(IntakeCode.NOT_THE_CHOSEN_ACCOUNT, account=reference, chosen=_our_account(self.chosen))
+            else:
+                held = [_our_account(held) for held in self.accounts]
+                problem = Message(
+                    IntakeCode.NOT_THE_CHANNELS_ACCOUNT,
+                    account=reference,
+                    channel=self.channel.code,
+                    held=parsers.messages.names_or_none(held),
+                )
+            raise parsers.StatementParseError(problem, field="Acct")
         if currency and currency != account.currency:
             raise parsers.StatementParseError(
-                _("the statement of account %(account)s is in %(currency)s, but bank account %(ours)s is held in %(held)s")
-                % {"account": reference, "currency": currency, "ours": account, "held": account.currency},
+                Message(
+                    IntakeCode.ACCOUNT_CURRENCY,
+                    account=reference,
+                    currency=currency,
+                    ours=_our_account(account),
+                    held=account.currency,
+                ),
                 field="Ccy",
             )
         self.account, self.currency = account, currency or account.currency
@@ -517,19 +529,18 @@ class _BankAccountCheck:
             if row.account_ref not in self.ids_by_reference:
                 if self._find(row.account_ref, row.currency) != self.account:
                     raise parsers.StatementParseError(
-                        _(
-                            "a movement of account %(other)s in a file of account %(account)s: a statement file is "
-                            "taken for one bank account"
-                        )
-                        % {"other": row.account_ref or "-", "account": self.account},
+                        Message(
+                            IntakeCode.MOVEMENT_OF_ANOTHER_ACCOUNT,
+                            other=row.account_ref or "-",
+                            account=_our_account(self.account),
+                        ),
                         line=row.source_line,
                         field="account",
                     )
                 self.ids_by_reference[row.account_ref] = self.account.pk
             if row.currency != self.currency:
                 raise parsers.StatementParseError(
-                    _("a movement in %(currency)s on an account held in %(held)s: totals never mix currencies")
-                    % {"currency": row.currency or "-", "held": self.currency},
+                    Message(IntakeCode.MOVEMENT_CURRENCY, currency=row.currency or "-", held=self.currency),
                     line=row.source_line,
                     field="currency",
                 )
@@ -557,7 +568,7 @@ class _ParseState:
     warnings: list[parsers.ParseWarning] | None = None  # the parser's own list, filled as the rows are read
 
     def warnings_json(self, *extra: dict) -> list[dict]:
-        return [{"line": w.line, "field": w.field, "reason": w.message} for w in self.warnings or []] + list(extra)
+        return [problem_json(w.problem, line=w.line, field=w.field) for w in self.warnings or []] + list(extra)
 
 
 def _parse_into_database(statement_file: StatementFile, progress: ProgressReporter, state: _ParseState) -> None:
@@ -568,7 +579,7 @@ def _parse_into_database(statement_file: StatementFile, progress: ProgressReport
         rows = parsed.rows
         if str(parsed.kind) != statement_file.kind:
             raise parsers.StatementParseError(
-                f"not the declared type: the format reads {parsed.kind} statements, the file was declared {statement_file.kind}"
+                Message(IntakeCode.NOT_THE_DECLARED_KIND, read=_kind(parsed.kind), declared=_kind(statement_file.kind))
             )
         account_check = None
         if statement_file.format_code in BANK_STATEMENT_FORMATS:
@@ -598,36 +609,28 @@ def _parse_into_database(statement_file: StatementFile, progress: ProgressReport
             with _open_raw(statement_file) as again:
                 rows = parsers.parse(statement_file.format_code, again, **{**options, "strict_totals": False}).rows
                 row = statement_copy.nth(rows, exc.row_index)
-            reason = exc.reason
-            if row is not None and exc.column and hasattr(row, exc.column):
-                reason = f"{getattr(row, exc.column)!r} is {reason}"
-            raise parsers.StatementParseError(reason, line=row.source_line if row else None, field=exc.column) from exc
+            raise parsers.StatementParseError(
+                _copy_refusal(exc, row), line=row.source_line if row else None, field=exc.column
+            ) from exc
         metadata = parsed.metadata
         quiet = account_check is not None and (metadata.opening_balance is not None or metadata.closing_balance is not None)
         if written == 0 and not quiet:
-            raise parsers.StatementParseError(_("the file holds no statement lines"))
+            raise parsers.StatementParseError(Message(IntakeCode.NO_LINES))
         repeated = duplicates.confirm(model, statement_file)
         # The channel's mistake to chase: imported and reported (a run finds the DUPLICATE), unless the
         # channel's format says such a file is refused.
         refuse = statement_file.statement_format.refuse_repeated_lines if statement_file.statement_format else False
         if repeated and refuse:
             first, again = repeated[0]
-            raise parsers.StatementParseError(f"repeats line {first} exactly (duplicate line)", line=again)
+            raise parsers.StatementParseError(Message(IntakeCode.REPEATED_LINE, first=first), line=again)
         statement_file.line_count = written
         if model is StatementLine:
             statement_file.lines_from, statement_file.lines_to = encode.first, encode.last
         statement_file.totals = _totals_json(parsed.totals)
         statement_file.metadata = _metadata_json(parsed.metadata)
         statement_file.warnings = state.warnings_json(
-            *(
-                {"line": again, "field": None, "reason": f"repeats line {first} exactly: imported, reported as a duplicate"}
-                for first, again in repeated
-            ),
-            *(
-                [{"line": None, "field": None, "reason": _("no movements: the statement states its balances only (a quiet day)")}]
-                if written == 0
-                else []
-            ),
+            *(problem_json(Message(IntakeCode.REPEATED_LINE_KEPT, first=first), line=again) for first, again in repeated),
+            *([problem_json(Message(IntakeCode.QUIET_DAY))] if written == 0 else []),
         )
         if parsed.currency:
             statement_file.currency = parsed.currency
@@ -635,18 +638,30 @@ def _parse_into_database(statement_file: StatementFile, progress: ProgressReport
             statement_file.bank_account = account_check.account
 
 
+def _kind(kind: str) -> Message:
+    return Message(IntakeCode.BUSINESS_KIND if kind == StatementKind.BUSINESS else IntakeCode.FUND_KIND)
+
+
+def _copy_refusal(exc: statement_copy.CopyRowError, row) -> Message:
+    """Why PostgreSQL refused a row of the COPY, naming the value when the refused row was found again."""
+    # A CHECK refuses a value outside its column's allowed set (a currency we do not settle in); any other
+    # refusal is a value the column cannot hold (too long), in PostgreSQL's own words.
+    unsupported = isinstance(exc.__cause__, psycopg.errors.CheckViolation)
+    if row is not None and exc.column and hasattr(row, exc.column):
+        value = repr(getattr(row, exc.column))
+        if unsupported:
+            return Message(IntakeCode.VALUE_NOT_SUPPORTED, value=value)
+        return Message(IntakeCode.VALUE_NOT_STORED, value=value, detail=exc.reason)
+    if unsupported:
+        return Message(IntakeCode.ROW_VALUE_NOT_SUPPORTED)
+    return Message(IntakeCode.ROW_NOT_STORED, detail=exc.reason)
+
+
 class ParseAttemptsExhausted(parsers.StatementParseError):
     """A file whose parse stopped its worker (out of memory, killed) too many times: refused, not parsed again."""
 
     def __init__(self, stopped: int):
-        super().__init__(
-            _(
-                "parsing stopped the worker %(count)d times; refused rather than parsed again "
-                "(STATEMENT_PARSE_MAX_ATTEMPTS = %(limit)d). Look into the file (a zip bomb? far bigger than "
-                "usual?), then parse it again."
-            )
-            % {"count": stopped, "limit": settings.STATEMENT_PARSE_MAX_ATTEMPTS}
-        )
+        super().__init__(Message(IntakeCode.ATTEMPTS_EXHAUSTED, count=stopped, limit=settings.STATEMENT_PARSE_MAX_ATTEMPTS))
 
 
 def _attempt_counted_aside(statement_file: StatementFile) -> bool:
@@ -730,11 +745,12 @@ def statement_parse(*, statement_file: StatementFile, now: datetime, reconcile: 
     except (parsers.StatementParseError, parsers.FormatConfigError, zipfile.BadZipFile) as exc:
         error = _failure(statement_file, exc, state)
         raise StatementRefused(
-            error["reason"],
+            problem_text(error),
             file_name=statement_file.original_name,
             line=error["line"],
             field=error["field"],
             statement_file=statement_file,
+            problem={"code": error["code"], "params": error["params"]},
         ) from exc
     except Exception as exc:
         # Never leave a file shown as "parsing" forever: record the failure, then let it surface.
@@ -763,14 +779,21 @@ def _reconcile_when_committed(statement_file: StatementFile) -> None:
         enqueue(Job.RUN_START, channel_id=statement_file.channel_id, trigger=RunTrigger.FILE, business_date=day.isoformat())
 
 
+def _failure_json(exc: Exception) -> dict:
+    """The refusal as the file stores it: code, parameters, English text, line and field."""
+    if isinstance(exc, parsers.StatementParseError):
+        return problem_json(exc.problem, line=exc.line, field=exc.field)
+    if isinstance(exc, parsers.FormatConfigError):
+        return problem_json(Message(IntakeCode.FORMAT_CONFIG, key=exc.key, reason=exc.problem))
+    if isinstance(exc, zipfile.BadZipFile):
+        return problem_json(Message(parsers.Code.ZIP_UNREADABLE, detail=str(exc)))
+    return problem_json(Message(IntakeCode.FAILED, detail=str(exc) or type(exc).__name__))
+
+
 def _failure(statement_file: StatementFile, exc: Exception, state: _ParseState | None = None) -> dict:
     """Record the refusal, with the warnings the parse had given so far (they often explain it: entries
     skipped before a balance mismatch). A line or field the error does not have is None, never empty."""
-    error = {
-        "line": getattr(exc, "line", None) or None,
-        "field": getattr(exc, "field", None) or None,
-        "reason": getattr(exc, "reason", None) or str(exc),
-    }
+    error = _failure_json(exc)
     # An attempt that ends here finished (with a refusal): the count of unfinished ones starts again, unless
     # it is what refused the file.
     finished = {} if isinstance(exc, ParseAttemptsExhausted) else {"parse_attempts": 0}

@@ -21,6 +21,7 @@ from reconciliation.models import (
 )
 from reconciliation.selectors.statements import statement_file_list
 from reconciliation.services.intake.corrections import CorrectionRefused, statement_parse_again, statement_replace
+from reconciliation.services.intake.messages import located
 from reconciliation.services.intake.statements import StatementRefused, statement_receive
 from reconciliation.services.jobs import Job, queued_not_sent
 from reconciliation.web.forms import ReplaceForm, StatementUploadForm
@@ -74,7 +75,9 @@ def statement_upload(request):
                         )
                     results.append({"name": upload.name, "file": statement_file})
                 except StatementRefused as exc:
-                    results.append({"name": upload.name, "error": str(exc), "duplicate_of": exc.duplicate_of})
+                    # The row names the file; the reason says where in it, in the reader's language.
+                    error = located(exc.reason, line=exc.line, field=exc.field)
+                    results.append({"name": upload.name, "error": error, "duplicate_of": exc.duplicate_of})
             for result in results:
                 if result.get("file"):
                     result["file"].refresh_from_db()

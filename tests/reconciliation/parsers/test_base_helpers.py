@@ -16,6 +16,7 @@ from reconciliation.parsers.base import (
     parse_amount,
     parse_percent,
 )
+from reconciliation.parsers.messages import Code, Message
 
 
 def test_parse_amount_reads_plain_decimals_exactly():
@@ -29,6 +30,7 @@ def test_parse_amount_refuses_what_is_not_a_plain_amount(text):
         parse_amount(text, "应结订单金额")
     assert caught.value.field == "应结订单金额"
     assert "is not an amount" in caught.value.reason
+    assert caught.value.problem.code is Code.NOT_AN_AMOUNT and caught.value.problem.params["value"]
 
 
 def test_percent_becomes_a_fraction_with_its_digits():
@@ -38,9 +40,17 @@ def test_percent_becomes_a_fraction_with_its_digits():
 
 
 def test_error_message_names_line_and_field():
-    error = StatementParseError("'12,3x' is not an amount", line=12, field="应结订单金额")
+    error = StatementParseError(Message(Code.NOT_AN_AMOUNT, value="'12,3x'"), line=12, field="应结订单金额")
     assert str(error) == "line 12, field 应结订单金额: '12,3x' is not an amount"
     assert (error.line, error.field, error.reason) == (12, "应结订单金额", "'12,3x' is not an amount")
+    assert error.problem.as_json() == {"code": "value.not_amount", "params": {"value": "'12,3x'"}}
+
+
+def test_an_error_without_a_line_names_no_line():
+    error = StatementParseError(Message(Code.EMPTY_FILE, what=Message(Code.A_WECHAT_TRADE_BILL)))
+    assert str(error) == "empty file: not a WeChat Pay trade bill"
+    error = StatementParseError(Message(Code.COLUMN_MISSING), field="交易时间")
+    assert str(error) == "field 交易时间: required column is missing from the header"
 
 
 def test_local_times_are_aware_and_exact_across_a_dst_change():
