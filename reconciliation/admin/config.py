@@ -28,6 +28,7 @@ from reconciliation.models import (
 from reconciliation.services.channels.fees import FeeSpec, fee_compute
 from reconciliation.services.channels.schedules import channel_schedule_sync, source_schedule_remove, source_schedule_sync
 from reconciliation.services.intake.fetch import statements_fetch_later
+from reconciliation.services.intake.messages import message_text
 from reconciliation.services.intake.statements import channel_formats_accepted
 
 # Amounts shown as worked examples on a fee model's page.
@@ -209,7 +210,8 @@ class StatementFormatForm(forms.ModelForm):
             try:
                 parsed = parsers.GenericFormatConfig.from_dict(cleaned.get("config") or {})
             except parsers.FormatConfigError as exc:
-                self.add_error("config", _("Setting %(key)s: %(reason)s") % {"key": exc.key, "reason": exc.reason})
+                reason = message_text(exc.problem)  # in the administrator's language
+                self.add_error("config", _("Setting %(key)s: %(reason)s") % {"key": exc.key, "reason": reason})
             else:
                 if parsed.kind != cleaned.get("kind"):
                     self.add_error("kind", _("The mapping reads %(kind)s statements.") % {"kind": parsed.kind})

@@ -587,3 +587,27 @@ def test_a_bare_zm_file_through_the_intake_reads_each_record_once(channel):
     statement_file = _take_in(channel, render(write_unionpay_zm, _zm_rows()), statement_date=DAY)
     assert (statement_file.status, statement_file.line_count) == ("PARSED", 2)
     assert [w["code"] for w in statement_file.warnings] == ["unionpay.no_file_date"]
+
+
+@pytest.mark.django_db
+def test_a_format_configuration_the_admin_cannot_use_is_explained_in_their_language(channel):
+    from django.utils import translation
+
+    from reconciliation.admin.config import StatementFormatForm
+
+    data = {
+        "channel": channel.pk,
+        "kind": "FUND",
+        "format_code": "GENERIC",
+        "name": "bank csv",
+        "encoding": "",
+        "config": '{"kind": "fund", "file_type": "csv", "columns": "not a mapping"}',
+    }
+    for language in ("en", "zh-hans"):
+        with translation.override(language):
+            form = StatementFormatForm(data=data)
+            assert not form.is_valid()
+            text = " ".join(form.errors["config"])
+            assert "columns" in text
+            if language == "zh-hans":
+                assert any("\u4e00" <= ch <= "\u9fff" for ch in text.split("columns", 1)[1]), text  # the reason in Chinese

@@ -34,6 +34,7 @@ from django.db import connection
 from django.utils.translation import gettext as _
 
 from reconciliation.models import StatementFile, StatementSource
+from reconciliation.services.intake.messages import located
 from reconciliation.services.intake.statements import StatementRefused, statement_parse, statement_receive
 from reconciliation.services.jobs import Job, enqueue
 
@@ -162,9 +163,9 @@ def _error_text(exc: BaseException) -> str:
 
 
 def _refusal_text(exc: StatementRefused) -> str:
-    """The refusal without the file name, which the result already pairs it with."""
-    where = ", ".join(w for w in (f"line {exc.line}" if exc.line else "", f"field {exc.field}" if exc.field else "") if w)
-    return f"{where}: {exc.reason}" if where else exc.reason
+    """The refusal without the file name, which the result already pairs it with (in the language the
+    summary is written in, like the rest of it)."""
+    return located(exc.reason, line=exc.line, field=exc.field)
 
 
 @dataclass
