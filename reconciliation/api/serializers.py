@@ -458,10 +458,11 @@ def _text(max_length: int, **kwargs) -> serializers.CharField:
 
 
 class TransactionItemSerializer(serializers.Serializer):
-    """One record of the payment core's journal, as POST /api/transactions/bulk/ takes it. Checked here
-    for its shape (types, lengths, digits); the intake service (reconciliation/services/intake/
-    transactions.py) applies the rules: channel known, amount positive, status only forward, fill-once
-    fields, a refund names its original."""
+    """One record of the payment core's journal, as POST /api/transactions/bulk/ takes it: the published shape
+    (types, lengths, choices). The intake service checks it, together with the rules, over the whole batch in
+    PostgreSQL (reconciliation/services/intake/transactions.py, journal_sql.py): channel known, amount positive
+    with at most 4 decimals, status only forward, fill-once fields, a refund names its original. Each error
+    names the item and the field."""
 
     txn_no = TextField(max_length=64, help_text="Our transaction number: the idempotency key.")
     channel = TextField(max_length=32, help_text="The channel's code.")
