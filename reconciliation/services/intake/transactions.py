@@ -398,6 +398,7 @@ def _deliver_once(*, feed: _Feed, source: str, source_ref: str, acting_user, now
             f"ANALYZE {sql.PLAN}",
         ):
             _run(cursor, step)
+        _run(cursor, sql.ORIGINALS_IN_BATCH_SQL)
         if _run(cursor, sql.REPEATED_SQL):
             _run(cursor, sql.repeated_mark_sql())
         _run(cursor, sql.plan_problems_sql(kind=feed.kind))
