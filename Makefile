@@ -47,4 +47,5 @@ bench: $(STAMP)
 	DEBUG=1 $(VENV)/bin/python manage.py migrate --verbosity 0
 	DEBUG=1 $(VENV)/bin/python manage.py bench_intake --lines 1000000
 	DEBUG=1 $(VENV)/bin/python manage.py bench_reconcile --transactions 100000,1000000,2000000
+	DEBUG=1 $(VENV)/bin/python manage.py bench_day --lines 1000000
 	DEBUG=1 $(VENV)/bin/python manage.py bench_queue --discrepancies 100000 --requests 200 --concurrency 4

@@ -13,29 +13,22 @@ statement lines, runs and discrepancies are removed before each round and at the
 
 from __future__ import annotations
 
-import multiprocessing
-import resource
-import sys
 import time
-import traceback
-from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from decimal import Decimal
-from multiprocessing.connection import Connection
 from zoneinfo import ZoneInfo
 
-import pgtrigger
-from django.apps import apps
-from django.db import connection, connections, transaction
+from django.db import connection, transaction
 
 from reconciliation.devtools.benchmarks.common import (
     BenchmarkFailed,
     StageReport,
+    backend_peak_mb,
+    channel_data_remove,
     checkpoint,
+    in_child,
     machine_notes,
-    rss_kb,
-    tasks_go_nowhere,
 )
 from reconciliation.devtools.simulation import simulate_day
 from reconciliation.models import (
@@ -50,12 +43,10 @@ from reconciliation.models import (
     FeeModel,
     PlatformTransaction,
     ReconciliationRun,
-    RunFinding,
     RunStatus,
     RunTrigger,
     StatementFile,
     StatementLine,
-    WorkflowEvent,
 )
 from reconciliation.services.channels.fees import fee_quote
 from reconciliation.services.engine.runs import run_execute, run_start
@@ -121,120 +112,9 @@ def engine_channel_get_or_create() -> Channel:
 
 
 def engine_bench_data_remove(*, channel: Channel) -> int:
-    """Remove everything the benchmark wrote on its channel; returns how many records went.
-
-    Statement rows are immutable, files undeletable, and discrepancy changes audited (their history
-    append-only): for this one transaction those triggers are off (``pgtrigger.ignore`` is
-    transaction-local; a developer's tool run as the owner: the application's role may not delete
-    history at all); foreign keys stay on. The audit rows of the synthetic discrepancies go too.
-    Plain SQL: the ORM's delete would load millions of rows to look for references first.
-    """
-    discrepancy_event = apps.get_model("reconciliation", "DiscrepancyEvent")
-    tables = {m: m._meta.db_table for m in (Discrepancy, ReconciliationRun, StatementLine, StatementFile, PlatformTransaction)}
-    with (
-        transaction.atomic(),
-        pgtrigger.ignore(
-            "reconciliation.StatementLine:rows_are_immutable",
-            "reconciliation.StatementFile:statementfile_no_delete",
-            "reconciliation.Discrepancy:delete_delete",
-            "reconciliation.DiscrepancyEvent:append_only",
-            "reconciliation.WorkflowEvent:events_are_append_only",
-            "reconciliation.RunFinding:findings_are_append_only",
-        ),
-        connection.cursor() as cursor,
-    ):
-        cursor.execute(
-            f'DELETE FROM "{WorkflowEvent._meta.db_table}" WHERE discrepancy_id IN '
-            f'(SELECT id FROM "{tables[Discrepancy]}" WHERE channel_id = %s)',
-            [channel.pk],
-        )
-        cursor.execute(
-            f'DELETE FROM "{RunFinding._meta.db_table}" WHERE run_id IN '
-            f'(SELECT id FROM "{tables[ReconciliationRun]}" WHERE channel_id = %s)',
-            [channel.pk],
-        )
-        cursor.execute(f'DELETE FROM "{discrepancy_event._meta.db_table}" WHERE channel_id = %s', [channel.pk])
-        cursor.execute(f'DELETE FROM "{tables[Discrepancy]}" WHERE channel_id = %s', [channel.pk])
-        cursor.execute(f'DELETE FROM "{tables[ReconciliationRun]}" WHERE channel_id = %s', [channel.pk])
-        cursor.execute(f'DELETE FROM "{tables[StatementLine]}" WHERE channel_id = %s', [channel.pk])
-        lines = cursor.rowcount
-        cursor.execute(f'DELETE FROM "{tables[StatementFile]}" WHERE channel_id = %s', [channel.pk])
-        cursor.execute(f'DELETE FROM "{tables[PlatformTransaction]}" WHERE channel_id = %s', [channel.pk])
-        return lines + cursor.rowcount
-
-
-# --- work in forked children, so each peak memory figure is that work's own ------------------------
-
-
-def _child(pipe: Connection, work: Callable[[], dict]) -> None:
-    try:
-        tasks_go_nowhere()
-        baseline_kb = rss_kb()
-        before = resource.getrusage(resource.RUSAGE_SELF)
-        started = time.perf_counter()
-        figures = work()
-        seconds = time.perf_counter() - started
-        after = resource.getrusage(resource.RUSAGE_SELF)
-        pipe.send(
-            {
-                **figures,
-                "seconds": seconds,
-                "baseline_kb": baseline_kb,
-                "peak_kb": after.ru_maxrss,
-                "cpu_seconds": (after.ru_utime + after.ru_stime) - (before.ru_utime + before.ru_stime),
-            }
-        )
-    except BenchmarkFailed as exc:
-        pipe.send({"error": str(exc)})
-    except BaseException as exc:  # noqa: B036 - an interrupted child must still answer its parent
-        pipe.send({"error": "".join(traceback.format_exception(exc))})
-    finally:
-        connections.close_all()
-        pipe.close()
-
-
-def in_child(work: Callable[[], dict], *, name: str) -> dict:
-    """Run ``work`` in a forked child; return its figures plus seconds, peak and baseline RSS in MB."""
-    connections.close_all()  # the child opens its own connection: a socket shared across fork breaks both
-    sys.stdout.flush()
-    sys.stderr.flush()
-    context = multiprocessing.get_context("fork")
-    receiving, sending = context.Pipe(duplex=False)
-    child = context.Process(target=_child, name=name, daemon=True, kwargs={"pipe": sending, "work": work})
-    child.start()
-    sending.close()
-    try:
-        outcome = receiving.recv()
-    except EOFError:
-        child.join()
-        raise BenchmarkFailed(f"the {name} process ended without a result (exit code {child.exitcode})") from None
-    except BaseException:
-        child.terminate()  # its connection closes and PostgreSQL rolls its transaction back
-        child.join()
-        raise
-    finally:
-        receiving.close()
-    child.join()
-    if "error" in outcome:
-        raise BenchmarkFailed(outcome["error"])
-    outcome["peak_mb"], outcome["baseline_mb"] = outcome.pop("peak_kb") / 1024, outcome.pop("baseline_kb") / 1024
-    return outcome
-
-
-def _backend_peak_mb() -> float | None:
-    """Peak resident memory of this connection's PostgreSQL backend, when the server runs on this
-    machine and we may read its /proc entry (it counts the shared buffers the backend touched)."""
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT pg_backend_pid()")
-        pid = cursor.fetchone()[0]
-    try:
-        with open(f"/proc/{pid}/status") as status:
-            for line in status:
-                if line.startswith("VmHWM:"):
-                    return int(line.split()[1]) / 1024
-    except OSError:
-        pass
-    return None
+    """Remove everything the benchmark wrote on its channel (``channel_data_remove``); returns how many
+    statement rows and records went."""
+    return channel_data_remove(channel=channel)
 
 
 # --- one round ------------------------------------------------------------------------------------
@@ -271,7 +151,7 @@ def _generate(channel_id: int, business_date: date, count: int, seed: int) -> di
 
 def _execute(run_id: int, now: datetime) -> dict:
     run = run_execute(run=ReconciliationRun.objects.get(pk=run_id), now=now)
-    figures = {"status": run.status, "run_error": run.error[:2000], "backend_peak_mb": _backend_peak_mb()}
+    figures = {"status": run.status, "run_error": run.error[:2000], "backend_peak_mb": backend_peak_mb()}
     return figures
 
 

@@ -22,7 +22,7 @@ import sys
 import tempfile
 import time
 import traceback
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from decimal import Decimal
@@ -34,7 +34,6 @@ from zoneinfo import ZoneInfo
 import pgtrigger
 import tablib
 from django.conf import settings
-from django.core.files.storage import Storage
 from django.db import connection, connections, transaction
 from django.db.models import Count, Sum
 from import_export import resources
@@ -46,6 +45,7 @@ from reconciliation.devtools.benchmarks.common import (
     StageReport,
     checkpoint,
     machine_notes,
+    remove_empty_folders,
     rss_kb,
     tasks_go_nowhere,
 )
@@ -123,16 +123,26 @@ def _seconds_of_day(lines: int) -> Iterator[int]:
         yield hour * 3600 + within * 3600 // (HOURLY_WEIGHTS[hour] * lines)
 
 
-def bench_rows(*, lines: int, statement_date: date, tz: ZoneInfo, token: int, bill: GeneratedBill) -> Iterator[StatementLineRow]:
+def bench_rows(
+    *,
+    lines: int,
+    statement_date: date,
+    tz: ZoneInfo,
+    token: int,
+    bill: GeneratedBill,
+    seed: int = AMOUNT_SEED,
+    refundable: Callable[[int], bool] | None = None,
+) -> Iterator[StatementLineRow]:
     """The rows of one busy merchant's day, accumulating their counts and sums into ``bill``.
 
     微信订单号 are 28 digits (4200000 style), refunds get 29-digit 微信退款单号; ``token`` makes every
-    run's numbers (and so its file's SHA-256) unique.
+    run's numbers (and so its file's SHA-256) unique, ``seed`` chooses the amounts and refunds. Only the
+    payments of rows ``refundable(i)`` may be refunded later (default: every payment).
     """
-    rng = Random(AMOUNT_SEED)
+    rng = Random(seed)
     day = f"{statement_date:%Y%m%d}"
     midnight = datetime(statement_date.year, statement_date.month, statement_date.day, tzinfo=tz)
-    refundable: list[tuple[str, str, int]] = []  # (微信订单号, 商户订单号, cents) of unrefunded payments
+    pool: list[tuple[str, str, int]] = []  # (微信订单号, 商户订单号, cents) of unrefunded payments
     counts = {LineType.COLLECTION: 0, LineType.REFUND: 0}
     sums = {LineType.COLLECTION: Decimal("0.00"), LineType.REFUND: Decimal("0.00")}
     fees = Decimal("0.00")
@@ -141,12 +151,12 @@ def bench_rows(*, lines: int, statement_date: date, tz: ZoneInfo, token: int, bi
         if at != second:
             # One datetime object per distinct second, as a parser would hand out.
             second, moment = at, midnight + timedelta(seconds=at)
-        if refundable and rng.randrange(REFUND_ONE_IN) == 0:
+        if pool and rng.randrange(REFUND_ONE_IN) == 0:
             # Take the order out of the pool (swap with the last): an order is refunded once.
-            pick = rng.randrange(len(refundable))
-            wx_no, order_no, paid_cents = refundable[pick]
-            refundable[pick] = refundable[-1]
-            refundable.pop()
+            pick = rng.randrange(len(pool))
+            wx_no, order_no, paid_cents = pool[pick]
+            pool[pick] = pool[-1]
+            pool.pop()
             cents = paid_cents if rng.randrange(5) else rng.randrange(1, paid_cents + 1)  # 4 in 5 refunds are full
             amount = Decimal(cents).scaleb(-2)
             fee = Decimal("0.00") - _fee(amount)  # WeChat returns the fee of the refunded part (never -0.00)
@@ -172,10 +182,11 @@ def bench_rows(*, lines: int, statement_date: date, tz: ZoneInfo, token: int, bi
             amount = Decimal(cents).scaleb(-2)
             fee = _fee(amount)
             wx_no, order_no = f"42000{token:05d}{day}{i:010d}", f"BM{day}{token:05d}{i:010d}"
-            if len(refundable) < REFUNDABLE_POOL:
-                refundable.append((wx_no, order_no, cents))
-            else:
-                refundable[rng.randrange(REFUNDABLE_POOL)] = (wx_no, order_no, cents)
+            if refundable is None or refundable(i):
+                if len(pool) < REFUNDABLE_POOL:
+                    pool.append((wx_no, order_no, cents))
+                else:
+                    pool[rng.randrange(REFUNDABLE_POOL)] = (wx_no, order_no, cents)
             row = StatementLineRow(
                 0,
                 wx_no,
@@ -263,23 +274,8 @@ def benchmark_files_remove(*, channel: Channel, sha256: str) -> int:
     for statement_file in files:
         if statement_file.raw_file.name:
             statement_file.raw_file.storage.delete(statement_file.raw_file.name)
-            _remove_empty_folders(statement_file.raw_file.storage, statement_file.raw_file.name)
+            remove_empty_folders(statement_file.raw_file.storage, statement_file.raw_file.name, top=f"statements/{BENCH_CODE}")
     return len(files)
-
-
-def _remove_empty_folders(storage: Storage, name: str) -> None:
-    """Remove the date folders left empty under statements/BENCH/ (a file system storage keeps them)."""
-    try:
-        top = Path(storage.path(f"statements/{BENCH_CODE}"))
-        folder = Path(storage.path(name)).parent
-    except NotImplementedError:
-        return  # an object storage has no folders
-    while folder.is_relative_to(top):
-        try:
-            folder.rmdir()
-        except OSError:
-            return  # not empty: a kept run's files live there
-        folder = folder.parent
 
 
 # --- the intake, measured in a child process --------------------------------------------------------
