@@ -301,6 +301,30 @@ CELERY_TASK_TRACK_STARTED = True
 CELERY_TIMEZONE = TIME_ZONE
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 CELERY_TASK_ALWAYS_EAGER = env_bool("CELERY_TASK_ALWAYS_EAGER")
+# Three queues, so that each kind of work can have a pool of workers of its own (docs/operations.md,
+# docs/scaling.md): statement intake (parse, fetch: I/O and parsing), reconciliation (runs: the database's
+# heavy work) and housekeeping (the beat's short sweeps, which must not wait behind a day's run). Every task
+# is routed by name (tests/reconciliation/test_celery_routes.py fails for a task without a route); a worker
+# started without -Q consumes all three. JOB_QUEUE_PREFIX names them "<prefix>intake", … where several
+# installations, test runs or benchmarks share one broker (backoffice/celery.py applies it).
+JOB_QUEUE_INTAKE, JOB_QUEUE_RECONCILIATION, JOB_QUEUE_HOUSEKEEPING = "intake", "reconciliation", "housekeeping"
+JOB_QUEUES = (JOB_QUEUE_INTAKE, JOB_QUEUE_RECONCILIATION, JOB_QUEUE_HOUSEKEEPING)
+JOB_QUEUE_PREFIX = os.environ.get("JOB_QUEUE_PREFIX", "")
+# Each queue bound to a direct exchange of its name (what Celery makes for a queue it is told of).
+CELERY_TASK_QUEUES = {name: {"exchange": name, "exchange_type": "direct", "routing_key": name} for name in JOB_QUEUES}
+CELERY_TASK_ROUTES = {
+    "reconciliation.statement_parse": {"queue": JOB_QUEUE_INTAKE},
+    "reconciliation.statements_fetch": {"queue": JOB_QUEUE_INTAKE},
+    "reconciliation.run_start": {"queue": JOB_QUEUE_RECONCILIATION},
+    "reconciliation.run_execute": {"queue": JOB_QUEUE_RECONCILIATION},
+    "reconciliation.discrepancies_open_expired": {"queue": JOB_QUEUE_HOUSEKEEPING},
+    "reconciliation.recover_stale": {"queue": JOB_QUEUE_HOUSEKEEPING},
+    "backoffice.outbox_send": {"queue": JOB_QUEUE_HOUSEKEEPING},
+    # Celery's own (the beat's daily result cleanup, chord bookkeeping).
+    "celery.*": {"queue": JOB_QUEUE_HOUSEKEEPING},
+}
+# A task without a route (the test above fails for one) goes with the heavy work rather than delay the sweeps.
+CELERY_TASK_DEFAULT_QUEUE = JOB_QUEUE_RECONCILIATION
 # Housekeeping that does not depend on configuration; per-channel and per-source schedules are rows
 # in the database (django-celery-beat), kept in step with channels and statement sources.
 CELERY_BEAT_SCHEDULE = {

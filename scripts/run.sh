@@ -25,8 +25,9 @@ else
 fi
 $PY manage.py seed_demo | tee var/log/seed_demo.log
 
-# One worker that also runs the beat scheduler (schedules are edited in the admin).
-.venv/bin/celery -A backoffice worker --beat --loglevel INFO --concurrency 2 \
+# One worker consuming all three queues that also runs the one beat scheduler (schedules are edited in the
+# admin); production runs a pool per queue and a beat of its own (docs/operations.md).
+.venv/bin/celery -A backoffice worker -Q intake,reconciliation,housekeeping --beat --loglevel INFO --concurrency 2 \
   --schedule var/celerybeat-schedule > var/log/celery.log 2>&1 &
 WORKER_PID=$!
 trap 'kill "$WORKER_PID" 2>/dev/null || true; wait "$WORKER_PID" 2>/dev/null || true' EXIT INT TERM
