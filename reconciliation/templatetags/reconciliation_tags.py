@@ -94,9 +94,9 @@ class _Labels:
     choices each time it is called)."""
 
     def __init__(self):
-        self.type = {value: str(label) for value, label in Discrepancy._meta.get_field("type").flatchoices}
-        self.state = {value: str(label) for value, label in Discrepancy._meta.get_field("state").flatchoices}
-        self.closed_as = {value: str(label) for value, label in Discrepancy._meta.get_field("closed_as").flatchoices}
+        self.types = {value: str(label) for value, label in Discrepancy._meta.get_field("type").flatchoices}
+        self.states = {value: str(label) for value, label in Discrepancy._meta.get_field("state").flatchoices}
+        self.closings = {value: str(label) for value, label in Discrepancy._meta.get_field("closed_as").flatchoices}
         self.status: dict[str, str] = {}
         self.assigned, self.batch = _("assigned"), _("batch")
         self.overage, self.shortage = _("Overage"), _("Shortage")
@@ -111,7 +111,7 @@ class _Labels:
 
 def _discrepancy_note(d, labels: _Labels) -> str:
     if d.closed_as:
-        return labels.closed_as.get(d.closed_as, d.closed_as)
+        return labels.closings.get(d.closed_as, d.closed_as)
     if d.state == DiscrepancyState.CARRIED_OVER:
         return _("waits until %(until)s") % {"until": d.carry_until.isoformat() if d.carry_until else ""}
     if d.related_txn_id:
@@ -136,8 +136,8 @@ def _discrepancy_row(d, *, selectable: bool, show_finding: bool, labels: _Labels
     if show_finding:
         cells.append(format_html('<td class="finding" data-finding="{}">{}</td>', d.finding, d.finding_label))
     cells.append(format_html('<td class="nowrap">{}</td><td>{}</td>', d.business_date.isoformat(), d.channel.code))
-    cells.append(format_html('<td class="type-cell">{}</td>', labels.type.get(d.type, d.type)))
-    cells.append(format_html('<td class="nowrap">{}</td>', state_badge(d.state, labels.state.get(d.state, d.state))))
+    cells.append(format_html('<td class="type-cell">{}</td>', labels.types.get(d.type, d.type)))
+    cells.append(format_html('<td class="nowrap">{}</td>', state_badge(d.state, labels.states.get(d.state, d.state))))
     ours = d.platform_txn.txn_no if d.platform_txn_id and d.platform_txn.txn_no else "—"
     cells.append(format_html('<td class="mono">{}{}</td>', ours, labels.status_note(d.platform_status)))
     if d.statement_line_id:
