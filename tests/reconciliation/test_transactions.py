@@ -381,3 +381,37 @@ def test_a_channel_serial_already_on_another_transaction_is_refused_by_line(chan
         "channel serial 4200 is already on transaction P1",
     )
     assert PlatformTransaction.objects.count() == 1
+
+
+@pytest.mark.django_db(transaction=True)
+def test_deliveries_at_the_same_time_of_overlapping_records_each_apply_once(channel):
+    """Two payment-core calls at once sharing records (a retry racing its original): each is applied whole,
+    one after the other (deliveries take one lock), never an error for a record the other just created."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from django.db import connection
+
+    first = [record(txn_no=f"P{n}", status="processing") for n in range(300)]
+    second = [record(txn_no=f"P{n}", status="success") for n in range(150, 450)]
+
+    def deliver(records):
+        try:
+            return transactions_receive(records=records, source="API", now=NOW)
+        except TransactionBatchRefused as exc:
+            return exc
+        finally:
+            connection.close()
+
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        in_first, in_second = pool.map(deliver, [first, second])
+    # The success batch always applies; the processing batch applies whole if it came first, else it is
+    # refused whole (success never moves back to processing) with each refused move on record.
+    assert not isinstance(in_second, Exception)
+    overlap = PlatformTransaction.objects.filter(txn_no__in=[f"P{n}" for n in range(150, 300)])
+    assert set(overlap.values_list("status", flat=True)) == {"SUCCESS"}
+    if isinstance(in_first, TransactionBatchRefused):
+        assert PlatformTransaction.objects.count() == 300 and in_second.created == 300
+        assert in_first.conflicts == 150 and {e.reason for e in in_first.errors} == {"cannot move from SUCCESS to PROCESSING"}
+    else:
+        assert PlatformTransaction.objects.count() == 450
+        assert (in_first.created, in_second.created, in_second.updated) == (300, 150, 150)
