@@ -27,8 +27,10 @@ from reconciliation.models import (
     TransactionStatus,
 )
 
-# The fields of a record, in the order problems are reported.
-FIELDS = (
+# The payment core's journal: its classic columns, the ones a file must have, and the optional ones (API fields
+# too) added since. order_no: the business order a payment belongs to; a retry keeps it, which ties retries
+# together (the double-payment check).
+JOURNAL_COLUMNS = (
     "txn_no",
     "channel",
     "channel_txn_no",
@@ -44,10 +46,11 @@ FIELDS = (
     "account_no",
     "batch_no",
     "original_txn_no",
-    "counterparty_account",
-    "counterparty_name",
-    "order_no",
 )
+REQUIRED_COLUMNS = ("txn_no", "channel", "business_type", "amount", "currency", "status", "created_at", "business_date")
+OPTIONAL_EXTRA = ("counterparty_account", "counterparty_name", "order_no")
+# Every field of a record, in the order of the stage's columns.
+FIELDS = (*JOURNAL_COLUMNS, *OPTIONAL_EXTRA)
 # A NUL character cannot travel in PostgreSQL text: the stage receives this noncharacter in its place, and a
 # value holding it is refused as holding a NUL.
 NUL_MARK = "\ufffe"
@@ -363,25 +366,9 @@ def _moves() -> str:
     return ", ".join(f"({_literal(old)}, {_literal(new)})" for old, new in pairs)
 
 
-_SAME_FIELDS = (
-    "channel_code",
-    "business_type",
-    "amount",
-    "currency",
-    "fee",
-    "status",
-    "created_at",
-    "completed_at",
-    "business_date",
-    "merchant_no",
-    "account_no",
-    "batch_no",
-    "original_txn_no",
-    "channel_txn_no",
-    "counterparty_account",
-    "counterparty_name",
-    "order_no",
-)
+# What two records of one txn_no must agree on to be the same record sent twice (the plan names the channel
+# channel_code).
+_SAME_FIELDS = tuple("channel_code" if name == "channel" else name for name in FIELDS if name != "txn_no")
 
 
 def plan_sql() -> str:
@@ -615,9 +602,6 @@ def resolve_originals_sql(*, late: int) -> str:
         UPDATE {PLAN} AS t SET original_id = o.id, late = {late:d} FROM {table} AS o
         WHERE {_CREATE} AND t.original_id IS NULL AND t.original_txn_no <> '' AND o.txn_no = t.original_txn_no
     """
-
-
-UPDATE_COUNT_SQL = f"SELECT count(*) FROM {PLAN} AS t WHERE {_UPDATE}"
 
 
 def update_sql() -> str:

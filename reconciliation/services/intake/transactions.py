@@ -22,6 +22,7 @@ import csv
 import io
 import logging
 import time
+from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
@@ -40,28 +41,7 @@ from reconciliation.models import (
 from reconciliation.services.intake import journal_sql as sql
 from reconciliation.services.jobs import Job, enqueue
 
-JOURNAL_COLUMNS = (
-    "txn_no",
-    "channel",
-    "channel_txn_no",
-    "business_type",
-    "amount",
-    "currency",
-    "fee",
-    "status",
-    "created_at",
-    "completed_at",
-    "business_date",
-    "merchant_no",
-    "account_no",
-    "batch_no",
-    "original_txn_no",
-)
-REQUIRED_COLUMNS = ("txn_no", "channel", "business_type", "amount", "currency", "status", "created_at", "business_date")
-# Optional columns (and API fields) beyond the journal's classic ones. order_no: the business order a
-# payment belongs to; a retry keeps it, which ties retries together (the double-payment check).
-OPTIONAL_EXTRA = ("counterparty_account", "counterparty_name", "order_no")
-assert set(sql.FIELDS) == {*JOURNAL_COLUMNS, *OPTIONAL_EXTRA}
+JOURNAL_COLUMNS, REQUIRED_COLUMNS, OPTIONAL_EXTRA = sql.JOURNAL_COLUMNS, sql.REQUIRED_COLUMNS, sql.OPTIONAL_EXTRA
 logger = logging.getLogger(__name__)
 # At most this many problems are listed in a refusal (all are counted).
 ERRORS_SHOWN = 10_000
@@ -165,19 +145,17 @@ def _copy_rows(cursor, rows: Iterable[tuple[int, Sequence]]) -> None:
             copy.write("".join(buffer))
 
 
-class _Feed:
+class _Feed(ABC):
     """What fills the stage for one delivery. ``kind`` names a record's place ("line" or "item"); ``exact`` is
     False when the stage's ref may not be a record's true line (the caller then reads the file again)."""
 
     kind = "item"
-    numbered = False
     exact = True
-    extra_columns = 0
     nul = True  # a value may hold a NUL (files say whether one did)
 
+    @abstractmethod
     def stage(self, cursor) -> list[RecordError]:
         """Fill the stage; return the records refused before it (unreadable, wrong types)."""
-        raise NotImplementedError
 
 
 _MONEY = {"amount", "fee"}
@@ -255,7 +233,6 @@ class _FileFeed(_Feed):
     ``exact`` is False). A BOM is dropped, a NUL sent as the mark, blank lines at the end left out."""
 
     kind = "line"
-    numbered = True
 
     def __init__(self, path: Path):
         self.path = path
@@ -265,8 +242,8 @@ class _FileFeed(_Feed):
             first = file.readline()
             header = _header(first)
             names = [h if h in sql.FIELDS else f"x{n}" for n, h in enumerate(header)]
-            self.extra_columns = len(header)
-            cursor.execute(sql.stage_sql(extra_columns=self.extra_columns, numbered=True))
+            # A column we do not read is staged as x<position> (and ignored).
+            cursor.execute(sql.stage_sql(extra_columns=len(header), numbered=True))
             statement = f"COPY {sql.STAGE} ({', '.join(names)}) FROM STDIN (FORMAT csv, ENCODING 'UTF8')"
             newlines, held, self.nul = 0, b"", False
             try:
