@@ -1,5 +1,6 @@
 """Plain helpers for tests (fixtures live in conftest.py)."""
 
+import io
 from datetime import date, datetime
 from decimal import Decimal
 from itertools import count
@@ -63,6 +64,7 @@ from reconciliation.models import (  # noqa: E402
 )
 from reconciliation.services.channels.fees import FeeSpec, fee_compute  # noqa: E402
 from reconciliation.services.engine.runs import run_execute, run_start  # noqa: E402
+from reconciliation.services.intake.statements import StatementRefused, statement_parse, statement_receive  # noqa: E402
 
 D = date(2026, 11, 24)
 _serial = count(1)
@@ -233,3 +235,27 @@ def api_key_for(user) -> str:
     from backoffice.services.tokens import api_token_issue
 
     return api_token_issue(user=user, name="test", acting_user=None, now=timezone.now())[1]
+
+
+def receive(channel, data: bytes, *, name="statement", **kwargs):
+    """A statement file received as an upload (not parsed)."""
+    return statement_receive(
+        channel=channel,
+        content=io.BytesIO(data),
+        original_name=name,
+        source=StatementFile.Source.UPLOAD,
+        acting_user=None,
+        now=timezone.now(),
+        **kwargs,
+    )
+
+
+def take_in(channel, data: bytes, **kwargs):
+    """Receive and parse; a refusal at parsing leaves the FAILED file to look at."""
+    statement_file = receive(channel, data, **kwargs)
+    try:
+        statement_parse(statement_file=statement_file, now=timezone.now(), reconcile=False)
+    except StatementRefused:
+        pass
+    statement_file.refresh_from_db()
+    return statement_file

@@ -8,8 +8,7 @@ from decimal import Decimal
 
 import pytest
 from django.urls import reverse
-from django.utils import timezone
-from helpers import wechat_bill, wechat_rows
+from helpers import receive, take_in, wechat_bill, wechat_rows
 
 from reconciliation.models import BankAccount, Channel, FundMovement, StatementFile, StatementFormat, StatementLine
 from reconciliation.parsers.base import Direction, FundMovementRow
@@ -17,35 +16,10 @@ from reconciliation.parsers.writers import render, write_alipay_trade, write_mt9
 from reconciliation.services.intake.statements import (
     StatementRefused,
     channel_formats_accepted,
-    statement_parse,
-    statement_receive,
 )
 
 DAY = date(2025, 6, 11)
 CAMT_NS = "urn:iso:std:iso:20022:tech:xsd:camt.053.001.04"
-
-
-def receive(channel, data: bytes, *, name="statement", **kwargs) -> StatementFile:
-    return statement_receive(
-        channel=channel,
-        content=io.BytesIO(data),
-        original_name=name,
-        source=StatementFile.Source.UPLOAD,
-        acting_user=None,
-        now=timezone.now(),
-        **kwargs,
-    )
-
-
-def take_in(channel, data: bytes, **kwargs) -> StatementFile:
-    """Receive and parse; a refusal at parsing leaves the FAILED file to look at."""
-    statement_file = receive(channel, data, **kwargs)
-    try:
-        statement_parse(statement_file=statement_file, now=timezone.now(), reconcile=False)
-    except StatementRefused:
-        pass
-    statement_file.refresh_from_db()
-    return statement_file
 
 
 def camt_statement(account: str, amounts: list[str], *, currency: str = "CNY", opening: str = "500.00",

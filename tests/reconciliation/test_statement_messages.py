@@ -23,8 +23,8 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
 from django.template.loader import render_to_string
 from django.urls import reverse
-from django.utils import timezone, translation
-from helpers import api_key_for, wechat_bill, wechat_rows
+from django.utils import translation
+from helpers import api_key_for, take_in, wechat_bill, wechat_rows
 from rest_framework.test import APIClient
 
 from reconciliation.models import StatementFile, StatementFormat
@@ -41,7 +41,6 @@ from reconciliation.services.intake.messages import (
     problem_text,
     problems_shown,
 )
-from reconciliation.services.intake.statements import StatementRefused, statement_parse, statement_receive
 
 ROOT = Path(__file__).resolve().parents[2]
 FIXTURES = ROOT / "tests" / "fixtures" / "statements"
@@ -186,28 +185,6 @@ SHANGHAI = ZoneInfo("Asia/Shanghai")
 CAMT_NS = "urn:iso:std:iso:20022:tech:xsd:camt.053.001.04"
 
 
-def _receive(channel, data: bytes, *, name: str = "statement", **kwargs) -> StatementFile:
-    return statement_receive(
-        channel=channel,
-        content=io.BytesIO(data),
-        original_name=name,
-        source=StatementFile.Source.UPLOAD,
-        acting_user=None,
-        now=timezone.now(),
-        **kwargs,
-    )
-
-
-def _take_in(channel, data: bytes, **kwargs) -> StatementFile:
-    statement_file = _receive(channel, data, **kwargs)
-    try:
-        statement_parse(statement_file=statement_file, now=timezone.now(), reconcile=False)
-    except StatementRefused:
-        pass
-    statement_file.refresh_from_db()
-    return statement_file
-
-
 def _lenient(channel, format_code: str, kind: str, **fields) -> StatementFormat:
     return StatementFormat.objects.create(channel=channel, kind=kind, format_code=format_code, strict_totals=False, **fields)
 
@@ -215,7 +192,7 @@ def _lenient(channel, format_code: str, kind: str, **fields) -> StatementFormat:
 def _alipay(channel, change: tuple[str, str], **kwargs) -> StatementFile:
     text = (FIXTURES / "alipay_trade.csv").read_bytes().decode("gb18030")
     assert change[0] in text
-    return _take_in(channel, text.replace(change[0], change[1], 1).encode("gb18030"), **kwargs)
+    return take_in(channel, text.replace(change[0], change[1], 1).encode("gb18030"), **kwargs)
 
 
 def _zm_rows(count: int = 2) -> list[StatementLineRow]:
@@ -303,7 +280,7 @@ def _bank_csv(channel, account, *, header: str = "记账日期,借方发生额,�
     statement_format = StatementFormat.objects.create(
         channel=channel, kind="FUND", format_code="GENERIC", config=BANK_CSV, strict_totals=False
     )
-    return _take_in(channel, data.encode("gb18030"), statement_format=statement_format, statement_date=DAY, bank_account=account)
+    return take_in(channel, data.encode("gb18030"), statement_format=statement_format, statement_date=DAY, bank_account=account)
 
 
 # (family, what is made, the file, its code, words of the reason and its place in zh-hans and in English)
@@ -311,7 +288,7 @@ CASES = [
     (
         "wechat",
         "error",
-        lambda ch, acct: _take_in(ch, wechat_bill(wechat_rows(3)).replace(b"`6.00,`0.00,`0,", b"`6.0x,`0.00,`0,", 1)),
+        lambda ch, acct: take_in(ch, wechat_bill(wechat_rows(3)).replace(b"`6.00,`0.00,`0,", b"`6.0x,`0.00,`0,", 1)),
         "value.not_amount",
         "第 2 行，字段 应结订单金额：'6.0x' 不是金额",
         "line 2, field 应结订单金额: '6.0x' is not an amount",
@@ -319,7 +296,7 @@ CASES = [
     (
         "wechat",
         "warning",
-        lambda ch, acct: _take_in(
+        lambda ch, acct: take_in(
             ch,
             wechat_bill(wechat_rows(3)).replace(b"`3,`18.00", b"`4,`18.00"),
             statement_format=_lenient(ch, "WECHAT_TRADE", "BUSINESS"),
@@ -349,7 +326,7 @@ CASES = [
     (
         "unionpay",
         "error",
-        lambda ch, acct: _take_in(ch, _zm_cut_short(), statement_date=DAY),
+        lambda ch, acct: take_in(ch, _zm_cut_short(), statement_date=DAY),
         "unionpay.record_length",
         "第 2 行：该记录有 ",
         "line 2: record has ",
@@ -357,7 +334,7 @@ CASES = [
     (
         "unionpay",
         "warning",
-        lambda ch, acct: _take_in(ch, render(write_unionpay_zm, _zm_rows()), statement_date=DAY),
+        lambda ch, acct: take_in(ch, render(write_unionpay_zm, _zm_rows()), statement_date=DAY),
         "unionpay.no_file_date",
         "字段 交易传输时间：未提供文件日期：交易时间留空",
         "field 交易传输时间: no file date given: transaction times are left empty",
@@ -365,7 +342,7 @@ CASES = [
     (
         "archive",
         "error",
-        lambda ch, acct: _take_in(ch, _nested_zip()),
+        lambda ch, acct: take_in(ch, _nested_zip()),
         "zip.nested",
         "ZIP 成员文件 'INN25061188ZM_898110148160001' 本身也是 ZIP 压缩包：不展开嵌套的压缩包",
         "ZIP member 'INN25061188ZM_898110148160001' is itself a ZIP archive: nested archives are not expanded",
@@ -373,7 +350,7 @@ CASES = [
     (
         "archive",
         "warning",
-        lambda ch, acct: _take_in(
+        lambda ch, acct: take_in(
             ch, render(write_unionpay_zip, _zm_rows(), file_date=DAY, error_lines=["E001 0000001 金额不符"])
         ),
         "unionpay.zme_record",
@@ -383,7 +360,7 @@ CASES = [
     (
         "mt940",
         "error",
-        lambda ch, acct: _take_in(ch, _mt940(closing="53,00")),
+        lambda ch, acct: take_in(ch, _mt940(closing="53,00")),
         "mt940.balance_mismatch",
         "第 7 行，字段 :62F:：期末余额为 +53.00 CNY，而期初余额 +10.00 + 流水 +42.00 得 +52.00",
         "line 7, field :62F:: closing balance declares +53.00 CNY, opening balance +10.00 + movements +42.00 give +52.00",
@@ -391,7 +368,7 @@ CASES = [
     (
         "mt940",
         "warning",
-        lambda ch, acct: _take_in(ch, _mt940(value_date="250230")),
+        lambda ch, acct: take_in(ch, _mt940(value_date="250230")),
         "mt940.value_date_past_month",
         "第 5 行，字段 :61: value date：'250230' 不是有效的日历日期（2025-02 只有 28 天）：按该月最后一天 2025-02-28 处理",
         "line 5, field :61: value date: '250230' is not a calendar date (2025-02 has 28 days): taken as 2025-02-28",
@@ -399,7 +376,7 @@ CASES = [
     (
         "camt053",
         "error",
-        lambda ch, acct: _take_in(ch, _camt(acct.account_no, ["5.00", "2.00", "3.00"], ["BOOK", "PDNG", "PDNG"], "510.00")),
+        lambda ch, acct: take_in(ch, _camt(acct.account_no, ["5.00", "2.00", "3.00"], ["BOOK", "PDNG", "PDNG"], "510.00")),
         "camt.balance_mismatch_skipped",
         "字段 Bal/CLBD：账户 6222000011112222 的对账单：期末余额（CLBD）为 510.00 CNY，而期初余额 500.00 + 条目 +5.00 得 505.00；"
         "2 个条目因未入账而跳过（状态 PDNG: 2），未计入条目",
@@ -409,7 +386,7 @@ CASES = [
     (
         "camt053",
         "warning",
-        lambda ch, acct: _take_in(ch, _camt(acct.account_no, ["5.00", "2.00"], ["BOOK", "PDNG"])),
+        lambda ch, acct: take_in(ch, _camt(acct.account_no, ["5.00", "2.00"], ["BOOK", "PDNG"])),
         "camt.entry_not_booked",
         "第 2 行，字段 Sts：状态为 PDNG 的条目已跳过：未入账",
         "line 2, field Sts: entry with status PDNG skipped: not booked",
@@ -433,7 +410,7 @@ CASES = [
     (
         "intake",
         "error",
-        lambda ch, acct: _take_in(ch, _camt("NL91ABNA0417164300", ["5.00"], ["BOOK"])),
+        lambda ch, acct: take_in(ch, _camt("NL91ABNA0417164300", ["5.00"], ["BOOK"])),
         "intake.not_the_channels_account",
         "字段 Acct：该对账单属于账户 NL91ABNA0417164300，它不是通道 TESTCH 的银行账户",
         "field Acct: the statement is of account NL91ABNA0417164300, which is not one of channel TESTCH's bank accounts",
@@ -441,7 +418,7 @@ CASES = [
     (
         "intake",
         "warning",
-        lambda ch, acct: _take_in(ch, _camt(acct.account_no, [], [])),
+        lambda ch, acct: take_in(ch, _camt(acct.account_no, [], [])),
         "intake.quiet_day",
         "没有流水：对账单只列出余额（当天无交易）",
         "no movements: the statement states its balances only (a quiet day)",
@@ -497,7 +474,7 @@ def test_each_family_refusal_and_warning_read_in_both_languages(
 
 @pytest.mark.django_db
 def test_a_refused_file_shows_its_warnings_with_the_error_in_both_languages(channel, reserve_account, clerk, client):
-    statement_file = _take_in(
+    statement_file = take_in(
         channel, _camt(reserve_account.account_no, ["5.00", "2.00", "3.00"], ["BOOK", "PDNG", "PDNG"], "510.00")
     )
     assert statement_file.status == "FAILED" and len(statement_file.warnings) == 3
@@ -516,7 +493,7 @@ def test_a_refused_file_shows_its_warnings_with_the_error_in_both_languages(chan
 
 @pytest.mark.django_db
 def test_a_problem_of_the_whole_file_shows_no_line_in_either_language(channel, clerk, client):
-    statement_file = _take_in(channel, wechat_bill(wechat_rows(1)), statement_date=DAY)
+    statement_file = take_in(channel, wechat_bill(wechat_rows(1)), statement_date=DAY)
     StatementFile.objects.filter(pk=statement_file.pk).update(
         status="FAILED", errors=[problem_json(Message(IntakeCode.NO_LINES))], warnings=[]
     )
@@ -584,7 +561,7 @@ def test_the_progress_fragment_shows_a_refusal_without_an_empty_line():
 
 @pytest.mark.django_db
 def test_a_bare_zm_file_through_the_intake_reads_each_record_once(channel):
-    statement_file = _take_in(channel, render(write_unionpay_zm, _zm_rows()), statement_date=DAY)
+    statement_file = take_in(channel, render(write_unionpay_zm, _zm_rows()), statement_date=DAY)
     assert (statement_file.status, statement_file.line_count) == ("PARSED", 2)
     assert [w["code"] for w in statement_file.warnings] == ["unionpay.no_file_date"]
 
