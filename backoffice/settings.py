@@ -319,6 +319,7 @@ CELERY_TASK_ROUTES = {
     "reconciliation.run_execute": {"queue": JOB_QUEUE_RECONCILIATION},
     "reconciliation.discrepancies_open_expired": {"queue": JOB_QUEUE_HOUSEKEEPING},
     "reconciliation.recover_stale": {"queue": JOB_QUEUE_HOUSEKEEPING},
+    "reconciliation.discrepancy_tally_compact": {"queue": JOB_QUEUE_HOUSEKEEPING},
     "backoffice.outbox_send": {"queue": JOB_QUEUE_HOUSEKEEPING},
     # Celery's own (the beat's daily result cleanup, chord bookkeeping).
     "celery.*": {"queue": JOB_QUEUE_HOUSEKEEPING},
@@ -336,6 +337,8 @@ CELERY_BEAT_SCHEDULE = {
     "send queued jobs": {"task": "backoffice.outbox_send", "schedule": 60.0},
     # Runs whose worker stopped are failed and requested again; files nobody parses are handed back.
     "recover stale work": {"task": "reconciliation.recover_stale", "schedule": 60.0},
+    # The queue's and dashboard's totals add up the tally's rows: fold them so there stay few.
+    "compact the discrepancy tally": {"task": "reconciliation.discrepancy_tally_compact", "schedule": 300.0},
 }
 # The longest a job may take (a run or an import of a large day); a longer one is stopped and fails.
 JOB_TIME_LIMIT_SECONDS = int(os.environ.get("JOB_TIME_LIMIT_SECONDS", 25 * 60))

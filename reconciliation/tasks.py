@@ -19,6 +19,7 @@ from reconciliation.services.intake.fetch import FetchFailed, statements_fetch
 from reconciliation.services.intake.recovery import statement_files_requeue_stale
 from reconciliation.services.intake.statements import StatementRefused, statement_parse
 from reconciliation.services.jobs import Job
+from reconciliation.services.tally import discrepancy_tally_compact
 
 
 @shared_task(name=Job.STATEMENT_PARSE, acks_late=True)
@@ -80,3 +81,9 @@ def recover_stale_task() -> str:
     runs = runs_recover_stale(now=now)
     files = statement_files_requeue_stale(now=now)
     return f"runs failed and requested again: {len(runs)}; files handed back: {len(files)}"
+
+
+@shared_task(name=Job.DISCREPANCY_TALLY_COMPACT, acks_late=True)
+def discrepancy_tally_compact_task() -> str:
+    before, after = discrepancy_tally_compact()
+    return f"discrepancy tally: {before} rows folded into {after}"

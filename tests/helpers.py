@@ -6,7 +6,9 @@ from decimal import Decimal
 from itertools import count
 from zoneinfo import ZoneInfo
 
+from django.db import transaction
 from django.utils import timezone
+from hypothesis.stateful import RuleBasedStateMachine
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 
@@ -259,3 +261,17 @@ def take_in(channel, data: bytes, **kwargs):
         pass
     statement_file.refresh_from_db()
     return statement_file
+
+
+class RolledBackMachine(RuleBasedStateMachine):
+    """A Hypothesis state machine whose every example runs in a savepoint rolled back at its end, so the
+    examples of one test see nothing of each other."""
+
+    def __init__(self):
+        super().__init__()
+        self.atomic = transaction.atomic()
+        self.atomic.__enter__()
+
+    def teardown(self):
+        transaction.set_rollback(True)
+        self.atomic.__exit__(None, None, None)

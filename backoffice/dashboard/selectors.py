@@ -15,7 +15,7 @@ from datetime import date, datetime, timedelta
 from decimal import Decimal
 
 from django.db import models
-from django.db.models import Case, Count, Exists, IntegerField, OuterRef, Q, QuerySet, Sum, Value, When
+from django.db.models import Case, Count, Exists, IntegerField, OuterRef, QuerySet, Sum, Value, When
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
@@ -23,6 +23,7 @@ from reconciliation.models import (
     UNRESOLVED_STATES,
     Channel,
     Discrepancy,
+    DiscrepancyTally,
     ReconciliationRun,
     StatementFile,
     StatementFormat,
@@ -254,17 +255,15 @@ def _age_bucket(today: date) -> Case:
 
 
 def _open_groups(*, channel_ids: list[int], today: date) -> dict[int, list[dict]]:
-    """Unresolved discrepancies grouped by channel, type, currency and age bucket: one query whose size
-    depends on the number of groups, never on the number of discrepancies."""
+    """Unresolved discrepancies grouped by channel, type, currency and age bucket, read from the tally
+    the database keeps (``DiscrepancyTally``): its size depends on the number of groups and dates, never
+    on the number of discrepancies."""
     rows = (
-        Discrepancy.objects.filter(channel_id__in=channel_ids, state__in=UNRESOLVED_STATES)
+        DiscrepancyTally.objects.filter(channel_id__in=channel_ids, state__in=UNRESOLVED_STATES)
         .annotate(bucket=_age_bucket(today))
         .values("channel_id", "type", "currency", "bucket")
-        .annotate(
-            n=Count("id"),
-            overage=Sum("effect", filter=Q(effect__gt=0), default=Decimal(0)),
-            shortage=Sum("effect", filter=Q(effect__lt=0), default=Decimal(0)),
-        )
+        .annotate(n=Sum("items_change"), overage=Sum("overage_change"), shortage=Sum("shortage_change"))
+        .filter(n__gt=0)
         .order_by()
     )
     grouped: dict[int, list[dict]] = defaultdict(list)

@@ -16,6 +16,7 @@ class Job(StrEnum):
     RUN_EXECUTE = "reconciliation.run_execute"
     DISCREPANCIES_OPEN_EXPIRED = "reconciliation.discrepancies_open_expired"
     RECOVER_STALE = "reconciliation.recover_stale"
+    DISCREPANCY_TALLY_COMPACT = "reconciliation.discrepancy_tally_compact"
 
 
 def enqueue(job: Job, **kwargs) -> None:

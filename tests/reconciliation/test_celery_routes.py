@@ -28,6 +28,7 @@ QUEUE_OF = {
     Job.RUN_EXECUTE: "reconciliation",
     Job.DISCREPANCIES_OPEN_EXPIRED: "housekeeping",
     Job.RECOVER_STALE: "housekeeping",
+    Job.DISCREPANCY_TALLY_COMPACT: "housekeeping",
     OUTBOX_SEND: "housekeeping",
 }
 

@@ -9,6 +9,7 @@ approve and reject, pair items manually, carry-overs expire. After every step:
   states, no new discrepancy, no new transaction;
 - and then, with every date run after the last change: per currency, the channel's total minus ours equals
   the sum of the live discrepancies' effects plus what people booked (written off, adjusted);
+- the tally the queue and the dashboard read adds up to the discrepancies;
 - the books: every voucher balances (the database's deferred checks forced now), the trial balance
   balances, each account's balance is the sum of its entries, the vouchers of every run day hold exactly
   what our successful records of the day come to (nothing posted twice, nothing missing), and running
@@ -22,13 +23,12 @@ from decimal import Decimal
 from itertools import count
 
 import pytest
-from django.db import transaction
 from django.db.models import Q, Sum
 from django.utils import timezone
-from helpers import D, books_hold, fee_of, lines, reconcile
+from helpers import D, RolledBackMachine, books_hold, fee_of, lines, reconcile
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
-from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, precondition, rule, run_state_machine_as_test
+from hypothesis.stateful import initialize, invariant, precondition, rule, run_state_machine_as_test
 
 from accounts.models import Voucher
 from reconciliation.models import (
@@ -39,6 +39,7 @@ from reconciliation.models import (
     StatementLine,
     TransactionConflict,
 )
+from reconciliation.selectors.discrepancies import tally_differences
 from reconciliation.services.engine.runs import discrepancies_open_expired
 from reconciliation.services.intake.transactions import TransactionBatchRefused, TransactionInput, transactions_upsert
 from reconciliation.services.postings import day_scope, day_target, scope_posted
@@ -58,12 +59,7 @@ BOOKED = (Discrepancy.ClosedAs.WRITTEN_OFF, Discrepancy.ClosedAs.ADJUSTED)
 _channels = count(1)
 
 
-class StageOneDays(RuleBasedStateMachine):
-    def __init__(self):
-        super().__init__()
-        self.atomic = transaction.atomic()
-        self.atomic.__enter__()  # each example in a savepoint, rolled back at its end
-
+class StageOneDays(RolledBackMachine):
     @initialize()
     def set_up(self):
         self.channel = self.fixtures["make_channel"](f"SM{next(_channels)}", carry_over_days=2, write_off_threshold=100)
@@ -72,10 +68,6 @@ class StageOneDays(RuleBasedStateMachine):
         self.run_days: set = set()
         self.settled_txns: set[int] = set()
         self.settled_lines: set[int] = set()
-
-    def teardown(self):
-        transaction.set_rollback(True)
-        self.atomic.__exit__(None, None, None)
 
     # --- the world changes -----------------------------------------------------------------------
 
@@ -223,6 +215,10 @@ class StageOneDays(RuleBasedStateMachine):
     def the_books_balance(self):
         if hasattr(self, "channel"):
             books_hold(as_of=DAYS[-1])
+
+    @invariant()
+    def the_queue_and_dashboard_tally_adds_up_to_the_discrepancies(self):
+        assert tally_differences() == []
 
     @precondition(lambda self: bool(self.run_days))
     @rule(order=st.permutations(DAYS))

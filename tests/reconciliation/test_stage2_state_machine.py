@@ -21,17 +21,17 @@ from decimal import Decimal
 from itertools import count
 
 import pytest
-from django.db import transaction
 from django.db.models import Count
 from django.utils import timezone
-from helpers import D, books_hold, fee_of, lines, movements, reconcile, reconcile_funds, txn
+from helpers import D, RolledBackMachine, books_hold, fee_of, lines, movements, reconcile, reconcile_funds, txn
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
-from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, precondition, rule, run_state_machine_as_test
+from hypothesis.stateful import initialize, invariant, precondition, rule, run_state_machine_as_test
 
 from accounts.models import Entry, LedgerRole, Voucher
 from accounts.services.books import BooksRefused, Line, ledger_for, voucher_approve, voucher_propose
 from reconciliation.models import FUND_TYPES, BusinessType, Discrepancy, DiscrepancyState, FundMovement, ReconciliationRun
+from reconciliation.selectors.discrepancies import tally_differences
 from reconciliation.services.engine.clearing import clearing_compute
 from reconciliation.services.engine.fund import signed
 from reconciliation.services.engine.runs import run_execute, run_start
@@ -57,12 +57,7 @@ def books_check(channel, day):
     return run
 
 
-class StageTwoDays(RuleBasedStateMachine):
-    def __init__(self):
-        super().__init__()
-        self.atomic = transaction.atomic()
-        self.atomic.__enter__()  # each example in a savepoint, rolled back at its end
-
+class StageTwoDays(RolledBackMachine):
     @initialize()
     def set_up(self):
         self.channel = self.fixtures["make_channel"](f"FM{next(_channels)}", carry_over_days=2, write_off_threshold=100)
@@ -72,10 +67,6 @@ class StageTwoDays(RuleBasedStateMachine):
         self.serial = count(1)
         self.collected: set = set()
         self.reruns = 0
-
-    def teardown(self):
-        transaction.set_rollback(True)
-        self.atomic.__exit__(None, None, None)
 
     # --- the world changes -----------------------------------------------------------------------
 
@@ -232,6 +223,10 @@ class StageTwoDays(RuleBasedStateMachine):
     def the_books_balance(self):
         if hasattr(self, "channel"):
             books_hold(as_of=FUND_DAYS[-1])
+
+    @invariant()
+    def the_queue_and_dashboard_tally_adds_up_to_the_discrepancies(self):
+        assert tally_differences() == []
 
     @invariant()
     def every_movement_is_posted_at_most_once_at_its_own_amount(self):

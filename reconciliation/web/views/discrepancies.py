@@ -81,7 +81,7 @@ from reconciliation.web.views.statements import LIST_PAGE_SIZE
 @permission_required("reconciliation.view_discrepancy", raise_exception=True)
 def discrepancy_list(request):
     queue = selectors.discrepancy_queue(params=request.GET, today=timezone.localdate())
-    totals = selectors.effect_totals(queue.qs)
+    totals = selectors.queue_totals(queue)
     paginator = Paginator(queue.qs, LIST_PAGE_SIZE)
     paginator.count = sum(t["items"] for t in totals)  # counted with the totals: the list is read once
     page = paginator.get_page(request.GET.get("page"))
