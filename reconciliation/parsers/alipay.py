@@ -74,8 +74,20 @@ ACCOUNT_REQUIRED = ("账务流水号", "发生时间", "收入金额(+元)", "�
 _PERIOD = re.compile(
     r"起始日期：\[(\d{4})年(\d{2})月(\d{2})日 ([\d:]{8})\]\s*终止日期：\[(\d{4})年(\d{2})月(\d{2})日 ([\d:]{8})\]"
 )
-_FOOTER = re.compile(r"^#(\S+?)合计：(\d+)笔，(.*)$")
-_FOOTER_AMOUNT = re.compile(r"([^，]*?)共(-?\d+(?:\.\d+)?)元")
+_FOOTER = re.compile(r"^#(\S+?)合计：(\d{1,12})笔，(.*)$")
+_FOOTER_AMOUNT = re.compile(r"共(-?\d+(?:\.\d+)?)元")
+
+
+def footer_amounts(text: str) -> list[tuple[str, Decimal]]:
+    """(label, amount) of each "<label>共<amount>元" clause of a footer, a label running back to the previous
+    clause or '，'. Linear in the line: a label pattern searched from every position (``[^，]*?共…``) took
+    quadratic time, minutes on a damaged file's long line."""
+    pairs, end = [], 0
+    for found in _FOOTER_AMOUNT.finditer(text):
+        start = max(end, text.rfind("，", end, found.start()) + 1)
+        pairs.append((text[start : found.start()], Decimal(found[1])))
+        end = found.end()
+    return pairs
 
 
 def raw_fields(raw: str, raw_columns: Sequence[str]) -> list[tuple[str, str]]:
@@ -259,7 +271,7 @@ class _Reader(abc.ABC):
                 in_rows = False
                 footer = _FOOTER.match(raw.strip())
                 if footer:
-                    amounts = [(label, Decimal(value)) for label, value in _FOOTER_AMOUNT.findall(footer[3])]
+                    amounts = footer_amounts(footer[3])
                     footers[footer[1]] = (line_no, int(footer[2]), amounts)
                 continue
             if not raw.strip():
