@@ -4,192 +4,90 @@ import django.db.models.deletion
 from django.db import migrations, models
 
 
-SQL = """
-CREATE FUNCTION platformtxn_references_inserted() RETURNS trigger
-LANGUAGE plpgsql SECURITY DEFINER SET search_path = public AS $$
-DECLARE bad record;
-BEGIN
-    PERFORM 1 FROM reconciliation_channel AS r WHERE r.id IN (SELECT n.channel_id FROM added AS n) ORDER BY r.id FOR KEY SHARE OF r;
-    SELECT n.txn_no, n.channel_id AS ref INTO bad FROM added AS n
-    WHERE n.channel_id IS NOT NULL AND NOT EXISTS (SELECT 1 FROM reconciliation_channel AS r WHERE r.id = n.channel_id) LIMIT 1;
-    IF FOUND THEN
-        RAISE EXCEPTION 'transaction % refers to reconciliation_channel id %, which does not exist', bad.txn_no, bad.ref
-            USING ERRCODE = 'foreign_key_violation', CONSTRAINT = 'platformtxn_channel_id_exists';
-    END IF;
-    PERFORM 1 FROM reconciliation_platformtransaction AS r WHERE r.id IN (SELECT n.original_id FROM added AS n) ORDER BY r.id FOR KEY SHARE OF r;
-    SELECT n.txn_no, n.original_id AS ref INTO bad FROM added AS n
-    WHERE n.original_id IS NOT NULL AND NOT EXISTS (SELECT 1 FROM reconciliation_platformtransaction AS r WHERE r.id = n.original_id) LIMIT 1;
-    IF FOUND THEN
-        RAISE EXCEPTION 'transaction % refers to reconciliation_platformtransaction id %, which does not exist', bad.txn_no, bad.ref
-            USING ERRCODE = 'foreign_key_violation', CONSTRAINT = 'platformtxn_original_id_exists';
-    END IF;
-    PERFORM 1 FROM accounts_merchant AS r WHERE r.id IN (SELECT n.merchant_id FROM added AS n) ORDER BY r.id FOR KEY SHARE OF r;
-    SELECT n.txn_no, n.merchant_id AS ref INTO bad FROM added AS n
-    WHERE n.merchant_id IS NOT NULL AND NOT EXISTS (SELECT 1 FROM accounts_merchant AS r WHERE r.id = n.merchant_id) LIMIT 1;
-    IF FOUND THEN
-        RAISE EXCEPTION 'transaction % refers to accounts_merchant id %, which does not exist', bad.txn_no, bad.ref
-            USING ERRCODE = 'foreign_key_violation', CONSTRAINT = 'platformtxn_merchant_id_exists';
-    END IF;
-    PERFORM 1 FROM accounts_account AS r WHERE r.id IN (SELECT n.account_id FROM added AS n) ORDER BY r.id FOR KEY SHARE OF r;
-    SELECT n.txn_no, n.account_id AS ref INTO bad FROM added AS n
-    WHERE n.account_id IS NOT NULL AND NOT EXISTS (SELECT 1 FROM accounts_account AS r WHERE r.id = n.account_id) LIMIT 1;
-    IF FOUND THEN
-        RAISE EXCEPTION 'transaction % refers to accounts_account id %, which does not exist', bad.txn_no, bad.ref
-            USING ERRCODE = 'foreign_key_violation', CONSTRAINT = 'platformtxn_account_id_exists';
-    END IF;
-    PERFORM 1 FROM reconciliation_statementline AS r WHERE r.id IN (SELECT n.source_line_id FROM added AS n) ORDER BY r.id FOR KEY SHARE OF r;
-    SELECT n.txn_no, n.source_line_id AS ref INTO bad FROM added AS n
-    WHERE n.source_line_id IS NOT NULL AND NOT EXISTS (SELECT 1 FROM reconciliation_statementline AS r WHERE r.id = n.source_line_id) LIMIT 1;
-    IF FOUND THEN
-        RAISE EXCEPTION 'transaction % refers to reconciliation_statementline id %, which does not exist', bad.txn_no, bad.ref
-            USING ERRCODE = 'foreign_key_violation', CONSTRAINT = 'platformtxn_source_line_id_exists';
-    END IF;
-    RETURN NULL;
-END $$;
+# Frozen here (not imported from the models): what PlatformTransaction.TXN_REFERENCES named at this migration.
+TXN = "reconciliation_platformtransaction"
+REFERENCES = (
+    ("channel_id", "reconciliation_channel"),
+    ("original_id", "reconciliation_platformtransaction"),
+    ("merchant_id", "accounts_merchant"),
+    ("account_id", "accounts_account"),
+    ("source_line_id", "reconciliation_statementline"),
+)
 
-CREATE FUNCTION platformtxn_references_updated() RETURNS trigger
+
+def _checks(rows: str, where: str = "") -> str:
+    """Per reference: lock what the rows refer to (FOR KEY SHARE, as a foreign key does), then refuse a
+    reference to nothing. ``where`` narrows ``rows`` (an update's changed rows)."""
+    only = f" WHERE {where}" if where else ""
+    also = f"{where} AND " if where else ""
+    return "".join(
+        f"""
+    PERFORM 1 FROM {table} AS r WHERE r.id IN (SELECT n.{col} FROM {rows}{only}) ORDER BY r.id FOR KEY SHARE OF r;
+    SELECT n.txn_no, n.{col} AS ref INTO bad FROM {rows}
+    WHERE {also}n.{col} IS NOT NULL AND NOT EXISTS (SELECT 1 FROM {table} AS r WHERE r.id = n.{col}) LIMIT 1;
+    IF FOUND THEN
+        RAISE EXCEPTION 'transaction % refers to {table} id %, which does not exist', bad.txn_no, bad.ref
+            USING ERRCODE = 'foreign_key_violation', CONSTRAINT = 'platformtxn_{col}_exists';
+    END IF;"""
+        for col, table in REFERENCES
+    )
+
+
+def _function(name: str, body: str) -> str:
+    return f"""CREATE FUNCTION {name}() RETURNS trigger
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = public AS $$
 DECLARE bad record;
-BEGIN
-    IF NOT EXISTS (SELECT 1 FROM added AS n JOIN removed AS o ON o.id = n.id WHERE (n.channel_id, n.original_id, n.merchant_id, n.account_id, n.source_line_id) IS DISTINCT FROM (o.channel_id, o.original_id, o.merchant_id, o.account_id, o.source_line_id)) THEN
+BEGIN{body}
+    RETURN NULL;
+END $$;"""
+
+
+_JOINED = "added AS n JOIN removed AS o ON o.id = n.id"
+_DIFFERS = "({}) IS DISTINCT FROM ({})".format(
+    ", ".join(f"n.{col}" for col, _ in REFERENCES), ", ".join(f"o.{col}" for col, _ in REFERENCES)
+)
+_STATEMENTS = [
+    _function("platformtxn_references_inserted", _checks("added AS n")),
+    _function(
+        "platformtxn_references_updated",
+        f"""
+    IF NOT EXISTS (SELECT 1 FROM {_JOINED} WHERE {_DIFFERS}) THEN
         RETURN NULL;
-    END IF;
-    PERFORM 1 FROM reconciliation_channel AS r WHERE r.id IN (SELECT n.channel_id FROM added AS n JOIN removed AS o ON o.id = n.id WHERE (n.channel_id, n.original_id, n.merchant_id, n.account_id, n.source_line_id) IS DISTINCT FROM (o.channel_id, o.original_id, o.merchant_id, o.account_id, o.source_line_id)) ORDER BY r.id FOR KEY SHARE OF r;
-    SELECT n.txn_no, n.channel_id AS ref INTO bad FROM added AS n JOIN removed AS o ON o.id = n.id
-    WHERE (n.channel_id, n.original_id, n.merchant_id, n.account_id, n.source_line_id) IS DISTINCT FROM (o.channel_id, o.original_id, o.merchant_id, o.account_id, o.source_line_id) AND n.channel_id IS NOT NULL AND NOT EXISTS (SELECT 1 FROM reconciliation_channel AS r WHERE r.id = n.channel_id) LIMIT 1;
+    END IF;{_checks(_JOINED, _DIFFERS)}""",
+    ),
+    f"""CREATE TRIGGER platformtxn_references_inserted AFTER INSERT ON {TXN}
+    REFERENCING NEW TABLE AS added FOR EACH STATEMENT EXECUTE FUNCTION platformtxn_references_inserted();""",
+    f"""CREATE TRIGGER platformtxn_references_updated AFTER UPDATE ON {TXN}
+    REFERENCING OLD TABLE AS removed NEW TABLE AS added FOR EACH STATEMENT EXECUTE FUNCTION platformtxn_references_updated();""",
+]
+_REVERSE = [
+    f"DROP TRIGGER platformtxn_references_inserted ON {TXN};",
+    f"DROP TRIGGER platformtxn_references_updated ON {TXN};",
+    "DROP FUNCTION platformtxn_references_inserted();",
+    "DROP FUNCTION platformtxn_references_updated();",
+]
+# Deleting a row a record refers to is refused on the referenced table.
+for _col, _table in REFERENCES:
+    _name = f"platformtxn_{_col.removesuffix('_id')}_referenced"
+    _STATEMENTS.append(
+        _function(
+            _name,
+            f"""
+    SELECT r.id, p.txn_no INTO bad FROM removed AS r JOIN {TXN} AS p ON p.{_col} = r.id LIMIT 1;
     IF FOUND THEN
-        RAISE EXCEPTION 'transaction % refers to reconciliation_channel id %, which does not exist', bad.txn_no, bad.ref
-            USING ERRCODE = 'foreign_key_violation', CONSTRAINT = 'platformtxn_channel_id_exists';
-    END IF;
-    PERFORM 1 FROM reconciliation_platformtransaction AS r WHERE r.id IN (SELECT n.original_id FROM added AS n JOIN removed AS o ON o.id = n.id WHERE (n.channel_id, n.original_id, n.merchant_id, n.account_id, n.source_line_id) IS DISTINCT FROM (o.channel_id, o.original_id, o.merchant_id, o.account_id, o.source_line_id)) ORDER BY r.id FOR KEY SHARE OF r;
-    SELECT n.txn_no, n.original_id AS ref INTO bad FROM added AS n JOIN removed AS o ON o.id = n.id
-    WHERE (n.channel_id, n.original_id, n.merchant_id, n.account_id, n.source_line_id) IS DISTINCT FROM (o.channel_id, o.original_id, o.merchant_id, o.account_id, o.source_line_id) AND n.original_id IS NOT NULL AND NOT EXISTS (SELECT 1 FROM reconciliation_platformtransaction AS r WHERE r.id = n.original_id) LIMIT 1;
-    IF FOUND THEN
-        RAISE EXCEPTION 'transaction % refers to reconciliation_platformtransaction id %, which does not exist', bad.txn_no, bad.ref
-            USING ERRCODE = 'foreign_key_violation', CONSTRAINT = 'platformtxn_original_id_exists';
-    END IF;
-    PERFORM 1 FROM accounts_merchant AS r WHERE r.id IN (SELECT n.merchant_id FROM added AS n JOIN removed AS o ON o.id = n.id WHERE (n.channel_id, n.original_id, n.merchant_id, n.account_id, n.source_line_id) IS DISTINCT FROM (o.channel_id, o.original_id, o.merchant_id, o.account_id, o.source_line_id)) ORDER BY r.id FOR KEY SHARE OF r;
-    SELECT n.txn_no, n.merchant_id AS ref INTO bad FROM added AS n JOIN removed AS o ON o.id = n.id
-    WHERE (n.channel_id, n.original_id, n.merchant_id, n.account_id, n.source_line_id) IS DISTINCT FROM (o.channel_id, o.original_id, o.merchant_id, o.account_id, o.source_line_id) AND n.merchant_id IS NOT NULL AND NOT EXISTS (SELECT 1 FROM accounts_merchant AS r WHERE r.id = n.merchant_id) LIMIT 1;
-    IF FOUND THEN
-        RAISE EXCEPTION 'transaction % refers to accounts_merchant id %, which does not exist', bad.txn_no, bad.ref
-            USING ERRCODE = 'foreign_key_violation', CONSTRAINT = 'platformtxn_merchant_id_exists';
-    END IF;
-    PERFORM 1 FROM accounts_account AS r WHERE r.id IN (SELECT n.account_id FROM added AS n JOIN removed AS o ON o.id = n.id WHERE (n.channel_id, n.original_id, n.merchant_id, n.account_id, n.source_line_id) IS DISTINCT FROM (o.channel_id, o.original_id, o.merchant_id, o.account_id, o.source_line_id)) ORDER BY r.id FOR KEY SHARE OF r;
-    SELECT n.txn_no, n.account_id AS ref INTO bad FROM added AS n JOIN removed AS o ON o.id = n.id
-    WHERE (n.channel_id, n.original_id, n.merchant_id, n.account_id, n.source_line_id) IS DISTINCT FROM (o.channel_id, o.original_id, o.merchant_id, o.account_id, o.source_line_id) AND n.account_id IS NOT NULL AND NOT EXISTS (SELECT 1 FROM accounts_account AS r WHERE r.id = n.account_id) LIMIT 1;
-    IF FOUND THEN
-        RAISE EXCEPTION 'transaction % refers to accounts_account id %, which does not exist', bad.txn_no, bad.ref
-            USING ERRCODE = 'foreign_key_violation', CONSTRAINT = 'platformtxn_account_id_exists';
-    END IF;
-    PERFORM 1 FROM reconciliation_statementline AS r WHERE r.id IN (SELECT n.source_line_id FROM added AS n JOIN removed AS o ON o.id = n.id WHERE (n.channel_id, n.original_id, n.merchant_id, n.account_id, n.source_line_id) IS DISTINCT FROM (o.channel_id, o.original_id, o.merchant_id, o.account_id, o.source_line_id)) ORDER BY r.id FOR KEY SHARE OF r;
-    SELECT n.txn_no, n.source_line_id AS ref INTO bad FROM added AS n JOIN removed AS o ON o.id = n.id
-    WHERE (n.channel_id, n.original_id, n.merchant_id, n.account_id, n.source_line_id) IS DISTINCT FROM (o.channel_id, o.original_id, o.merchant_id, o.account_id, o.source_line_id) AND n.source_line_id IS NOT NULL AND NOT EXISTS (SELECT 1 FROM reconciliation_statementline AS r WHERE r.id = n.source_line_id) LIMIT 1;
-    IF FOUND THEN
-        RAISE EXCEPTION 'transaction % refers to reconciliation_statementline id %, which does not exist', bad.txn_no, bad.ref
-            USING ERRCODE = 'foreign_key_violation', CONSTRAINT = 'platformtxn_source_line_id_exists';
-    END IF;
-    RETURN NULL;
-END $$;
+        RAISE EXCEPTION '{_table} id % is referred to by transaction %', bad.id, bad.txn_no
+            USING ERRCODE = 'foreign_key_violation', CONSTRAINT = 'platformtxn_{_col}_exists';
+    END IF;""",
+        )
+    )
+    _STATEMENTS.append(
+        f"""CREATE TRIGGER {_name} AFTER DELETE ON {_table}
+    REFERENCING OLD TABLE AS removed FOR EACH STATEMENT EXECUTE FUNCTION {_name}();"""
+    )
+    _REVERSE += [f"DROP TRIGGER {_name} ON {_table};", f"DROP FUNCTION {_name}();"]
 
-CREATE TRIGGER platformtxn_references_inserted AFTER INSERT ON reconciliation_platformtransaction
-    REFERENCING NEW TABLE AS added FOR EACH STATEMENT EXECUTE FUNCTION platformtxn_references_inserted();
-
-CREATE TRIGGER platformtxn_references_updated AFTER UPDATE ON reconciliation_platformtransaction
-    REFERENCING OLD TABLE AS removed NEW TABLE AS added FOR EACH STATEMENT EXECUTE FUNCTION platformtxn_references_updated();
-
-CREATE FUNCTION platformtxn_channel_referenced() RETURNS trigger
-LANGUAGE plpgsql SECURITY DEFINER SET search_path = public AS $$
-DECLARE bad record;
-BEGIN
-    SELECT r.id, p.txn_no INTO bad FROM removed AS r JOIN reconciliation_platformtransaction AS p ON p.channel_id = r.id LIMIT 1;
-    IF FOUND THEN
-        RAISE EXCEPTION 'reconciliation_channel id % is referred to by transaction %', bad.id, bad.txn_no
-            USING ERRCODE = 'foreign_key_violation', CONSTRAINT = 'platformtxn_channel_id_exists';
-    END IF;
-    RETURN NULL;
-END $$;
-
-CREATE TRIGGER platformtxn_channel_referenced AFTER DELETE ON reconciliation_channel
-    REFERENCING OLD TABLE AS removed FOR EACH STATEMENT EXECUTE FUNCTION platformtxn_channel_referenced();
-
-CREATE FUNCTION platformtxn_original_referenced() RETURNS trigger
-LANGUAGE plpgsql SECURITY DEFINER SET search_path = public AS $$
-DECLARE bad record;
-BEGIN
-    SELECT r.id, p.txn_no INTO bad FROM removed AS r JOIN reconciliation_platformtransaction AS p ON p.original_id = r.id LIMIT 1;
-    IF FOUND THEN
-        RAISE EXCEPTION 'reconciliation_platformtransaction id % is referred to by transaction %', bad.id, bad.txn_no
-            USING ERRCODE = 'foreign_key_violation', CONSTRAINT = 'platformtxn_original_id_exists';
-    END IF;
-    RETURN NULL;
-END $$;
-
-CREATE TRIGGER platformtxn_original_referenced AFTER DELETE ON reconciliation_platformtransaction
-    REFERENCING OLD TABLE AS removed FOR EACH STATEMENT EXECUTE FUNCTION platformtxn_original_referenced();
-
-CREATE FUNCTION platformtxn_merchant_referenced() RETURNS trigger
-LANGUAGE plpgsql SECURITY DEFINER SET search_path = public AS $$
-DECLARE bad record;
-BEGIN
-    SELECT r.id, p.txn_no INTO bad FROM removed AS r JOIN reconciliation_platformtransaction AS p ON p.merchant_id = r.id LIMIT 1;
-    IF FOUND THEN
-        RAISE EXCEPTION 'accounts_merchant id % is referred to by transaction %', bad.id, bad.txn_no
-            USING ERRCODE = 'foreign_key_violation', CONSTRAINT = 'platformtxn_merchant_id_exists';
-    END IF;
-    RETURN NULL;
-END $$;
-
-CREATE TRIGGER platformtxn_merchant_referenced AFTER DELETE ON accounts_merchant
-    REFERENCING OLD TABLE AS removed FOR EACH STATEMENT EXECUTE FUNCTION platformtxn_merchant_referenced();
-
-CREATE FUNCTION platformtxn_account_referenced() RETURNS trigger
-LANGUAGE plpgsql SECURITY DEFINER SET search_path = public AS $$
-DECLARE bad record;
-BEGIN
-    SELECT r.id, p.txn_no INTO bad FROM removed AS r JOIN reconciliation_platformtransaction AS p ON p.account_id = r.id LIMIT 1;
-    IF FOUND THEN
-        RAISE EXCEPTION 'accounts_account id % is referred to by transaction %', bad.id, bad.txn_no
-            USING ERRCODE = 'foreign_key_violation', CONSTRAINT = 'platformtxn_account_id_exists';
-    END IF;
-    RETURN NULL;
-END $$;
-
-CREATE TRIGGER platformtxn_account_referenced AFTER DELETE ON accounts_account
-    REFERENCING OLD TABLE AS removed FOR EACH STATEMENT EXECUTE FUNCTION platformtxn_account_referenced();
-
-CREATE FUNCTION platformtxn_source_line_referenced() RETURNS trigger
-LANGUAGE plpgsql SECURITY DEFINER SET search_path = public AS $$
-DECLARE bad record;
-BEGIN
-    SELECT r.id, p.txn_no INTO bad FROM removed AS r JOIN reconciliation_platformtransaction AS p ON p.source_line_id = r.id LIMIT 1;
-    IF FOUND THEN
-        RAISE EXCEPTION 'reconciliation_statementline id % is referred to by transaction %', bad.id, bad.txn_no
-            USING ERRCODE = 'foreign_key_violation', CONSTRAINT = 'platformtxn_source_line_id_exists';
-    END IF;
-    RETURN NULL;
-END $$;
-
-CREATE TRIGGER platformtxn_source_line_referenced AFTER DELETE ON reconciliation_statementline
-    REFERENCING OLD TABLE AS removed FOR EACH STATEMENT EXECUTE FUNCTION platformtxn_source_line_referenced();
-"""
-
-REVERSE_SQL = """
-DROP TRIGGER platformtxn_references_inserted ON reconciliation_platformtransaction;
-DROP TRIGGER platformtxn_references_updated ON reconciliation_platformtransaction;
-DROP FUNCTION platformtxn_references_inserted();
-DROP FUNCTION platformtxn_references_updated();
-DROP TRIGGER platformtxn_channel_referenced ON reconciliation_channel;
-DROP FUNCTION platformtxn_channel_referenced();
-DROP TRIGGER platformtxn_original_referenced ON reconciliation_platformtransaction;
-DROP FUNCTION platformtxn_original_referenced();
-DROP TRIGGER platformtxn_merchant_referenced ON accounts_merchant;
-DROP FUNCTION platformtxn_merchant_referenced();
-DROP TRIGGER platformtxn_account_referenced ON accounts_account;
-DROP FUNCTION platformtxn_account_referenced();
-DROP TRIGGER platformtxn_source_line_referenced ON reconciliation_statementline;
-DROP FUNCTION platformtxn_source_line_referenced();
-"""
+SQL = "\n" + "\n\n".join(_STATEMENTS) + "\n"
+REVERSE_SQL = "\n" + "\n".join(_REVERSE) + "\n"
 
 
 class Migration(migrations.Migration):
