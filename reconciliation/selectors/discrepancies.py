@@ -91,7 +91,7 @@ def queue_totals(queue: DiscrepancyFilter) -> list[dict]:
 
 def tally_differences() -> list[dict]:
     """The keys where the tally and the discrepancies disagree, each with both figures (items, overage,
-    shortage); empty when they agree. Reads every discrepancy: for tests and an operator's check."""
+    shortage); empty when they agree. Reads every discrepancy: what the tests hold the tally to."""
     counted = {
         tuple(row[key] for key in TALLY_KEYS): (row["n"], row["over"], row["short"])
         for row in Discrepancy.objects.order_by()

@@ -1,6 +1,5 @@
 """Statement intake through the one service: good files land whole, bad files leave nothing behind."""
 
-import io
 import json
 from datetime import date
 from decimal import Decimal
@@ -9,28 +8,20 @@ import pytest
 from django.core.management import CommandError, call_command
 from django.db import DatabaseError, IntegrityError, transaction
 from django.utils import timezone
-from helpers import local_dt, reconcile, wechat_bill, wechat_rows
+from helpers import local_dt, receive, reconcile, wechat_bill, wechat_rows
 
 from backoffice.core.db import independent_connection
 from reconciliation.models import BankAccount, Discrepancy, FundMovement, StatementFile, StatementFormat, StatementLine
 from reconciliation.parsers.base import Direction, FundMovementRow
 from reconciliation.parsers.writers import render, write_mt940
-from reconciliation.services.intake.statements import StatementRefused, statement_parse, statement_receive
+from reconciliation.services.intake.statements import StatementRefused, statement_parse
 
 DAY = date(2026, 11, 24)
 
 
 def take_in(channel, data: bytes, *, name="bill.csv", **kwargs) -> StatementFile:
-    statement_file = statement_receive(
-        channel=channel,
-        content=io.BytesIO(data),
-        original_name=name,
-        source=StatementFile.Source.UPLOAD,
-        acting_user=None,
-        now=timezone.now(),
-        **kwargs,
-    )
-    return statement_parse(statement_file=statement_file, now=timezone.now())
+    """Receive and parse (and reconcile), letting a refusal raise (``helpers.take_in`` keeps the failed file)."""
+    return statement_parse(statement_file=receive(channel, data, name=name, **kwargs), now=timezone.now())
 
 
 @pytest.mark.django_db
