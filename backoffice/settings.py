@@ -320,6 +320,7 @@ CELERY_TASK_ROUTES = {
     "reconciliation.discrepancies_open_expired": {"queue": JOB_QUEUE_HOUSEKEEPING},
     "reconciliation.recover_stale": {"queue": JOB_QUEUE_HOUSEKEEPING},
     "reconciliation.discrepancy_tally_compact": {"queue": JOB_QUEUE_HOUSEKEEPING},
+    "reconciliation.partitions_maintain": {"queue": JOB_QUEUE_HOUSEKEEPING},
     "backoffice.outbox_send": {"queue": JOB_QUEUE_HOUSEKEEPING},
     # Celery's own (the beat's daily result cleanup, chord bookkeeping).
     "celery.*": {"queue": JOB_QUEUE_HOUSEKEEPING},
@@ -339,6 +340,8 @@ CELERY_BEAT_SCHEDULE = {
     "recover stale work": {"task": "reconciliation.recover_stale", "schedule": 60.0},
     # The queue's and dashboard's totals add up the tally's rows: fold them so there stay few.
     "compact the discrepancy tally": {"task": "reconciliation.discrepancy_tally_compact", "schedule": 300.0},
+    # The statement tables' day partitions, a week ahead; a day's stray rows moved into its own partition.
+    "make the coming days' partitions": {"task": "reconciliation.partitions_maintain", "schedule": crontab(minute=5, hour="*/6")},
 }
 # The longest a job may take (a run or an import of a large day); a longer one is stopped and fails.
 JOB_TIME_LIMIT_SECONDS = int(os.environ.get("JOB_TIME_LIMIT_SECONDS", 25 * 60))

@@ -19,6 +19,7 @@ from reconciliation.services.intake.fetch import FetchFailed, statements_fetch
 from reconciliation.services.intake.recovery import statement_files_requeue_stale
 from reconciliation.services.intake.statements import StatementRefused, statement_parse
 from reconciliation.services.jobs import Job
+from reconciliation.services.partitions import partitions_maintain
 from reconciliation.services.tally import discrepancy_tally_compact
 
 
@@ -87,3 +88,8 @@ def recover_stale_task() -> str:
 def discrepancy_tally_compact_task() -> str:
     before, after = discrepancy_tally_compact()
     return f"discrepancy tally: {before} rows folded into {after}"
+
+
+@shared_task(name=Job.PARTITIONS_MAINTAIN, acks_late=True)
+def partitions_maintain_task() -> str:
+    return partitions_maintain(today=timezone.localdate()).summary()

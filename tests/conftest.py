@@ -57,6 +57,31 @@ def _fast_password_hashing():
 
 
 @pytest.fixture(autouse=True)
+def _day_partitions_left_as_found(request):
+    """A test that commits (``transaction=True``) may make day partitions, which its flush empties but does
+    not drop: they are dropped after it, so every test starts from the partitions the migrations made."""
+    marker = request.node.get_closest_marker("django_db")
+    if marker is None or not marker.kwargs.get("transaction"):
+        yield
+        return
+    request.getfixturevalue("transactional_db")
+    from django.db import connection
+
+    def day_partitions() -> set[str]:
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT c.relname FROM pg_inherits AS i JOIN pg_class AS c ON c.oid = i.inhrelid WHERE c.relname ~ '_p[0-9]{8}$'"
+            )
+            return {name for (name,) in cursor.fetchall()}
+
+    before = day_partitions()
+    yield
+    for name in sorted(day_partitions() - before):
+        with connection.cursor() as cursor:
+            cursor.execute(f"DROP TABLE {name}")
+
+
+@pytest.fixture(autouse=True)
 def english_by_default():
     """Messages asserted in English unless a test asks for another language explicitly."""
     from django.utils import translation

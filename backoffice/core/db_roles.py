@@ -103,7 +103,7 @@ def roles_create(*, owner: str, app_role: str) -> None:
         for kinds in (("r", "p"), ("S", "v", "m")):
             cursor.execute(
                 "SELECT c.relkind, c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
-                "WHERE n.nspname = 'public' AND c.relkind = ANY(%s) AND NOT c.relispartition "
+                "WHERE n.nspname = 'public' AND c.relkind = ANY(%s) "
                 "AND pg_get_userbyid(c.relowner) <> %s",
                 [list(kinds), owner],
             )

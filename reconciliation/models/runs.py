@@ -285,6 +285,9 @@ class Discrepancy(models.Model):
         related_name="discrepancies",
         verbose_name=_("our transaction"),
     )
+    # Statement lines and fund movements are partitioned by date, and a foreign key cannot refer to a
+    # partitioned table by id alone: these references are checked per statement (migration
+    # 0023_statement_rows_partitioned), as a foreign key would check them.
     statement_line = models.ForeignKey(
         StatementLine,
         on_delete=models.PROTECT,
@@ -292,6 +295,7 @@ class Discrepancy(models.Model):
         blank=True,
         related_name="discrepancies",
         verbose_name=_("channel's line"),
+        db_constraint=False,
     )
     related_txn = models.ForeignKey(
         PlatformTransaction,
@@ -328,6 +332,7 @@ class Discrepancy(models.Model):
         blank=True,
         related_name="discrepancies",
         verbose_name=_("fund movement"),
+        db_constraint=False,  # checked per statement, as statement_line
     )
     effect = money_field(_("money effect"))
     direction = models.CharField(_("overage/shortage"), max_length=8, choices=EffectDirection.choices, blank=True)
@@ -570,7 +575,13 @@ class ItemBookedAlone(models.Model):
 
     channel = models.ForeignKey(Channel, on_delete=models.PROTECT, related_name="+", verbose_name=_("channel"))
     txn = models.OneToOneField(PlatformTransaction, on_delete=models.PROTECT, related_name="+", verbose_name=_("our item"))
-    line = models.ForeignKey(StatementLine, on_delete=models.PROTECT, related_name="+", verbose_name=_("the channel's line"))
+    line = models.ForeignKey(
+        StatementLine,
+        on_delete=models.PROTECT,
+        related_name="+",
+        verbose_name=_("the channel's line"),
+        db_constraint=False,  # checked per statement, as Discrepancy.statement_line
+    )
     batch_no = models.CharField(_("batch number"), max_length=64)
     # The item's business date and its line's: a run of either date pairs the two again.
     business_date = models.DateField(_("business date"))

@@ -17,6 +17,7 @@ class Job(StrEnum):
     DISCREPANCIES_OPEN_EXPIRED = "reconciliation.discrepancies_open_expired"
     RECOVER_STALE = "reconciliation.recover_stale"
     DISCREPANCY_TALLY_COMPACT = "reconciliation.discrepancy_tally_compact"
+    PARTITIONS_MAINTAIN = "reconciliation.partitions_maintain"
 
 
 def enqueue(job: Job, **kwargs) -> None:

@@ -11,16 +11,18 @@ import os
 import subprocess
 import sys
 import uuid
+from datetime import date
 from pathlib import Path
 
 import psycopg
 import pytest
 from django.conf import settings
-from django.db import connection
+from django.db import connection, transaction
 from helpers import D, lines, txn
 
 from backoffice.core.db_roles import append_only_tables, grants_apply
-from reconciliation.models import Channel, Discrepancy, WorkflowEvent
+from reconciliation.models import Channel, Discrepancy, StatementLine, WorkflowEvent
+from reconciliation.services.partitions import PartitionError, partitions_archive
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -101,6 +103,37 @@ def test_the_product_runs_under_the_application_role(wx, app_role, tmp_path):
     outcome = json.loads(done.stdout.strip().splitlines()[-1])
     assert outcome["status"] == "SUCCEEDED"
     assert Discrepancy.objects.filter(channel=wx, match_key="P2").exists()
+
+
+def test_the_application_makes_a_days_partition_but_cannot_take_days_out(app_role):
+    """A day's partition is made through the owner's function (a parse or the beat runs as the application);
+    detaching one, which takes rows out of the live tables, is the owner's alone."""
+    day, name = "2031-01-02", "reconciliation_statementline_p20310102"
+    try:
+        with _connect(app_role) as conn:
+            made = conn.execute("SELECT statement_partition_make('reconciliation_statementline'::regclass, %s)", [day])
+            assert made.fetchone()[0] == 0
+            assert conn.execute("SELECT to_regclass(%s) IS NOT NULL", [name]).fetchone()[0]
+            assert _refused(conn, f"ALTER TABLE reconciliation_statementline DETACH PARTITION {name}")
+            assert _refused(conn, f"DROP TABLE {name}")
+            with pytest.raises(psycopg.errors.RaiseException, match="is not partitioned by day"):
+                conn.execute("SELECT statement_partition_make('reconciliation_channel'::regclass, '2031-01-02')")
+        # The command's archive, run with the application's login, says whose it is and touches nothing.
+        with transaction.atomic():
+            with connection.cursor() as cursor:
+                cursor.execute(f'SET LOCAL ROLE "{app_role}"')
+            with pytest.raises(PartitionError, match="needs the tables' owner"):
+                partitions_archive(StatementLine, before=date(2031, 1, 3), today=date(2031, 6, 1))
+        assert conn_exists(name)
+    finally:
+        with connection.cursor() as cursor:
+            cursor.execute(f"DROP TABLE IF EXISTS {name}")
+
+
+def conn_exists(name: str) -> bool:
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT to_regclass(%s) IS NOT NULL", [name])
+        return cursor.fetchone()[0]
 
 
 def test_setting_the_roles_up_on_an_existing_database_hands_everything_to_the_owner(wx):

@@ -14,7 +14,7 @@ import inspect
 import zipfile
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import date, datetime, time
+from datetime import date, datetime, time, timedelta
 from typing import BinaryIO
 from zoneinfo import ZoneInfo
 
@@ -46,6 +46,7 @@ from reconciliation.services.intake.corrections import replacement_takes_effect
 from reconciliation.services.intake.messages import IntakeCode, located, message_text, problem_json, problem_text
 from reconciliation.services.intake.progress import ProgressReporter
 from reconciliation.services.jobs import Job, enqueue
+from reconciliation.services.partitions import partitions_ensure
 
 HASH_CHUNK = 1 << 20
 # Parsers' advisory-lock namespace (first key of pg_try_advisory_xact_lock(int, int)).
@@ -705,6 +706,13 @@ def statement_parse(*, statement_file: StatementFile, now: datetime, reconcile: 
     statement_file.refresh_from_db()
     if not moved:
         return statement_file
+    # The rows go to their day's partition: made now if the beat has not made it yet (a line the channel's
+    # cutoff dates a day later included); a day beyond those goes to the default partition until maintenance.
+    day = statement_file.statement_date
+    partitions_ensure(
+        StatementLine if statement_file.kind == StatementKind.BUSINESS else FundMovement,
+        (day - timedelta(days=1), day, day + timedelta(days=1)),
+    )
     try:
         with transaction.atomic():
             with connection.cursor() as cursor:
