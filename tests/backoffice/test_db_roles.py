@@ -114,6 +114,10 @@ def test_the_application_makes_a_days_partition_but_cannot_take_days_out(app_rol
             made = conn.execute("SELECT statement_partition_make('reconciliation_statementline'::regclass, %s)", [day])
             assert made.fetchone()[0] == 0
             assert conn.execute("SELECT to_regclass(%s) IS NOT NULL", [name]).fetchone()[0]
+            assert conn.execute("SELECT reltuples FROM pg_class WHERE relname = %s", [name]).fetchone()[0] == -1
+            conn.execute("SELECT daily_rows_analyze(%s::regclass)", [name])  # the owner's ANALYZE, asked for
+            # An analysed table's row estimate is a count (0 here), a never-analysed one's is -1.
+            assert conn.execute("SELECT reltuples FROM pg_class WHERE relname = %s", [name]).fetchone()[0] == 0
             assert _refused(conn, f"ALTER TABLE reconciliation_statementline DETACH PARTITION {name}")
             assert _refused(conn, f"DROP TABLE {name}")
             with pytest.raises(psycopg.errors.RaiseException, match="is not partitioned by day"):

@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import threading
 from datetime import timedelta
+from decimal import Decimal
 
 import pgtrigger
 import pytest
@@ -16,7 +17,8 @@ from django.db import IntegrityError, close_old_connections, connection, transac
 from django.utils import timezone
 from helpers import D, lines, movements, stored_discrepancy, take_in, txn, wechat_bill, wechat_rows
 
-from reconciliation.models import Discrepancy, FundMovement, ItemBookedAlone, StatementLine
+from reconciliation.models import Discrepancy, FundMovement, ItemBookedAlone, PlatformTransaction, StatementLine
+from reconciliation.services.intake.transactions import TransactionInput, transactions_upsert
 from reconciliation.services.partitions import (
     ARCHIVE_SCHEMA,
     PARTITIONED,
@@ -253,3 +255,50 @@ def test_a_partition_that_would_wait_for_a_lock_is_left_for_later_and_the_rows_g
     finally:  # not rolled back with the test's rows: the tests after it start without it
         with connection.cursor() as cursor:
             cursor.execute(f"DROP TABLE IF EXISTS {partition_name(StatementLine, day)}")
+
+
+def _estimated_rows(table: str) -> float:
+    return _one("SELECT reltuples FROM pg_class WHERE oid = %s::regclass", [table])[0]
+
+
+@pytest.mark.django_db
+def test_a_large_write_leaves_fresh_statistics_for_the_run_that_follows(wx, monkeypatch):
+    """A parse of many lines analyses its day's partition, and a large delivery of our records their table,
+    before their transactions end: the run planned at the commit knows how many rows there are."""
+    monkeypatch.setattr("reconciliation.services.intake.statements.ANALYZE_AFTER_ROWS", 3)
+    monkeypatch.setattr("reconciliation.services.intake.transactions.ANALYZE_AFTER_ROWS", 3)
+    partitions_ensure(StatementLine, [D])
+    assert _estimated_rows(partition_name(StatementLine, D)) <= 0  # never analysed
+    statement_file = take_in(wx, wechat_bill(wechat_rows(5)))
+    assert statement_file.status == "PARSED", statement_file.errors
+    assert _estimated_rows(partition_name(StatementLine, D)) == 5
+
+    before = _estimated_rows("reconciliation_platformtransaction")
+    transactions_upsert(
+        inputs=[
+            TransactionInput(
+                ref=str(n),
+                txn_no=f"A{n}",
+                channel_code=wx.code,
+                business_type="COLLECTION",
+                amount=Decimal("6.00"),
+                currency="CNY",
+                status="SUCCESS",
+                created_at=timezone.now(),
+                business_date=D,
+            )
+            for n in range(4)
+        ],
+        source="API",
+        now=timezone.now(),
+    )
+    assert _estimated_rows("reconciliation_platformtransaction") != before
+    assert _estimated_rows("reconciliation_platformtransaction") == PlatformTransaction.objects.count()
+
+
+@pytest.mark.django_db
+def test_only_the_daily_tables_are_analysed_through_the_owners_function():
+    with pytest.raises(Exception, match="is not a day partition"), transaction.atomic():
+        _one("SELECT daily_rows_analyze('reconciliation_channel'::regclass)")
+    with pytest.raises(Exception, match="is not a day partition"), transaction.atomic():
+        _one("SELECT daily_rows_analyze('reconciliation_statementline'::regclass)")  # the whole table: every day

@@ -46,7 +46,7 @@ from reconciliation.services.intake.corrections import replacement_takes_effect
 from reconciliation.services.intake.messages import IntakeCode, located, message_text, problem_json, problem_text
 from reconciliation.services.intake.progress import ProgressReporter
 from reconciliation.services.jobs import Job, enqueue
-from reconciliation.services.partitions import partitions_ensure
+from reconciliation.services.partitions import ANALYZE_AFTER_ROWS, daily_rows_analyze, partitions_ensure
 
 HASH_CHUNK = 1 << 20
 # Parsers' advisory-lock namespace (first key of pg_try_advisory_xact_lock(int, int)).
@@ -369,13 +369,16 @@ class _DuplicateLines:
             yield row
 
     def confirm(self, model, statement_file: StatementFile) -> list[tuple[int, int]]:
-        """(first line, repeated line) of every line repeated byte for byte."""
-        repeated = []
-        for first, again in self.candidates:
-            raws = dict(model.objects.filter(file=statement_file, line_no__in=(first, again)).values_list("line_no", "raw"))
-            if raws.get(first) is not None and raws.get(first) == raws.get(again):
-                repeated.append((first, again))
-        return repeated
+        """(first line, repeated line) of every line repeated byte for byte: one query for every candidate."""
+        if not self.candidates:
+            return []
+        numbers = {n for pair in self.candidates for n in pair}
+        raws = dict(
+            model.objects.filter(file=statement_file, line_no__in=sorted(numbers)).values_list("line_no", "raw").iterator()
+        )
+        return [
+            (first, again) for first, again in self.candidates if raws.get(first) is not None and raws[first] == raws.get(again)
+        ]
 
 
 def _totals_json(totals: parsers.StatementTotals) -> dict:
@@ -613,6 +616,9 @@ def _parse_into_database(statement_file: StatementFile, progress: ProgressReport
             raise parsers.StatementParseError(
                 _copy_refusal(exc, row), line=row.source_line if row else None, field=exc.column
             ) from exc
+        if written >= ANALYZE_AFTER_ROWS:  # before anything reads them back
+            first, last = (encode.first, encode.last) if model is StatementLine else (statement_file.statement_date,) * 2
+            daily_rows_analyze(model, [first + timedelta(days=n) for n in range((last - first).days + 1)])
         metadata = parsed.metadata
         quiet = account_check is not None and (metadata.opening_balance is not None or metadata.closing_balance is not None)
         if written == 0 and not quiet:
@@ -627,6 +633,7 @@ def _parse_into_database(statement_file: StatementFile, progress: ProgressReport
         statement_file.line_count = written
         if model is StatementLine:
             statement_file.lines_from, statement_file.lines_to = encode.first, encode.last
+
         statement_file.totals = _totals_json(parsed.totals)
         statement_file.metadata = _metadata_json(parsed.metadata)
         statement_file.warnings = state.warnings_json(

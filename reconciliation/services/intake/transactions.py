@@ -33,6 +33,7 @@ import psycopg
 from django.db import IntegrityError, connection, transaction
 
 from reconciliation.models import (
+    PlatformTransaction,
     ReconciliationRun,
     RunStage,
     RunTrigger,
@@ -40,6 +41,7 @@ from reconciliation.models import (
 )
 from reconciliation.services.intake import journal_sql as sql
 from reconciliation.services.jobs import Job, enqueue
+from reconciliation.services.partitions import ANALYZE_AFTER_ROWS, daily_rows_analyze
 
 JOURNAL_COLUMNS, REQUIRED_COLUMNS, OPTIONAL_EXTRA = sql.JOURNAL_COLUMNS, sql.REQUIRED_COLUMNS, sql.OPTIONAL_EXTRA
 logger = logging.getLogger(__name__)
@@ -422,6 +424,8 @@ def _apply(cursor, *, params: dict, kind: str, acting_user) -> UpsertResult:
                 inserted += cursor.rowcount
             moved = _run(cursor, sql.update_sql(), params)
             moved += _run(cursor, sql.complete_sql(), params)
+            if inserted >= ANALYZE_AFTER_ROWS:
+                daily_rows_analyze(PlatformTransaction)
     except IntegrityError as exc:
         errors = _errors(_fetch(cursor, sql.SERIAL_CLASH_SQL), kind)
         if not errors:
