@@ -10,7 +10,7 @@ partition only, and a month can leave the live tables whole.
   default partition, then attached: PostgreSQL builds its indexes in one sort each). It never waits long:
   under another writer's lock it gives up (``lock_timeout``) and the day's rows go to the default partition
   until the next maintenance moves them.
-- ``partitions_maintain`` (the housekeeping beat, daily) creates the coming days' partitions and moves
+- ``partitions_maintain`` (the housekeeping beat, every six hours) creates the coming days' partitions and moves
   recent days' rows out of the default partition.
 - ``partitions_archive`` detaches the days before a date into the ``archive`` schema, where they can be
   dumped and dropped; the few rows a discrepancy or one of our records still refers to are kept in the live
