@@ -1,6 +1,8 @@
 """Plain helpers for tests (fixtures live in conftest.py)."""
 
 import io
+import threading
+from contextlib import contextmanager
 from datetime import date, datetime
 from decimal import Decimal
 from itertools import count
@@ -275,3 +277,32 @@ class RolledBackMachine(RuleBasedStateMachine):
     def teardown(self):
         transaction.set_rollback(True)
         self.atomic.__exit__(None, None, None)
+
+
+@contextmanager
+def held_open(work):
+    """Run ``work()`` on another connection, inside a transaction kept open (with its locks) until the block
+    ends, then rolled back: what a concurrent writer or a long report holds meanwhile."""
+    holding, release = threading.Event(), threading.Event()
+
+    def other():
+        from django.db import close_old_connections
+
+        try:
+            with transaction.atomic():
+                work()
+                holding.set()
+                release.wait(30)
+                transaction.set_rollback(True)
+        finally:
+            close_old_connections()
+            connection.close()
+
+    thread = threading.Thread(target=other)
+    thread.start()
+    try:
+        assert holding.wait(30), "the other transaction did not start"
+        yield
+    finally:
+        release.set()
+        thread.join(30)

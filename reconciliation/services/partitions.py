@@ -114,11 +114,13 @@ def partitions_ensure(model: type[models.Model], days, *, lock_timeout: str = EN
     partition cannot be made within ``lock_timeout`` (another transaction holds the table) is skipped: its
     rows go to the default partition and the next maintenance moves them."""
     missing = sorted(set(days) - _days_with_partitions(model))
+    if not missing:
+        return []
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT current_setting('lock_timeout')")
+        previous = cursor.fetchone()[0]
     created = []
     for day in missing:
-        with connection.cursor() as cursor:
-            cursor.execute("SELECT current_setting('lock_timeout')")
-            previous = cursor.fetchone()[0]
         try:
             with transaction.atomic():
                 with connection.cursor() as cursor:

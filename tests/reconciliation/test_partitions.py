@@ -6,16 +6,15 @@ still refuse what a foreign key refused."""
 from __future__ import annotations
 
 import json
-import threading
 from datetime import timedelta
 from decimal import Decimal
 
 import pgtrigger
 import pytest
 from django.core.management import call_command
-from django.db import IntegrityError, close_old_connections, connection, transaction
+from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
-from helpers import D, lines, movements, stored_discrepancy, take_in, txn, wechat_bill, wechat_rows
+from helpers import D, held_open, lines, movements, stored_discrepancy, take_in, txn, wechat_bill, wechat_rows
 
 from reconciliation.models import Discrepancy, FundMovement, ItemBookedAlone, PlatformTransaction, StatementLine
 from reconciliation.services.intake.transactions import TransactionInput, transactions_upsert
@@ -224,37 +223,21 @@ def test_the_command_lists_maintains_and_archives(channel, capsys):
 def test_a_partition_that_would_wait_for_a_lock_is_left_for_later_and_the_rows_go_to_the_default(channel):
     """A long transaction reading the default partition holds it: making a partition gives up after its lock
     timeout rather than stall the parse, and the day's rows are written to the default partition."""
-    holding, release = threading.Event(), threading.Event()
-    day = D + timedelta(days=800)  # a day no other test makes a partition of (this one commits)
+    day = D + timedelta(days=800)
 
     def reader():
-        try:
-            with transaction.atomic():
-                with connection.cursor() as cursor:
-                    cursor.execute(f"SELECT count(*) FROM {default_partition(StatementLine)}")
-                holding.set()
-                release.wait(30)
-        finally:
-            close_old_connections()
-            connection.close()
+        with connection.cursor() as cursor:
+            cursor.execute(f"SELECT count(*) FROM {default_partition(StatementLine)}")
 
-    thread = threading.Thread(target=reader)
-    thread.start()
-    try:
-        assert holding.wait(30)
+    with held_open(reader):
         assert partitions_ensure(StatementLine, [day], lock_timeout="200ms") == []
         line = lines(channel, day, {"amount": "10.00"}).lines.get()
         assert _where(StatementLine, line.pk) == default_partition(StatementLine)
         assert _one("SELECT current_setting('lock_timeout')")[0] == "0"  # the caller's setting is back
-    finally:
-        release.set()
-        thread.join(30)
-    try:
-        assert partitions_ensure(StatementLine, [day]) == [day]
-        assert _where(StatementLine, line.pk) == partition_name(StatementLine, day)
-    finally:  # not rolled back with the test's rows: the tests after it start without it
-        with connection.cursor() as cursor:
-            cursor.execute(f"DROP TABLE IF EXISTS {partition_name(StatementLine, day)}")
+    # The reader gone, the partition is made and the row moves into it (the fixture
+    # _day_partitions_left_as_found drops it after the test).
+    assert partitions_ensure(StatementLine, [day]) == [day]
+    assert _where(StatementLine, line.pk) == partition_name(StatementLine, day)
 
 
 def _estimated_rows(table: str) -> float:
