@@ -14,7 +14,7 @@ from backoffice.core.db import independent_connection
 from reconciliation.models import BankAccount, Discrepancy, FundMovement, StatementFile, StatementFormat, StatementLine
 from reconciliation.parsers.base import Direction, FundMovementRow
 from reconciliation.parsers.writers import render, write_mt940
-from reconciliation.services.intake.statements import StatementRefused, statement_parse
+from reconciliation.services.intake.statements import StatementRefused, _DuplicateLines, statement_parse
 
 DAY = date(2026, 11, 24)
 
@@ -110,6 +110,22 @@ def test_a_line_repeated_exactly_is_imported_and_reported_unless_the_format_refu
         take_in(channel, data + b"\n", statement_format=strict)
     assert excinfo.value.line == 3
     assert StatementLine.objects.count() == 2  # only the first file's
+
+
+@pytest.mark.django_db
+def test_every_repeated_line_is_reported_against_its_first_and_a_mere_hash_match_is_not(channel):
+    first, second = wechat_rows(2)
+    statement_file = take_in(channel, wechat_bill([first, second, first, second, first]))
+    assert (statement_file.status, statement_file.line_count) == ("PARSED", 5)
+    assert [(w["line"], w["params"]) for w in statement_file.warnings if w["code"] == "intake.repeated_line_kept"] == [
+        (4, {"first": 2}),
+        (5, {"first": 3}),
+        (6, {"first": 2}),
+    ]
+    # Candidates are confirmed on the stored text: two different lines whose hashes met are not a repeat.
+    found = _DuplicateLines()
+    found.candidates = [(2, 3), (2, 4)]
+    assert found.confirm(StatementLine, statement_file) == [(2, 4)]
 
 
 @pytest.mark.django_db

@@ -633,7 +633,6 @@ def _parse_into_database(statement_file: StatementFile, progress: ProgressReport
         statement_file.line_count = written
         if model is StatementLine:
             statement_file.lines_from, statement_file.lines_to = encode.first, encode.last
-
         statement_file.totals = _totals_json(parsed.totals)
         statement_file.metadata = _metadata_json(parsed.metadata)
         statement_file.warnings = state.warnings_json(
