@@ -9,6 +9,8 @@ from django.db.models.functions import Now
 from django.utils.translation import gettext_lazy as _
 from pghistory.models import Events
 
+from backoffice.core import history
+
 
 class AuditEvent(Events):
     """Every tracked change (insert, update, delete) across the event tables, with the user and URL of
@@ -94,7 +96,7 @@ _User = get_user_model()
 
 
 def _every_change():  # a tracker is bound to its model: new ones for each
-    return pghistory.InsertEvent(), pghistory.UpdateEvent(), pghistory.DeleteEvent()
+    return pghistory.InsertEvent(), history.UpdateEvent(), pghistory.DeleteEvent()
 
 
 def _granted_or_taken():

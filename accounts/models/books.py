@@ -21,6 +21,7 @@ from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
 
 from accounts.models.parties import Account
+from backoffice.core import history
 from backoffice.core.db import choices_check
 from backoffice.core.money import currency_field, money_field
 
@@ -54,7 +55,7 @@ class LedgerRole(models.TextChoices):
     OTHER = "OTHER", _("Other")
 
 
-@pghistory.track(pghistory.InsertEvent(), pghistory.UpdateEvent())
+@pghistory.track(pghistory.InsertEvent(), history.UpdateEvent())
 class LedgerAccount(models.Model):
     """科目: one account of the chart, in one currency. A code may exist once per currency."""
 
@@ -134,7 +135,7 @@ _VOUCHER_FINAL = """
 """
 
 
-@pghistory.track(pghistory.InsertEvent(), pghistory.UpdateEvent())
+@pghistory.track(pghistory.InsertEvent(), history.UpdateEvent())
 class Voucher(models.Model):
     """凭证: a set of entries that balance per currency, dated by the business date it books."""
 

@@ -10,6 +10,7 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from accounts.validators import validate_mcc, validate_resident_id, validate_uscc
+from backoffice.core import history
 from backoffice.core.db import choices_check
 from backoffice.core.masking import mask_account_number
 from backoffice.core.money import currency_field
@@ -35,7 +36,7 @@ class Verification(models.TextChoices):
     FAILED = "FAILED", _("Verification failed")
 
 
-@pghistory.track(pghistory.InsertEvent(), pghistory.UpdateEvent(), pghistory.DeleteEvent())
+@pghistory.track(pghistory.InsertEvent(), history.UpdateEvent(), pghistory.DeleteEvent())
 class Customer(models.Model):
     PERSONAL_FIELDS = {"id_number": "id_number"}
 
@@ -137,7 +138,7 @@ class CustomerUserStatus(models.TextChoices):
     CLOSED = "CLOSED", _("Closed")
 
 
-@pghistory.track(pghistory.InsertEvent(), pghistory.UpdateEvent(), pghistory.DeleteEvent())
+@pghistory.track(pghistory.InsertEvent(), history.UpdateEvent(), pghistory.DeleteEvent())
 class CustomerUser(models.Model):
     """A customer's login identity on the payment platform (not a staff login of this back office)."""
 
@@ -195,7 +196,7 @@ class AccountStatus(models.TextChoices):
     CLOSED = "CLOSED", _("Closed")
 
 
-@pghistory.track(pghistory.InsertEvent(), pghistory.UpdateEvent(), pghistory.DeleteEvent())
+@pghistory.track(pghistory.InsertEvent(), history.UpdateEvent(), pghistory.DeleteEvent())
 class Account(models.Model):
     """Holds a customer's funds or rights: a wallet, a settlement account, …"""
 
@@ -234,7 +235,7 @@ class MerchantStatus(models.TextChoices):
     CLOSED = "CLOSED", _("Closed")
 
 
-@pghistory.track(pghistory.InsertEvent(), pghistory.UpdateEvent(), pghistory.DeleteEvent())
+@pghistory.track(pghistory.InsertEvent(), history.UpdateEvent(), pghistory.DeleteEvent())
 class Merchant(models.Model):
     """A customer acting as a merchant: the customer's business shadow (个人商户 / 企业商户)."""
 

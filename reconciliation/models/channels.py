@@ -14,6 +14,7 @@ from django.db.models import F, Func, Q
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
+from backoffice.core import history
 from backoffice.core.db import choices_check
 from backoffice.core.money import currency_field, is_on_minor_unit, money_field
 from reconciliation.models.choices import BusinessType, Rounding
@@ -23,7 +24,7 @@ code_validator = RegexValidator(
 )
 
 
-@pghistory.track(pghistory.InsertEvent(), pghistory.UpdateEvent(), pghistory.DeleteEvent())
+@pghistory.track(pghistory.InsertEvent(), history.UpdateEvent(), pghistory.DeleteEvent())
 class Bank(models.Model):
     code = models.CharField(_("code"), max_length=32, unique=True, validators=[code_validator])
     name = models.CharField(_("name"), max_length=200)
@@ -45,7 +46,7 @@ class BankAccountKind(models.TextChoices):
     FEE = "FEE", _("Fee account")
 
 
-@pghistory.track(pghistory.InsertEvent(), pghistory.UpdateEvent(), pghistory.DeleteEvent())
+@pghistory.track(pghistory.InsertEvent(), history.UpdateEvent(), pghistory.DeleteEvent())
 class BankAccount(models.Model):
     """One of OUR accounts at a bank: customer reserve funds (备付金), general (一般户) or fees."""
 
@@ -78,7 +79,7 @@ class HolidayKind(models.TextChoices):
     WORKDAY = "WORKDAY", _("Make-up working day")
 
 
-@pghistory.track(pghistory.InsertEvent(), pghistory.UpdateEvent(), pghistory.DeleteEvent())
+@pghistory.track(pghistory.InsertEvent(), history.UpdateEvent(), pghistory.DeleteEvent())
 class Holiday(models.Model):
     """A day that differs from the Monday–Friday rule in the working-day calendar.
 
@@ -123,7 +124,7 @@ class ChannelCalendar(models.TextChoices):
     WORKING_DAYS = "WORKING_DAYS", _("Working days (Mon–Fri, holiday calendar)")
 
 
-@pghistory.track(pghistory.InsertEvent(), pghistory.UpdateEvent(), pghistory.DeleteEvent())
+@pghistory.track(pghistory.InsertEvent(), history.UpdateEvent(), pghistory.DeleteEvent())
 class Channel(models.Model):
     """One payment route through a bank or institution."""
 
@@ -250,7 +251,7 @@ class ChargingMode(models.TextChoices):
     EXTERNAL = "EXTERNAL", _("External (billed separately)")
 
 
-@pghistory.track(pghistory.InsertEvent(), pghistory.UpdateEvent(), pghistory.DeleteEvent())
+@pghistory.track(pghistory.InsertEvent(), history.UpdateEvent(), pghistory.DeleteEvent())
 class FeeModel(models.Model):
     """How a channel charges us for one business type during a validity period."""
 
@@ -349,7 +350,7 @@ class FeeModel(models.Model):
             raise ValidationError(errors)
 
 
-@pghistory.track(pghistory.InsertEvent(), pghistory.UpdateEvent(), pghistory.DeleteEvent())
+@pghistory.track(pghistory.InsertEvent(), history.UpdateEvent(), pghistory.DeleteEvent())
 class FeeTier(models.Model):
     """An amount bracket of a fee model: from ``lower_bound`` (inclusive) up to the next tier's bound.
 

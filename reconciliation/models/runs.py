@@ -11,6 +11,7 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import pgettext_lazy
 
+from backoffice.core import history
 from backoffice.core.db import choices_check
 from backoffice.core.money import currency_field, money_field
 from reconciliation.models.channels import Channel
@@ -252,7 +253,7 @@ def _tally_change(*, added: str | None, removed: str | None) -> str:
     """
 
 
-@pghistory.track(pghistory.InsertEvent(), pghistory.UpdateEvent(), pghistory.DeleteEvent())
+@pghistory.track(pghistory.InsertEvent(), history.UpdateEvent(), pghistory.DeleteEvent())
 class Discrepancy(models.Model):
     """One difference found by a run, with both sides, both amounts and its money effect.
 

@@ -13,6 +13,7 @@ from django.db import models
 from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
 
+from backoffice.core import history
 from backoffice.core.db import choices_check
 from backoffice.core.money import currency_field, money_field
 from reconciliation.models.channels import BankAccount, Channel, ChannelKind
@@ -65,7 +66,7 @@ def validate_encoding(value: str) -> None:
 BANK_STATEMENT_FORMATS = frozenset({FormatCode.MT940, FormatCode.CAMT053})
 
 
-@pghistory.track(pghistory.InsertEvent(), pghistory.UpdateEvent(), pghistory.DeleteEvent())
+@pghistory.track(pghistory.InsertEvent(), history.UpdateEvent(), pghistory.DeleteEvent())
 class StatementFormat(models.Model):
     """How a channel's statements of one kind are read. GENERIC formats carry their column mapping."""
 
@@ -400,7 +401,7 @@ class Transport(models.TextChoices):
 
 # What a fetch writes back (when, with what result) is not configuration: left out of its history.
 @pghistory.track(
-    pghistory.InsertEvent(), pghistory.UpdateEvent(), pghistory.DeleteEvent(), exclude=["last_fetched_at", "last_result"]
+    pghistory.InsertEvent(), history.UpdateEvent(), pghistory.DeleteEvent(), exclude=["last_fetched_at", "last_result"]
 )
 class StatementSource(models.Model):
     """Where a channel's files are fetched from on a schedule: a drop directory or an SFTP server."""

@@ -10,6 +10,7 @@ from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
 
 from accounts.models import Account, Merchant
+from backoffice.core import history
 from backoffice.core.db import choices_check
 from backoffice.core.money import currency_field, money_field
 from reconciliation.models.channels import Channel
@@ -99,7 +100,7 @@ TXN_REFERENCES = (
 )
 
 
-@pghistory.track(pghistory.UpdateEvent())
+@pghistory.track(history.UpdateEvent())
 class PlatformTransaction(models.Model):
     PERSONAL_FIELDS = {"counterparty_account": "account_number", "counterparty_name": "name"}
     Status = TransactionStatus

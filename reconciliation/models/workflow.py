@@ -10,6 +10,7 @@ from django.db import models
 from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
 
+from backoffice.core import history
 from backoffice.core.db import choices_check
 from backoffice.core.money import currency_field, money_field
 from reconciliation.models.runs import Discrepancy, DiscrepancyState
@@ -58,7 +59,7 @@ SECOND_APPROVAL_PERMISSION = "reconciliation.approve_above_threshold"
 WORK_PERMISSION = "reconciliation.work_discrepancy"
 
 
-@pghistory.track(pghistory.InsertEvent(), pghistory.UpdateEvent())
+@pghistory.track(pghistory.InsertEvent(), history.UpdateEvent())
 class Resolution(models.Model):
     """A clerk's proposal to resolve one discrepancy; executed once it has its approvals."""
 
@@ -244,7 +245,7 @@ class AdjustmentStatus(models.TextChoices):
     POSTED = "POSTED", _("Posted")
 
 
-@pghistory.track(pghistory.InsertEvent(), pghistory.UpdateEvent())
+@pghistory.track(pghistory.InsertEvent(), history.UpdateEvent())
 class Adjustment(models.Model):
     """调账: a structured correcting entry the books will post (debit one account, credit another).
 
@@ -289,7 +290,7 @@ class RefundOrderStatus(models.TextChoices):
     FAILED = "FAILED", _("Refund failed")
 
 
-@pghistory.track(pghistory.InsertEvent(), pghistory.UpdateEvent())
+@pghistory.track(pghistory.InsertEvent(), history.UpdateEvent())
 class RefundOrder(models.Model):
     """A refund the payment core must execute; it reports the outcome through the API."""
 
@@ -346,7 +347,7 @@ class ClaimStatus(models.TextChoices):
     RECOVERED = "RECOVERED", _("Recovered")
 
 
-@pghistory.track(pghistory.InsertEvent(), pghistory.UpdateEvent())
+@pghistory.track(pghistory.InsertEvent(), history.UpdateEvent())
 class Claim(models.Model):
     """Money to get back, tracked until recovered: from the bank (we keep our version) or from a payee
     paid twice."""
