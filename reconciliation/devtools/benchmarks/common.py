@@ -10,6 +10,7 @@ import resource
 import sys
 import time
 import traceback
+from argparse import ArgumentTypeError
 from collections.abc import Callable
 from multiprocessing.connection import Connection
 from pathlib import Path
@@ -26,6 +27,21 @@ StageReport = Callable[[str], None]
 
 class BenchmarkFailed(Exception):
     """The benchmark could not run, or what it measured did not arrive intact in the database."""
+
+
+def count_type(minimum: int, unit: str = "") -> Callable[[str], int]:
+    """An argparse type: a whole number (1_000_000 and 1,000,000 too) of at least ``minimum``."""
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text.replace("_", "").replace(",", ""))
+        except ValueError:
+            raise ArgumentTypeError(f"{text!r} is not a count") from None
+        if value < minimum:
+            raise ArgumentTypeError(f"{text}: at least {minimum}{f' {unit}' if unit else ''}")
+        return value
+
+    return parse
 
 
 def rss_kb() -> int:

@@ -70,19 +70,20 @@ FLOOR_SQL = f"""
 """
 
 
-def engine_channel_get_or_create() -> Channel:
-    """The dedicated channel: WeChat-like (matched by our order number), 0.6 % on collections, a fixed
-    2.00 billed separately on payouts, as ``simulate_day`` expects. Inactive: no schedule runs it."""
-    bank, _ = Bank.objects.get_or_create(code=ENGINE_BENCH_CODE, defaults={"name": "Engine benchmark bank (synthetic data)"})
+def engine_channel_get_or_create(code: str = ENGINE_BENCH_CODE, *, label: str = "Engine benchmark") -> Channel:
+    """The dedicated channel ``code`` with a bank of the same code: WeChat-like (matched by our order number),
+    0.6 % on collections, a fixed 2.00 billed separately on payouts, as ``simulate_day`` expects. Inactive:
+    no schedule runs it."""
+    bank, _ = Bank.objects.get_or_create(code=code, defaults={"name": f"{label} bank (synthetic data)"})
     account, _ = BankAccount.objects.get_or_create(
         bank=bank,
-        account_no="BENCHRC-GENERAL",
-        defaults={"kind": BankAccount.Kind.GENERAL, "account_name": "Engine benchmark general account"},
+        account_no=f"{code}-GENERAL",
+        defaults={"kind": BankAccount.Kind.GENERAL, "account_name": f"{label} general account"},
     )
     channel, created = Channel.objects.get_or_create(
-        code=ENGINE_BENCH_CODE,
+        code=code,
         defaults={
-            "name": "Engine benchmark (synthetic data)",
+            "name": f"{label} (synthetic data)",
             "bank": bank,
             "kind": Channel.Kind.WECHAT,
             "currency": "CNY",
@@ -92,7 +93,7 @@ def engine_channel_get_or_create() -> Channel:
     )
     if (channel.kind, channel.match_key, channel.currency) != (Channel.Kind.WECHAT, Channel.MatchKey.TXN_NO, "CNY"):
         raise BenchmarkFailed(
-            f"channel {ENGINE_BENCH_CODE} exists but is not a WeChat CNY channel matched by our order number; "
+            f"channel {code} exists but is not a WeChat CNY channel matched by our order number; "
             f"the benchmark needs a channel of its own: rename that channel's code"
         )
     if created:

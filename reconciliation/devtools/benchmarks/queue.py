@@ -427,6 +427,46 @@ def scenarios(*, channel: Channel, run_id: int) -> list[Scenario]:
     ]
 
 
+def pages_measure(
+    *, scenarios: list[Scenario], clerk, requests: int, concurrency: int, workers: int, log_name: str, report: StageReport
+) -> list[dict]:
+    """Serve this database with gunicorn and time every scenario as ``clerk`` (a session made here and removed
+    after); returns each scenario's figures. A request answered with an error or a redirect fails the benchmark."""
+    log = Path(settings.VAR_DIR) / log_name
+    log.parent.mkdir(parents=True, exist_ok=True)
+    server, session_key = Server(workers=workers, log=log), None
+    try:
+        server.start()
+        report(f"gunicorn ({workers} workers) at {server.url}; {requests} requests per scenario, {concurrency} at a time")
+        session_key = session_for(clerk)
+        cookie = f"{settings.SESSION_COOKIE_NAME}={session_key}"
+        results = []
+        for scenario in scenarios:
+            measure(
+                base_url=server.url,
+                cookie=cookie,
+                scenario=scenario,
+                requests=requests,
+                concurrency=concurrency,
+                warmup=max(2 * workers, concurrency),
+            )
+            figures = scenario.figures()
+            results.append(figures)
+            report(
+                f"  {figures['name']}: p50 {figures['p50_ms']:.0f} ms, p95 {figures['p95_ms']:.0f} ms, "
+                f"p99 {figures['p99_ms']:.0f} ms, max {figures['max_ms']:.0f} ms"
+                + (f", {figures['errors']} errors ({figures['first_error']})" if figures["errors"] else "")
+            )
+    finally:
+        server.stop()
+        if session_key:
+            Session.objects.filter(pk=session_key).delete()
+    failed = [r for r in results if r["errors"]]
+    if failed:
+        raise BenchmarkFailed(f"{failed[0]['name']}: {failed[0]['errors']} requests failed: {failed[0]['first_error']}")
+    return results
+
+
 # --- the command's entry point ----------------------------------------------------------------------
 
 
@@ -449,7 +489,6 @@ def queue_benchmark_run(
     removed = queue_bench_data_remove(channels=channels)
     if removed:
         report(f"removed {removed:,} rows a previous run left on the benchmark channels")
-    server, session_key = None, None
     try:
         report(f"seeding {discrepancies:,} discrepancies on {len(channels)} channels over {QUEUE_BENCH_DAYS} days (not timed)…")
         shape = queue_seed(
@@ -457,35 +496,15 @@ def queue_benchmark_run(
         )
         report(f"  seeded in {shape['seed_seconds']:.1f} s: {shape['by_state']}")
         Channel.objects.filter(pk__in=[c.pk for c in channels]).update(is_active=True)  # the dashboard shows active ones
-        log = Path(settings.VAR_DIR) / "bench_queue_gunicorn.log"
-        log.parent.mkdir(parents=True, exist_ok=True)
-        server = Server(workers=workers, log=log)
-        server.start()
-        report(f"gunicorn ({workers} workers) at {server.url}; {requests} requests per scenario, {concurrency} at a time")
-        session_key = session_for(clerks[0])
-        cookie = f"{settings.SESSION_COOKIE_NAME}={session_key}"
-        results = []
-        for scenario in scenarios(channel=channels[0], run_id=shape["run_id"]):
-            if not only(scenario):
-                continue
-            measure(
-                base_url=server.url,
-                cookie=cookie,
-                scenario=scenario,
-                requests=requests,
-                concurrency=concurrency,
-                warmup=max(2 * workers, concurrency),
-            )
-            figures = scenario.figures()
-            results.append(figures)
-            report(
-                f"  {figures['name']}: p50 {figures['p50_ms']:.0f} ms, p95 {figures['p95_ms']:.0f} ms, "
-                f"p99 {figures['p99_ms']:.0f} ms, max {figures['max_ms']:.0f} ms"
-                + (f", {figures['errors']} errors ({figures['first_error']})" if figures["errors"] else "")
-            )
-        failed = [r for r in results if r["errors"]]
-        if failed:
-            raise BenchmarkFailed(f"{failed[0]['name']}: {failed[0]['errors']} requests failed: {failed[0]['first_error']}")
+        results = pages_measure(
+            scenarios=[s for s in scenarios(channel=channels[0], run_id=shape["run_id"]) if only(s)],
+            clerk=clerks[0],
+            requests=requests,
+            concurrency=concurrency,
+            workers=workers,
+            log_name="bench_queue_gunicorn.log",
+            report=report,
+        )
         return {
             "shape": shape,
             "requests_per_scenario": requests,
@@ -496,10 +515,6 @@ def queue_benchmark_run(
             "machine": machine_notes(),
         }
     finally:
-        if server is not None:
-            server.stop()
         Channel.objects.filter(pk__in=[c.pk for c in channels]).update(is_active=False)
-        if session_key:
-            Session.objects.filter(pk=session_key).delete()
         if not keep:
             queue_bench_data_remove(channels=channels)

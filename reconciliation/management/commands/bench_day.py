@@ -1,10 +1,9 @@
 import json
-from argparse import ArgumentTypeError
 
 from django.core.management.base import BaseCommand, CommandError
 from django.utils import timezone
 
-from reconciliation.devtools.benchmarks.common import BenchmarkFailed
+from reconciliation.devtools.benchmarks.common import BenchmarkFailed, count_type
 from reconciliation.devtools.benchmarks.day import (
     DAY_BENCH_CODE,
     TARGET_FLOOR_RATIO,
@@ -23,16 +22,6 @@ STEP_LABELS = {
 }
 
 
-def _count(text: str) -> int:
-    try:
-        value = int(text.replace("_", "").replace(",", ""))
-    except ValueError:
-        raise ArgumentTypeError(f"{text!r} is not a count") from None
-    if value < 100:
-        raise ArgumentTypeError(f"{text}: at least 100 lines")
-    return value
-
-
 class Command(BaseCommand):
     help = (
         "Benchmark a whole channel-day: generate our journal and a WeChat Pay bill of N transactions with about "
@@ -44,7 +33,9 @@ class Command(BaseCommand):
     )
 
     def add_arguments(self, parser):
-        parser.add_argument("--lines", type=_count, default=1_000_000, help="transactions of the day (default 1000000)")
+        parser.add_argument(
+            "--lines", type=count_type(100, "lines"), default=1_000_000, help="transactions of the day (default 1000000)"
+        )
         parser.add_argument("--seed", type=int, default=AMOUNT_SEED, help="seed of the amounts, refunds and differences")
         parser.add_argument("--keep", action="store_true", help="keep the day's data on the benchmark channel")
         parser.add_argument("--json", action="store_true", help="print one JSON object with every figure")
