@@ -34,10 +34,16 @@ class QueueQuerySet(QuerySet):
 
 def discrepancies() -> QuerySet[Discrepancy]:
     """Every discrepancy with what its list shows joined in (no N+1), and the size of its money effect
-    (``abs_effect``) to filter and sort by."""
+    (``abs_effect``) to filter and sort by.
+
+    A page's lines come in a second query, by id, rather than joined to each row: the lines are partitioned by
+    day and a discrepancy does not carry its line's date, so the join probes every day's partition for every
+    row, and on a far page (rows picked by id) the planner preferred a parallel scan of every discrepancy to 50
+    probes of their primary key (docs/benchmarks.md, "A day against a month of history")."""
     return (
         QueueQuerySet(model=Discrepancy)
-        .select_related("channel", "platform_txn", "statement_line", "related_txn", "run")
+        .select_related("channel", "platform_txn", "related_txn", "run")
+        .prefetch_related("statement_line")
         .annotate(abs_effect=Abs("effect"))
     )
 
