@@ -24,6 +24,7 @@ from reconciliation.models.runs import LIVE_FINDINGS
 from reconciliation.selectors.runs import run_discrepancies, run_stories, run_story
 from reconciliation.services.workflow.resolution import discrepancy_propose, resolution_approve
 from reconciliation.web.presenters import covered_dates
+from reconciliation.web.views.statements import LIST_PAGE_SIZE
 
 # The third day is yesterday: the dashboard's statement date, so its latest run is the third one.
 D2 = timezone.localdate() - timedelta(days=1)
@@ -177,3 +178,24 @@ def test_a_run_says_which_days_its_overage_and_shortage_cover(client, clerk, thr
     (row,) = lxml_html.fromstring(client.get("/runs/").content.decode()).xpath(f'//tr[@data-run="{second.pk}"]')
     assert row.xpath('.//td[contains(@class, "dates")]')[0].text_content().strip() == span
     assert f"items of {span}" in client.get("/discrepancies/", {"run": second.pk}).content.decode()
+
+
+@pytest.mark.django_db
+def test_the_run_page_lists_the_first_page_of_its_story_newest_first(client, clerk, wx):
+    """The run page lists what a queue page holds, newest found first (served by the finding's own index:
+    (run, discrepancy)), and links to the whole list when there is more."""
+    for n in range(LIST_PAGE_SIZE + 5):
+        txn(wx, f"MISS{n:03d}", "1.00", day=D0)  # ours, not on the channel's list: each one found by the run
+    lines(wx, D0, {"txn_no": "NONE", "amount": "2.00"})
+    run = reconcile(wx, D0)
+    story = run_story(run=run)
+    assert story.total == LIST_PAGE_SIZE + 6
+
+    client.force_login(clerk)
+    page = lxml_html.fromstring(client.get(f"/runs/{run.pk}/").content.decode())
+    listed = [int(row.xpath("./td[1]/a")[0].text) for row in page.xpath('//table[contains(@class, "queue")]//tbody/tr')]
+    newest = list(
+        RunFinding.objects.filter(run=run).order_by("-discrepancy_id").values_list("discrepancy_id", flat=True)[:LIST_PAGE_SIZE]
+    )
+    assert listed == newest
+    assert page.xpath(f'//a[@href="/discrepancies/?run={run.pk}"][contains(., "All of them")]')

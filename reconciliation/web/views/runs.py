@@ -39,8 +39,9 @@ from reconciliation.web.views.statements import LIST_PAGE_SIZE
 # --- Reconciliation runs -------------------------------------------------------------------------
 
 CHART_DAYS = 14
-# The run page lists this many of the discrepancies it concluded about; the queue (?run=) has them all.
-RUN_PAGE_ROWS = 100
+# The run page lists the first page of the discrepancies it concluded about, as the queue (?run=) shows it; the
+# queue has them all, a page at a time.
+RUN_PAGE_ROWS = LIST_PAGE_SIZE
 
 
 @permission_required("reconciliation.view_reconciliationrun", raise_exception=True)
