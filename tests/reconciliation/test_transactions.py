@@ -1,6 +1,7 @@
 """Our transaction records: idempotent upsert, forward-only status, conflicts refused and recorded."""
 
 import json
+from datetime import date
 from decimal import Decimal
 
 import pytest
@@ -315,6 +316,18 @@ def test_the_same_journal_again_changes_nothing_and_a_later_one_moves_records_on
 def test_times_are_read_as_written_and_without_an_offset_in_the_products_zone(channel, tmp_path, written, stored):
     import_file(tmp_path, HEADER + row("P1", at=written))
     assert PlatformTransaction.objects.get().created_at == stored
+
+
+@pytest.mark.django_db
+def test_one_time_or_date_written_with_different_padding_is_read_the_same_on_every_line(channel, tmp_path):
+    """Dates and times are looked up by the value as written: each padding (spaces, a no-break or an ideographic
+    space) of the same time or date is its own entry, and all of them read as the value they pad."""
+    text = HEADER + row("P1") + row("P2", at="\u30002026-11-24 10:00:00\u00a0") + row("P3", at=" 2026-11-24 10:00:00")
+    text += ROW.format(no="P4", amount="1.00", at="2026-11-24 10:00:00").replace(",2026-11-24,", ",\u30002026-11-24 ,")
+    assert import_file(tmp_path, text).created == 4
+    assert set(PlatformTransaction.objects.values_list("created_at", "business_date")) == {
+        (local_dt(2026, 11, 24, 10, 0), date(2026, 11, 24))
+    }
 
 
 @pytest.mark.django_db
