@@ -1,9 +1,7 @@
-import json
-
-from django.core.management.base import BaseCommand, CommandError
 from django.utils import timezone
 
-from reconciliation.devtools.benchmarks.common import BenchmarkFailed, count_type
+from reconciliation.devtools.benchmarks.command import BenchmarkCommand
+from reconciliation.devtools.benchmarks.common import count_type
 from reconciliation.devtools.benchmarks.day import (
     DAY_BENCH_CODE,
     TARGET_FLOOR_RATIO,
@@ -22,7 +20,7 @@ STEP_LABELS = {
 }
 
 
-class Command(BaseCommand):
+class Command(BenchmarkCommand):
     help = (
         "Benchmark a whole channel-day: generate our journal and a WeChat Pay bill of N transactions with about "
         f"{DIFFERENCE_RATE:.0%} injected differences of every stage-1 type, then time (each in a child process, "
@@ -41,20 +39,13 @@ class Command(BaseCommand):
         parser.add_argument("--json", action="store_true", help="print one JSON object with every figure")
 
     def handle(self, *args, **options):
-        def report(message: str) -> None:
-            # Stage notes go to stderr, so that --json leaves stdout to the JSON object alone; plain
-            # (stderr's default style is the error colour).
-            if options["verbosity"] >= 1:
-                self.stderr.write(message, style_func=str)
-
-        try:
-            figures = day_benchmark_run(
+        figures = self.measure(
+            options,
+            lambda report: day_benchmark_run(
                 lines=options["lines"], seed=options["seed"], keep=options["keep"], now=timezone.now(), report=report
-            )
-        except BenchmarkFailed as exc:
-            raise CommandError(str(exc)) from exc
-        if options["json"]:
-            self.stdout.write(json.dumps(figures, ensure_ascii=False))
+            ),
+        )
+        if figures is None:
             return
         generated, floor, machine = figures["generated"], figures["floor"], figures["machine"]
         out = [

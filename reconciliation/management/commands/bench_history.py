@@ -1,15 +1,13 @@
-import json
-
-from django.core.management.base import BaseCommand, CommandError
 from django.utils import timezone
 
-from reconciliation.devtools.benchmarks.common import BenchmarkFailed, count_type
+from reconciliation.devtools.benchmarks.command import BenchmarkCommand
+from reconciliation.devtools.benchmarks.common import count_type
 from reconciliation.devtools.benchmarks.history import HISTORY_BENCH_CODE, history_benchmark_run, history_remove
 from reconciliation.devtools.benchmarks.intake import AMOUNT_SEED
 from reconciliation.management.commands.bench_day import STEP_LABELS
 
 
-class Command(BaseCommand):
+class Command(BenchmarkCommand):
     help = (
         "Benchmark a day against a long history: the whole day (bench_day) on an empty history, then D days of N "
         f"records and lines with their stage-1 runs written on the channel {HISTORY_BENCH_CODE} (kept for the next "
@@ -28,15 +26,12 @@ class Command(BaseCommand):
         parser.add_argument("--json", action="store_true", help="print one JSON object with every figure")
 
     def handle(self, *args, **options):
-        def report(message: str) -> None:
-            if options["verbosity"] >= 1:
-                self.stderr.write(message, style_func=str)
-
         if options["remove"]:
-            history_remove(report)
+            history_remove(self.stage_report(options))
             return
-        try:
-            figures = history_benchmark_run(
+        figures = self.measure(
+            options,
+            lambda report: history_benchmark_run(
                 days=options["days"],
                 lines=options["lines"],
                 seed=options["seed"],
@@ -46,11 +41,9 @@ class Command(BaseCommand):
                 baseline=not options["no_baseline"],
                 now=timezone.now(),
                 report=report,
-            )
-        except BenchmarkFailed as exc:
-            raise CommandError(str(exc)) from exc
-        if options["json"]:
-            self.stdout.write(json.dumps(figures, ensure_ascii=False))
+            ),
+        )
+        if figures is None:
             return
         history = figures["history"]
         out = [

@@ -1,10 +1,9 @@
-import json
 from argparse import ArgumentTypeError
 
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import CommandError
 from django.utils import timezone
 
-from reconciliation.devtools.benchmarks.common import BenchmarkFailed
+from reconciliation.devtools.benchmarks.command import BenchmarkCommand
 from reconciliation.devtools.benchmarks.intake import BENCH_CODE, intake_benchmark_run
 
 
@@ -15,7 +14,7 @@ def _count(text: str) -> int:
     return value
 
 
-class Command(BaseCommand):
+class Command(BenchmarkCommand):
     help = (
         "Benchmark statement intake: generate a WeChat Pay trade bill of N lines, take it in through the "
         "intake service (timed, peak memory of the intake process), verify it in the database, and compare "
@@ -38,24 +37,17 @@ class Command(BaseCommand):
         if options["lines"] < 1:
             raise CommandError("--lines must be at least 1")
 
-        def report(message: str) -> None:
-            # Stage notes go to stderr, so that --json leaves stdout to the JSON object alone; plain
-            # (stderr's default style is the error colour).
-            if options["verbosity"] >= 1:
-                self.stderr.write(message, style_func=str)
-
-        try:
-            figures = intake_benchmark_run(
+        figures = self.measure(
+            options,
+            lambda report: intake_benchmark_run(
                 lines=options["lines"],
                 import_export_lines=options["import_export_lines"],
                 keep=options["keep"],
                 now=timezone.now(),
                 report=report,
-            )
-        except BenchmarkFailed as exc:
-            raise CommandError(str(exc)) from exc
-        if options["json"]:
-            self.stdout.write(json.dumps(figures, ensure_ascii=False))
+            ),
+        )
+        if figures is None:
             return
         machine = figures["machine"]
         lines = [

@@ -1,13 +1,11 @@
-import json
-
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import CommandError
 from django.utils import timezone
 
-from reconciliation.devtools.benchmarks.common import BenchmarkFailed
+from reconciliation.devtools.benchmarks.command import BenchmarkCommand
 from reconciliation.devtools.benchmarks.queue import QUEUE_BENCH_CODES, TARGET_P95_MS, queue_benchmark_run
 
 
-class Command(BaseCommand):
+class Command(BenchmarkCommand):
     help = (
         "Benchmark the discrepancy queue under load: seed N discrepancies (set-based) on the channels "
         f"{QUEUE_BENCH_CODES[0]}…{QUEUE_BENCH_CODES[-1]}, start gunicorn on 127.0.0.1 and time the queue's main "
@@ -28,10 +26,10 @@ class Command(BaseCommand):
     def handle(self, *args, **options):
         if options["discrepancies"] < 1000 or options["requests"] < 1 or options["concurrency"] < 1:
             raise CommandError("--discrepancies must be at least 1000, --requests and --concurrency at least 1")
-        report = self.stderr.write if options["verbosity"] >= 1 else (lambda message: None)
         now = timezone.now()
-        try:
-            figures = queue_benchmark_run(
+        figures = self.measure(
+            options,
+            lambda report: queue_benchmark_run(
                 discrepancies=options["discrepancies"],
                 requests=options["requests"],
                 concurrency=options["concurrency"],
@@ -42,11 +40,9 @@ class Command(BaseCommand):
                 now=now,
                 report=report,
                 only=lambda scenario: options["only"] in scenario.name,
-            )
-        except BenchmarkFailed as exc:
-            raise CommandError(str(exc)) from exc
-        if options["json"]:
-            self.stdout.write(json.dumps(figures, ensure_ascii=False))
+            ),
+        )
+        if figures is None:
             return
         shape = figures["shape"]
         self.stdout.write(

@@ -1,10 +1,8 @@
-import json
 from argparse import ArgumentTypeError
 
-from django.core.management.base import BaseCommand, CommandError
 from django.utils import timezone
 
-from reconciliation.devtools.benchmarks.common import BenchmarkFailed
+from reconciliation.devtools.benchmarks.command import BenchmarkCommand
 from reconciliation.devtools.benchmarks.engine import DIFFERENCE_RATE, ENGINE_BENCH_CODE, engine_benchmark_run
 
 TARGET_SECONDS_PER_MILLION, TARGET_PEAK_MB, AIM_FLOOR_RATIO = 20, 1024, 3
@@ -20,7 +18,7 @@ def _sizes(text: str) -> list[int]:
     return sizes
 
 
-class Command(BaseCommand):
+class Command(BenchmarkCommand):
     help = (
         "Benchmark stage 1 of the reconciliation engine: generate N of our transactions and a matching statement "
         f"with about {DIFFERENCE_RATE:.0%} injected differences of every type, reconcile them in a child process "
@@ -47,20 +45,18 @@ class Command(BaseCommand):
         parser.add_argument("--json", action="store_true", help="print one JSON object with every figure")
 
     def handle(self, *args, **options):
-        report = self.stderr.write if options["verbosity"] >= 1 else (lambda message: None)
-        try:
-            figures = engine_benchmark_run(
+        figures = self.measure(
+            options,
+            lambda report: engine_benchmark_run(
                 sizes=options["transactions"],
                 orm_rows=max(0, options["orm_rows"]),
                 keep=options["keep"],
                 seed=options["seed"],
                 now=timezone.now(),
                 report=report,
-            )
-        except BenchmarkFailed as exc:
-            raise CommandError(str(exc)) from exc
-        if options["json"]:
-            self.stdout.write(json.dumps(figures, ensure_ascii=False))
+            ),
+        )
+        if figures is None:
             return
         orm, out = figures["orm"], []
         for r in figures["rounds"]:

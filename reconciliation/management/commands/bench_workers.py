@@ -1,9 +1,8 @@
-import json
 import os
 
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import CommandError
 
-from reconciliation.devtools.benchmarks.common import BenchmarkFailed
+from reconciliation.devtools.benchmarks.command import BenchmarkCommand
 from reconciliation.devtools.benchmarks.workers import DIFFERENCE_EVERY, WORKERS_BENCH_CODE, workers_benchmark_run
 
 
@@ -17,7 +16,7 @@ def _processes(text: str) -> list[int]:
     return sizes
 
 
-class Command(BaseCommand):
+class Command(BenchmarkCommand):
     help = (
         "Benchmark the worker pool: K channel-days of M statement lines (WeChat bills and our records of them, one "
         f"collection in {DIFFERENCE_EVERY} differing) taken through the real intake and reconciliation jobs by a real "
@@ -50,9 +49,9 @@ class Command(BaseCommand):
             raise CommandError("give --broker redis://… or amqp://… (worker processes need a real broker)")
         if options["channel_days"] < 1 or options["lines"] < 100:
             raise CommandError("--channel-days must be at least 1 and --lines at least 100")
-        report = self.stderr.write if options["verbosity"] >= 1 else (lambda message: None)
-        try:
-            figures = workers_benchmark_run(
+        figures = self.measure(
+            options,
+            lambda report: workers_benchmark_run(
                 channel_days=options["channel_days"],
                 lines=options["lines"],
                 processes=_processes(options["processes"]),
@@ -60,11 +59,9 @@ class Command(BaseCommand):
                 broker=broker,
                 keep=options["keep"],
                 report=report,
-            )
-        except BenchmarkFailed as exc:
-            raise CommandError(str(exc)) from exc
-        if options["json"]:
-            self.stdout.write(json.dumps(figures, ensure_ascii=False))
+            ),
+        )
+        if figures is None:
             return
         out = [
             f"{figures['channel_days']} channel-days × {figures['lines_per_day']:,} lines = {figures['lines']:,} lines "
