@@ -142,151 +142,168 @@ def dictionaries_sql() -> list[str]:
     ]
 
 
-def _decimal_ok(v: str) -> str:
-    """Digits with at most one point and a leading sign: no regular expression (dear per row) needed."""
-    rest = f"translate({v}, '0123456789', '')"
+def _decimal_ok(v: str, rest: str) -> str:
+    """Digits with at most one point and a leading sign, ``rest`` being ``v`` without its digits: no regular
+    expression (dear per row) needed."""
     return (
-        f"(length({rest}) < length({v}) AND ({rest} IN ('', '.') "
+        f"(octet_length({rest}) < octet_length({v}) AND ({rest} IN ('', '.') "
         f"OR ({rest} IN ('-', '+', '-.', '+.') AND left({v}, 1) = left({rest}, 1))))"
     )
-
-
-def _places(v: str) -> str:
-    return f"length(rtrim(split_part({v}, '.', 2), '0'))"
 
 
 def _whole(v: str) -> str:
     return f"length(ltrim(split_part(ltrim({v}, '+-'), '.', 1), '0'))"
 
 
-def _money_problems(name: str, *, required: bool, positive: bool) -> list[tuple[str, str]]:
-    whole_limit = MONEY_DIGITS - MONEY_PLACES
+# An amount's bound: more digits before the point than this refused.
+_WHOLE_LIMIT = MONEY_DIGITS - MONEY_PLACES
+
+
+def _money_problems(name: str, *, required: bool, positive: bool) -> tuple[list[tuple[str, str]], str]:
+    """The amount's problems, read from ``<name>_n`` (its value as a number, NULL when it is not one), and the
+    condition under which it has none. Decimal places are counted without trailing zeros (min_scale)."""
+    number = f"{name}_n"
     problems = []
     if required:
         problems.append((f"{name} = ''", "'is required'"))
-    problems.append((f"{name} <> '' AND NOT {name}_ok", f"format('%L is not an amount', {name})"))
+    problems.append((f"{name} <> '' AND {number} IS NULL", f"format('%L is not an amount', {name})"))
     if positive:
-        problems.append(
-            (
-                f"CASE WHEN {name}_ok THEN {name}::numeric <= 0 ELSE false END",
-                "'must be positive (the business type carries the direction)'",
-            )
-        )
+        problems.append((f"{number} <= 0", "'must be positive (the business type carries the direction)'"))
     problems += [
         (
-            f"{name}_ok AND {_places(name)} > {MONEY_PLACES}",
-            f"format('has %s decimal places; at most {MONEY_PLACES}', {_places(name)})",
+            f"min_scale({number}) > {MONEY_PLACES}",
+            f"format('has %s decimal places; at most {MONEY_PLACES}', min_scale({number}))",
         ),
         (
-            f"{name}_ok AND {_whole(name)} > {whole_limit}",
-            f"format('has %s digits before the decimal point; at most {whole_limit}', {_whole(name)})",
+            f"abs({number}) >= 1e{_WHOLE_LIMIT}",
+            f"format('has %s digits before the decimal point; at most {_WHOLE_LIMIT}', {_whole(name)})",
         ),
     ]
-    return problems
+    fine = f"{number} IS NOT NULL AND min_scale({number}) <= {MONEY_PLACES} AND abs({number}) < 1e{_WHOLE_LIMIT}"
+    if positive:
+        fine += f" AND {number} > 0"
+    return problems, (fine if required else f"({name} = '' OR ({fine}))")
 
 
-def _text_problems(name: str, *, limit: int | None) -> list[tuple[str, str]]:
+def _text_problems(name: str, *, limit: int | None) -> tuple[list[tuple[str, str]], str]:
     problems = []
     if limit:
         problems.append((f"length({name}) > {limit}", f"format('is %s characters long; at most {limit}', length({name}))"))
     problems.append((f"strpos({name}, {_literal(NUL_MARK)}) > 0", "'holds a NUL character'"))
-    return problems
+    # No longer in bytes, none longer in characters (counting bytes is O(1)); a NUL is looked for apart.
+    return problems, (f"octet_length({name}) <= {limit}" if limit else "true")
 
 
-def _choice_problem(name: str, values) -> tuple[str, str]:
+# Fields looked up in the dictionaries of dates and times as staged (``<field>_raw``).
+_LOOKED_UP = ("created_at", "completed_at", "business_date")
+
+
+def _trim(name: str, table: str = "") -> str:
+    """The value trimmed, '' if absent; a looked-up field's from its staged text."""
+    column = f"{table}{name}" if name not in _LOOKED_UP or table else f"{name}_raw"
+    return f"coalesce(btrim({column}, {_literal(_BLANKS)}), '')"
+
+
+def _choice_problem(name: str, values) -> tuple[list[tuple[str, str]], str]:
     allowed = ", ".join(v.lower() for v in values)
-    return (f"{name} NOT IN ({_list(values)})", f"format('%L is not one of {allowed}', lower({name}))")
+    return [(f"{name} NOT IN ({_list(values)})", f"format('%L is not one of {allowed}', lower({name}))")], (
+        f"{name} IN ({_list(values)})"
+    )
 
 
-def _problems() -> list[tuple[str, list[tuple[str, str]]]]:
-    """(field, [(condition, reason)]) in the order they are reported; the first condition that holds is the
-    field's problem."""
+def _required(name: str, more: tuple[list[tuple[str, str]], str]) -> tuple[list[tuple[str, str]], str]:
+    problems, fine = more
+    return [(f"{name} = ''", "'is required'"), *problems], f"{name} <> '' AND {fine}"
+
+
+def _problems() -> list[tuple[str, list[tuple[str, str]], str]]:
+    """(field, [(condition, reason)], fine) in the order they are reported; the first condition that holds is the
+    field's problem. ``fine`` is a cheap condition under which the field has none (a record whose every field
+    is fine skips the list; tests hold the two together); the NUL check is apart (``in_sql``)."""
     refund = _literal(BusinessType.REFUND)
     datetime_hint = "(YYYY-MM-DD HH:MM:SS, ISO 8601)"
+    # A time or date is looked up as staged (``<field>_t``: NULL if blank or not one); it is trimmed here only for
+    # a record that has a problem.
     return [
-        ("txn_no", [("txn_no = ''", "'is required'"), *_text_problems("txn_no", limit=_length("txn_no"))]),
-        ("channel", [("channel = ''", "'is required'"), *_text_problems("channel", limit=None)]),
-        ("business_type", [_choice_problem("business_type", BusinessType.values)]),
-        ("status", [_choice_problem("status", TransactionStatus.values)]),
+        ("txn_no", *_required("txn_no", _text_problems("txn_no", limit=_length("txn_no")))),
+        ("channel", *_required("channel", _text_problems("channel", limit=None))),
+        ("business_type", *_choice_problem("business_type", BusinessType.values)),
+        ("status", *_choice_problem("status", TransactionStatus.values)),
         (
             "currency",
             [(f"currency NOT IN ({_list(MINOR_UNITS)})", "format('%L is not a supported ISO 4217 currency', currency)")],
+            f"currency IN ({_list(MINOR_UNITS)})",
         ),
-        ("amount", _money_problems("amount", required=True, positive=True)),
-        ("fee", _money_problems("fee", required=False, positive=False)),
+        ("amount", *_money_problems("amount", required=True, positive=True)),
+        ("fee", *_money_problems("fee", required=False, positive=False)),
         (
             "created_at",
             [
-                ("created_at = ''", "'is required'"),
-                ("created_t IS NULL", f"format('%L is not a date and time {datetime_hint}', created_at)"),
+                (f"{_trim('created_at')} = ''", "'is required'"),
+                ("created_t IS NULL", f"format('%L is not a date and time {datetime_hint}', {_trim('created_at')})"),
             ],
+            "created_t IS NOT NULL",
         ),
         (
             "completed_at",
             [
                 (
-                    "completed_at <> '' AND completed_t IS NULL",
-                    f"format('%L is not a date and time {datetime_hint}', completed_at)",
+                    f"completed_t IS NULL AND {_trim('completed_at')} <> ''",
+                    f"format('%L is not a date and time {datetime_hint}', {_trim('completed_at')})",
                 )
             ],
+            f"(completed_t IS NOT NULL OR {_trim('completed_at')} = '')",
         ),
         (
             "business_date",
             [
-                ("business_date = ''", "'is required'"),
-                ("business_date_t IS NULL", "format('%L is not a date (YYYY-MM-DD)', business_date)"),
+                (f"{_trim('business_date')} = ''", "'is required'"),
+                ("business_date_t IS NULL", f"format('%L is not a date (YYYY-MM-DD)', {_trim('business_date')})"),
             ],
+            "business_date_t IS NOT NULL",
         ),
         (
             "original_txn_no",
             [
                 (f"business_type = {refund} AND original_txn_no = ''", "'a refund names the transaction it refunds'"),
                 (f"original_txn_no <> '' AND business_type <> {refund}", "'only a refund has an original transaction'"),
-                *_text_problems("original_txn_no", limit=_length("original_txn_no")),
+                *_text_problems("original_txn_no", limit=_length("original_txn_no"))[0],
             ],
+            f"(business_type = {refund}) = (original_txn_no <> '') AND "
+            + _text_problems("original_txn_no", limit=_length("original_txn_no"))[1],
         ),
         *(
-            (name, _text_problems(name, limit=_length(name)))
+            (name, *_text_problems(name, limit=_length(name)))
             for name in ("channel_txn_no", "batch_no", "counterparty_account", "counterparty_name", "order_no")
         ),
-        ("merchant_no", _text_problems("merchant_no", limit=None)),
-        ("account_no", _text_problems("account_no", limit=None)),
+        ("merchant_no", *_text_problems("merchant_no", limit=None)),
+        ("account_no", *_text_problems("account_no", limit=None)),
     ]
 
 
-def in_sql(*, nul: bool) -> str:
-    """Trim, check and cast every staged value in one pass (each ``OFFSET 0`` layer is computed once per row).
-    ``nul``: the delivery held a NUL somewhere (otherwise no value is searched for one)."""
-    blanks = _literal(_BLANKS)
+def fine_sql() -> str:
+    """SQL over a record of the checking pass: every field of it is fine (then it has no problem)."""
+    return " AND ".join(f"({fine})" for _name, _checks, fine in _problems())
+
+
+def checked_rows_sql() -> str:
+    """FROM what the checking pass reads: each staged record trimmed (``<field>``), its amounts as numbers
+    (``amount_n``, ``fee_n``: NULL if not one) and its dates and times looked up as staged (``created_t``, …,
+    and ``created_raw``, …); each ``OFFSET 0`` layer is computed once per row."""
     upper = {"business_type", "status", "currency"}
     trimmed = ", ".join(
-        f"{'upper(' if name in upper else '('}coalesce(btrim(s.{name}, {blanks}), '')) AS {name}" for name in FIELDS
+        f"s.{name} AS {name}_raw" if name in _LOOKED_UP else f"{'upper(' if name in upper else '('}{_trim(name, 's.')}) AS {name}"
+        for name in FIELDS
     )
-    problems = []
-    for name, checks in _problems():
-        whens = " ".join(
-            f"WHEN {condition} THEN {_literal(name + _SEP)} || {reason}"
-            for condition, reason in checks
-            if nul or NUL_MARK not in condition
-        )
-        if whens:
-            problems.append(f"CASE {whens} END")
-    casts = [
-        "CASE WHEN amount_ok THEN amount::numeric END AS amount",
-        "CASE WHEN fee_ok THEN fee::numeric END AS fee",
-        "created_t AS created_at",
-        "completed_t AS completed_at",
-        "business_date_t AS business_date",
-    ]
-    kept = [n for n in FIELDS if n not in {"amount", "fee", "created_at", "completed_at", "business_date"}]
-    return f"""
-        CREATE TEMP TABLE {IN} ON COMMIT DROP AS
-        SELECT ref, {", ".join(kept)}, {", ".join(casts)},
-               array_remove(ARRAY[{", ".join(problems)}], NULL) AS problems
-        FROM (
-            SELECT *, {_decimal_ok("amount")} AS amount_ok, {_decimal_ok("fee")} AS fee_ok
+    digits = "'0123456789'"
+    rests = ", ".join(f"translate({_trim(name, 's.')}, {digits}, '') AS {name}_rest" for name in ("amount", "fee"))
+    numbers = ", ".join(
+        f"CASE WHEN {_decimal_ok(name, name + '_rest')} THEN {name}::numeric END AS {name}_n" for name in ("amount", "fee")
+    )
+    return f"""(
+            SELECT *, {numbers}
             FROM (
-                SELECT s.ref, {trimmed}, ct.at AS created_t, cp.at AS completed_t, bd.day AS business_date_t
+                SELECT s.ref, {trimmed}, {rests}, ct.at AS created_t, cp.at AS completed_t, bd.day AS business_date_t
                 FROM {STAGE} AS s
                 LEFT JOIN {TIMES} AS ct ON ct.raw = s.created_at
                 LEFT JOIN {TIMES} AS cp ON cp.raw = s.completed_at
@@ -294,7 +311,38 @@ def in_sql(*, nul: bool) -> str:
                 OFFSET 0
             ) AS trimmed
             OFFSET 0
-        ) AS checked
+        ) AS checked"""
+
+
+def in_sql(*, nul: bool, shortcut: bool = True) -> str:
+    """Check and cast every staged value in one pass (``checked_rows_sql``), with the problems of each record.
+    ``nul``: the delivery held a NUL somewhere (otherwise no value is searched for one). A record whose every
+    field is fine (``_problems``) skips the list of its problems (``shortcut``: building the list for each of a
+    million records took most of the pass)."""
+    problems = []
+    for name, checks, _fine in _problems():
+        whens = " ".join(
+            f"WHEN {condition} THEN {_literal(name + _SEP)} || {reason}"
+            for condition, reason in checks
+            if nul or NUL_MARK not in condition
+        )
+        if whens:
+            problems.append(f"CASE {whens} END")
+    listed = f"array_remove(ARRAY[{', '.join(problems)}], NULL)"
+    if shortcut and not nul:
+        listed = f"CASE WHEN {fine_sql()} THEN '{{}}'::text[] ELSE {listed} END"
+    casts = [
+        "amount_n AS amount",
+        "fee_n AS fee",
+        "created_t AS created_at",
+        "completed_t AS completed_at",
+        "business_date_t AS business_date",
+    ]
+    kept = [n for n in FIELDS if n not in {"amount", "fee", "created_at", "completed_at", "business_date"}]
+    return f"""
+        CREATE TEMP TABLE {IN} ON COMMIT DROP AS
+        SELECT ref, {", ".join(kept)}, {", ".join(casts)}, {listed} AS problems
+        FROM {checked_rows_sql()}
     """
 
 
