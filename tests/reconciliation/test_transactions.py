@@ -286,6 +286,14 @@ def test_refunds_name_originals_anywhere_in_the_same_file(channel, tmp_path):
 
 
 @pytest.mark.django_db
+def test_a_refund_names_the_original_created_when_that_original_comes_twice_in_the_file(channel, tmp_path):
+    refund = "R1,TESTCH,,refund,1.00,CNY,,success,2026-11-24 11:00:00,,2026-11-24,,,,P1\n"
+    assert import_file(tmp_path, HEADER + refund + row("P1") + row("P2") + row("P1")).created == 3
+    (original,) = PlatformTransaction.objects.filter(txn_no="P1")
+    assert PlatformTransaction.objects.get(txn_no="R1").original == original
+
+
+@pytest.mark.django_db
 def test_the_same_journal_again_changes_nothing_and_a_later_one_moves_records_on(channel, tmp_path):
     first = HEADER + row("P1") + ROW.format(no="P2", amount="3.00", at="2026-11-24 10:00:00").replace("success", "processing")
     assert import_file(tmp_path, first).created == 2

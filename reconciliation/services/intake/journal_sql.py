@@ -426,18 +426,21 @@ def _moves() -> str:
 _SAME_FIELDS = tuple("channel_code" if name == "channel" else name for name in FIELDS if name != "txn_no")
 
 
-def plan_sql() -> str:
-    """The readable records with what they refer to and what we hold (``p_*``)."""
+def plan_sql(*, ids: str) -> str:
+    """The readable records with what they refer to and what we hold (``p_*``). A record we do not hold is given
+    its id from the sequence ``ids`` now (``new_id``), so that a refund can name an original of the same delivery
+    and every new record goes in by one insert."""
     txn = PlatformTransaction._meta.db_table
     return f"""
         CREATE TEMP TABLE {PLAN} ON COMMIT DROP AS
         SELECT i.ref, i.txn_no, i.channel AS channel_code, i.business_type, i.amount, i.currency, i.fee, i.status,
                i.created_at, i.completed_at, i.business_date, i.merchant_no, i.account_no, i.batch_no,
                i.original_txn_no, i.channel_txn_no, i.counterparty_account, i.counterparty_name, i.order_no,
-               NULL::bigint AS dup_of, false AS dup_same, NULL::int AS late, false AS original_in_batch,
+               NULL::bigint AS dup_of, false AS dup_same, false AS original_in_batch,
                c.id AS channel_id, c.currency AS channel_currency, m.id AS merchant_id, a.id AS account_id,
                o.id AS original_id,
                p.id AS p_id, p.updated_at AS p_updated_at,
+               CASE WHEN p.id IS NULL THEN nextval({_literal(ids)}::regclass) END AS new_id,
                coalesce(p.origin = {_literal(PlatformTransaction.Origin.SUPPLEMENT)} AND p.confirmed_at IS NULL, false)
                    AS completing,
                pc.code AS p_channel_code, p.business_type AS p_business_type, p.amount AS p_amount,
@@ -461,10 +464,19 @@ def plan_sql() -> str:
     """
 
 
-# A refund naming an original that this same delivery creates (one join, not a lookup per refund).
+# A refund naming an original that this same delivery creates (one join, not a lookup per refund): the original's
+# new id; should the original's txn_no come twice, the first (the one created).
 ORIGINALS_IN_BATCH_SQL = f"""
-    UPDATE {PLAN} AS t SET original_in_batch = true FROM {PLAN} AS b
-    WHERE t.original_txn_no <> '' AND t.original_id IS NULL AND b.txn_no = t.original_txn_no AND b.p_id IS NULL
+    UPDATE {PLAN} AS t SET original_in_batch = true, original_id = b.new_id
+    FROM (
+        SELECT DISTINCT ON (b.txn_no) b.txn_no, b.new_id
+        FROM {PLAN} AS b
+        JOIN (SELECT DISTINCT original_txn_no FROM {PLAN} WHERE original_txn_no <> '' AND original_id IS NULL) AS w
+          ON w.original_txn_no = b.txn_no
+        WHERE b.p_id IS NULL
+        ORDER BY b.txn_no, b.ref
+    ) AS b
+    WHERE t.original_txn_no <> '' AND t.original_id IS NULL AND t.original_txn_no = b.txn_no
 """
 
 REPEATED_SQL = f"""
@@ -487,8 +499,7 @@ def repeated_mark_sql() -> str:
 _RESOLVED = (
     "t.dup_of IS NULL AND t.channel_id IS NOT NULL AND t.currency = t.channel_currency "
     "AND (t.merchant_no = '' OR t.merchant_id IS NOT NULL) AND (t.account_no = '' OR t.account_id IS NOT NULL) "
-    "AND (t.original_txn_no = '' OR t.original_id IS NOT NULL "
-    "OR t.original_in_batch)"
+    "AND (t.original_txn_no = '' OR t.original_id IS NOT NULL)"
 )
 
 
@@ -638,24 +649,14 @@ _INSERTED = (
 )
 
 
-def insert_sql(*, late: int | None) -> str:
-    """Create the new records: first those whose original (if any) we already held; then, round by round
-    (``late``), refunds whose original was created by this same delivery, once it has an id."""
-    table = PlatformTransaction._meta.db_table
-    which = "(t.original_txn_no = '' OR t.original_id IS NOT NULL) AND t.late IS NULL" if late is None else f"t.late = {late:d}"
-    return f"""
-        INSERT INTO {table} ({", ".join(_INSERTED)}, received_at, updated_at, receipt_id)
-        SELECT {", ".join("t." + name for name in _INSERTED)}, %(now)s, %(now)s, %(receipt_id)s
-        FROM {PLAN} AS t WHERE {_CREATE} AND {which}
-        ORDER BY t.ref
-    """
-
-
-def resolve_originals_sql(*, late: int) -> str:
+def insert_sql() -> str:
+    """Create the new records, with the ids the plan gave them (a refund's original may be one of them: the
+    statement's reference check runs once all are in). In the plan's order, which is the ids'."""
     table = PlatformTransaction._meta.db_table
     return f"""
-        UPDATE {PLAN} AS t SET original_id = o.id, late = {late:d} FROM {table} AS o
-        WHERE {_CREATE} AND t.original_id IS NULL AND t.original_txn_no <> '' AND o.txn_no = t.original_txn_no
+        INSERT INTO {table} (id, {", ".join(_INSERTED)}, received_at, updated_at, receipt_id)
+        SELECT t.new_id, {", ".join("t." + name for name in _INSERTED)}, %(now)s, %(now)s, %(receipt_id)s
+        FROM {PLAN} AS t WHERE {_CREATE}
     """
 
 

@@ -366,6 +366,8 @@ def _deliver_once(*, feed: _Feed, source: str, source_ref: str, acting_user, now
         cursor.execute("SET LOCAL jit = off")
         for table in sql.TEMP_TABLES:
             cursor.execute(f"DROP TABLE IF EXISTS pg_temp.{table}")
+        cursor.execute("SELECT pg_get_serial_sequence(%s, 'id')", [PlatformTransaction._meta.db_table])
+        ((ids,),) = cursor.fetchall()
         started = time.perf_counter()
         invalid = feed.stage(cursor)
         logger.debug("journal staged in %.3f s", time.perf_counter() - started)
@@ -373,7 +375,7 @@ def _deliver_once(*, feed: _Feed, source: str, source_ref: str, acting_user, now
             *sql.dictionaries_sql(),
             sql.in_sql(nul=feed.nul),
             f"ANALYZE {sql.IN}",
-            sql.plan_sql(),
+            sql.plan_sql(ids=ids),
             f"ANALYZE {sql.PLAN}",
         ):
             _run(cursor, step)
@@ -414,14 +416,7 @@ def _apply(cursor, *, params: dict, kind: str, acting_user) -> UpsertResult:
     params = {**params, "receipt_id": receipt.pk}
     try:
         with transaction.atomic():
-            inserted, late = _run(cursor, sql.insert_sql(late=None), params), 0
-            while inserted < created:  # refunds of originals this delivery created, round by round
-                late += 1
-                cursor.execute(sql.resolve_originals_sql(late=late))
-                if not cursor.rowcount:
-                    break
-                cursor.execute(sql.insert_sql(late=late), params)
-                inserted += cursor.rowcount
+            inserted = _run(cursor, sql.insert_sql(), params)
             moved = _run(cursor, sql.update_sql(), params)
             moved += _run(cursor, sql.complete_sql(), params)
             if inserted >= ANALYZE_AFTER_ROWS:
