@@ -149,9 +149,13 @@ class LineEncoder:
             self.first = day if self.first is None else min(self.first, day)
             self.last = day if self.last is None else max(self.last, day)
         ts = self.ts
+        occurred, completed = r.occurred_at, r.completed_at
+        occurred_text = ts(occurred)
+        # A line completed when it occurred carries the one datetime object twice (the parsers' cache).
+        completed_text = occurred_text if completed is occurred else ts(completed)
         line = (
             f"{prefix}{r.source_line}\t{r.channel_txn_no}\t{r.txn_no}\t{r.line_type}\t{r.type_code}\t{r.status}\t"
-            f"{r.amount}\t{r.fee}\t{r.currency}\t{ts(r.occurred_at)}\t{ts(r.completed_at)}\t{r.refund_no}\t"
+            f"{r.amount}\t{r.fee}\t{r.currency}\t{occurred_text}\t{completed_text}\t{r.refund_no}\t"
             f"{r.original_channel_txn_no}\t{r.original_txn_no}\t{r.batch_ref}\t{r.raw}"
         )
         if line.count("\t") != self.tabs or "\\" in line or "\n" in line or "\r" in line:
