@@ -8,6 +8,7 @@ import pytest
 from django.core.management import CommandError, call_command
 from helpers import local_dt
 
+from accounts.models import Customer
 from reconciliation.models import PlatformTransaction, TransactionConflict
 from reconciliation.services.intake.transactions import (
     TransactionBatchRefused,
@@ -93,6 +94,30 @@ def test_conflicting_change_is_refused_recorded_and_nothing_written(channel, cha
     assert not PlatformTransaction.objects.filter(txn_no="P2").exists()  # the good record was not written either
     txn = PlatformTransaction.objects.get(txn_no="P1")
     assert txn.status == "SUCCESS" and txn.amount == Decimal("100.00")
+
+
+@pytest.mark.django_db
+def test_what_a_held_record_refers_to_is_compared_by_its_code(channel, make_channel, make_customer, make_merchant):
+    """A record sent again is compared with ours by the codes of its channel, merchant and original: the same
+    codes change nothing, another one is a conflict naming both."""
+    merchant, other = (make_merchant(make_customer(Customer.Kind.ENTERPRISE)) for _ in range(2))
+    make_channel("OTHERCH")
+    held = [
+        record(txn_no="P0", status="success", merchant_no=merchant.merchant_no),
+        record(txn_no="R1", business_type="refund", original_txn_no="P0", status="success"),
+        record(txn_no="P9", status="success"),
+    ]
+    upsert(*held)
+    assert upsert(*held).as_dict() == {"created": 0, "updated": 0, "unchanged": 3, "held": 0}
+    for change, field, current, incoming in [
+        ({"txn_no": "P0", "merchant_no": other.merchant_no}, "merchant", merchant.merchant_no, other.merchant_no),
+        ({"txn_no": "P0", "merchant_no": merchant.merchant_no, "channel": "OTHERCH"}, "channel", "TESTCH", "OTHERCH"),
+        ({"txn_no": "R1", "business_type": "refund", "original_txn_no": "P9"}, "original", "P0", "P9"),
+    ]:
+        with pytest.raises(TransactionBatchRefused):
+            upsert(record(status="success", **change))
+        conflict = TransactionConflict.objects.get(field=field)
+        assert (conflict.txn_no, conflict.current_value, conflict.incoming_value) == (change["txn_no"], current, incoming)
 
 
 @pytest.mark.django_db

@@ -443,10 +443,10 @@ def plan_sql(*, ids: str) -> str:
                CASE WHEN p.id IS NULL THEN nextval({_literal(ids)}::regclass) END AS new_id,
                coalesce(p.origin = {_literal(PlatformTransaction.Origin.SUPPLEMENT)} AND p.confirmed_at IS NULL, false)
                    AS completing,
-               pc.code AS p_channel_code, p.business_type AS p_business_type, p.amount AS p_amount,
+               p.channel_id AS p_channel_id, p.business_type AS p_business_type, p.amount AS p_amount,
                p.currency AS p_currency, p.created_at AS p_created_at, p.business_date AS p_business_date,
-               coalesce(pm.merchant_no, '') AS p_merchant_no, coalesce(pa.account_no, '') AS p_account_no,
-               p.batch_no AS p_batch_no, coalesce(po.txn_no, '') AS p_original_txn_no,
+               p.merchant_id AS p_merchant_id, p.account_id AS p_account_id,
+               p.batch_no AS p_batch_no, p.original_id AS p_original_id,
                p.counterparty_account AS p_counterparty_account, p.counterparty_name AS p_counterparty_name,
                p.channel_txn_no AS p_channel_txn_no, p.fee AS p_fee, p.completed_at AS p_completed_at,
                p.order_no AS p_order_no, p.status AS p_status
@@ -456,10 +456,6 @@ def plan_sql(*, ids: str) -> str:
         LEFT JOIN {Account._meta.db_table} AS a ON a.account_no = nullif(i.account_no, '')
         LEFT JOIN {txn} AS o ON o.txn_no = nullif(i.original_txn_no, '')
         LEFT JOIN {txn} AS p ON p.txn_no = i.txn_no
-        LEFT JOIN {Channel._meta.db_table} AS pc ON pc.id = p.channel_id
-        LEFT JOIN {Merchant._meta.db_table} AS pm ON pm.id = p.merchant_id
-        LEFT JOIN {Account._meta.db_table} AS pa ON pa.id = p.account_id
-        LEFT JOIN {txn} AS po ON po.id = p.original_id
         WHERE cardinality(i.problems) = 0
     """
 
@@ -552,42 +548,87 @@ def _text_of(expression: str) -> str:
     return f"coalesce(({expression})::text, '')"
 
 
+def _held_records(where: str) -> str:
+    """The plan's records we hold (``where``), with the codes of what the held record refers to (looked up here,
+    for these only: a delivery of new records has none)."""
+    return f"""(
+            SELECT t.*, pc.code AS p_channel_code, coalesce(pm.merchant_no, '') AS p_merchant_no,
+                   coalesce(pa.account_no, '') AS p_account_no,
+                   coalesce((SELECT po.txn_no FROM {PlatformTransaction._meta.db_table} AS po WHERE po.id = t.p_original_id),
+                            '') AS p_original_txn_no
+            FROM {PLAN} AS t
+            LEFT JOIN {Channel._meta.db_table} AS pc ON pc.id = t.p_channel_id
+            LEFT JOIN {Merchant._meta.db_table} AS pm ON pm.id = t.p_merchant_id
+            LEFT JOIN {Account._meta.db_table} AS pa ON pa.id = t.p_account_id
+            WHERE {where}
+        )"""
+
+
 def conflicts_sql() -> str:
     """Every field a record we hold would change against the rules, one row per field, with what we hold and
     what came. For a supplemented order, what disagrees with the channel's line (``held``: recorded, not
-    applied, not refusing the rest)."""
+    applied, not refusing the rest). Only the records with a conflict are taken apart (a day's journal sent
+    again is a million records that agree: writing each one's fields as text took 36 s of it)."""
     immutable = [
-        f"({_literal(field)}, {_text_of('t.' + held)}, {_text_of('t.' + came)}, "
-        f"t.{came} IS DISTINCT FROM t.{held}, 'cannot change once recorded', 1)"
+        (
+            field,
+            _text_of("t." + held),
+            _text_of("t." + came),
+            f"t.{came} IS DISTINCT FROM t.{held}",
+            "'cannot change once recorded'",
+            1,
+        )
         for field, came, held in _IMMUTABLE
     ]
     fill_once = [
-        f"({_literal(name)}, {_text_of('t.p_' + name)}, {_text_of('t.' + name)}, "
-        f"t.{name} IS DISTINCT FROM {empty} AND t.p_{name} IS DISTINCT FROM {empty} AND t.{name} <> t.p_{name}, "
-        "'already known with another value', 2)"
+        (
+            name,
+            _text_of("t.p_" + name),
+            _text_of("t." + name),
+            f"t.{name} IS DISTINCT FROM {empty} AND t.p_{name} IS DISTINCT FROM {empty} AND t.{name} <> t.p_{name}",
+            "'already known with another value'",
+            2,
+        )
         for name, empty in _FILL_ONCE
     ]
     status = (
-        "('status', t.p_status, t.status, t.status <> t.p_status "
-        f"AND (t.p_status, t.status) NOT IN (VALUES {_moves()}), format('cannot move from %s to %s', t.p_status, t.status), 3)"
+        "status",
+        "t.p_status",
+        "t.status",
+        f"t.status <> t.p_status AND (t.p_status, t.status) NOT IN (VALUES {_moves()})",
+        "format('cannot move from %s to %s', t.p_status, t.status)",
+        3,
     )
     agreed = [
-        f"({_literal(field)}, {_text_of('t.' + held)}, {_text_of('t.' + came)}, t.{came} IS DISTINCT FROM t.{held}, "
-        "'differs from the order the supplement (补单) made from the channel''s line', 1)"
+        (
+            field,
+            _text_of("t." + held),
+            _text_of("t." + came),
+            f"t.{came} IS DISTINCT FROM t.{held}",
+            "'differs from the order the supplement (补单) made from the channel''s line'",
+            1,
+        )
         for field, came, held in _AGREED_WITH_THE_LINE
     ]
+
+    def taken_apart(held: bool, where: str, checks) -> str:
+        values = ", ".join(
+            f"({_literal(field)}, {current}, {incoming}, {bad}, {reason}, {n})"
+            for field, current, incoming, bad, reason, n in checks
+        )
+        any_bad = " OR ".join(f"({bad})" for _field, _current, _incoming, bad, _reason, _n in checks)
+        return f"""
+        SELECT t.ref, t.txn_no, {"true" if held else "false"} AS held, f.field, f.current_value, f.incoming_value,
+               f.reason, f.n
+        FROM (SELECT * FROM {_held_records(where)} AS t WHERE {any_bad}) AS t
+        CROSS JOIN LATERAL (VALUES {values}) AS f(field, current_value, incoming_value, bad, reason, n)
+        WHERE {_RESOLVED} AND f.bad"""
+
     return f"""
         CREATE TEMP TABLE {CONFLICTS} ON COMMIT DROP AS
-        SELECT t.ref, t.txn_no, false AS held, f.field, f.current_value, f.incoming_value, f.reason, f.n
-        FROM (SELECT * FROM {PLAN} WHERE p_id IS NOT NULL) AS t
-        CROSS JOIN LATERAL (VALUES {", ".join([*immutable, *fill_once, status])})
-            AS f(field, current_value, incoming_value, bad, reason, n)
-        WHERE t.p_id IS NOT NULL AND NOT t.completing AND {_RESOLVED} AND f.bad
+        {taken_apart(False, "t.p_id IS NOT NULL AND NOT t.completing", [*immutable, *fill_once, status])}
         UNION ALL
-        SELECT t.ref, t.txn_no, true, f.field, f.current_value, f.incoming_value, f.reason, f.n
-        FROM (SELECT * FROM {PLAN} WHERE p_id IS NOT NULL AND completing) AS t
-        CROSS JOIN LATERAL (VALUES {", ".join(agreed)}) AS f(field, current_value, incoming_value, bad, reason, n)
-        WHERE t.p_id IS NOT NULL AND t.completing AND {_RESOLVED} AND f.bad
+        {taken_apart(True, "t.p_id IS NOT NULL AND t.completing", agreed)}
     """
 
 
