@@ -103,7 +103,8 @@ def forgetful(stage: str, real):
         run = real(run=run, now=now)
         if run.stage == stage:
             wrong = Discrepancy.objects.filter(run=run).order_by("id").first()
-            Discrepancy.objects.filter(pk=wrong.pk).update(match_key="forgotten", effect=wrong.effect + 1)
+            # Twice the effect: its direction (which a check constraint ties to the effect's sign) unchanged.
+            Discrepancy.objects.filter(pk=wrong.pk).update(match_key="forgotten", effect=wrong.effect * 2)
         return run
 
     return run_execute
