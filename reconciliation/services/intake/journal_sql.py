@@ -564,22 +564,17 @@ def _held_records(where: str) -> str:
         )"""
 
 
+def _differs(field: str, came: str, held: str, reason: str) -> tuple:
+    """A check of ``field``: what came differs from what we hold (the texts of both, the condition, the reason)."""
+    return field, _text_of("t." + held), _text_of("t." + came), f"t.{came} IS DISTINCT FROM t.{held}", reason, 1
+
+
 def conflicts_sql() -> str:
     """Every field a record we hold would change against the rules, one row per field, with what we hold and
     what came. For a supplemented order, what disagrees with the channel's line (``held``: recorded, not
     applied, not refusing the rest). Only the records with a conflict are taken apart (a day's journal sent
     again is a million records that agree: writing each one's fields as text took 36 s of it)."""
-    immutable = [
-        (
-            field,
-            _text_of("t." + held),
-            _text_of("t." + came),
-            f"t.{came} IS DISTINCT FROM t.{held}",
-            "'cannot change once recorded'",
-            1,
-        )
-        for field, came, held in _IMMUTABLE
-    ]
+    immutable = [_differs(field, came, held, "'cannot change once recorded'") for field, came, held in _IMMUTABLE]
     fill_once = [
         (
             name,
@@ -600,14 +595,7 @@ def conflicts_sql() -> str:
         3,
     )
     agreed = [
-        (
-            field,
-            _text_of("t." + held),
-            _text_of("t." + came),
-            f"t.{came} IS DISTINCT FROM t.{held}",
-            "'differs from the order the supplement (补单) made from the channel''s line'",
-            1,
-        )
+        _differs(field, came, held, "'differs from the order the supplement (补单) made from the channel''s line'")
         for field, came, held in _AGREED_WITH_THE_LINE
     ]
 
@@ -692,7 +680,7 @@ _INSERTED = (
 
 def insert_sql() -> str:
     """Create the new records, with the ids the plan gave them (a refund's original may be one of them: the
-    statement's reference check runs once all are in). In the plan's order, which is the ids'."""
+    statement's reference check runs once all are in). Unsorted: the plan holds them about in the ids' order."""
     table = PlatformTransaction._meta.db_table
     return f"""
         INSERT INTO {table} (id, {", ".join(_INSERTED)}, received_at, updated_at, receipt_id)
